@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+import './polyfill.ts'
+import { readFileSync } from 'node:fs'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { describeError, UsageError } from '../errors.ts'
+import { isValidName } from '../protocol/names/index.ts'
+import { homePaths } from '../storage/home.ts'
+import { request } from './control-client.ts'
+import { Daemon, type Status } from './daemon.ts'
+import { formatBytes } from './format.ts'
+import { PeerTarget } from './peer-keeper.ts'
+import { ProgressView } from './progress-view.ts'
+import { Terminal } from './terminal.ts'
+
+const DEFAULT_HOME = '/tmp/hyperware-fake-node'
+/** A node that has not stopped this long after SIGTERM is stuck; leave anyway. */
+const STOP_DEADLINE_MS = 5_000
+
+const HELP = `hwd: a peer-to-peer node daemon
+
+usage:
+  hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
+            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns]
+  hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
+  hwd status [--home DIR] [--json]           what a running node is doing
+
+start options:
+  -f, --name NAME         the node's name (default fake.dev)
+  -p, --port PORT         TCP port peers dial, 0 for any (default 8080)
+  -o, --home DIR          the node's home (default ${DEFAULT_HOME})
+      --host IP           address to listen on (default 0.0.0.0)
+      --peer ADDR         a node to stay connected to: multiaddr or host:port (repeatable)
+      --announce MADDR    address to advertise instead of the listen addresses (repeatable)
+      --no-mdns           no LAN discovery
+
+Inside a node's terminal, type help for its commands.`
+
+const homeOption = { home: { type: 'string', short: 'o', default: DEFAULT_HOME } } as const
+
+async function main (argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv
+  switch (verb) {
+    case 'start': return await start(rest)
+    case 'run': return await run(rest)
+    case 'status': return await status(rest)
+    case undefined: case 'help': case '--help': case '-h':
+      console.log(HELP)
+      return verb == null ? 2 : 0
+    case '--version': case '-v':
+      console.log(version())
+      return 0
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(verb)}; see hwd --help`)
+  }
+}
+
+function parse<T extends ParseArgsConfig> (config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config)
+  } catch (err: any) {
+    throw new UsageError(`${err.message}; see hwd --help`)
+  }
+}
+
+async function start (args: string[]): Promise<number> {
+  const { values } = parse({
+    args,
+    options: {
+      name: { type: 'string', short: 'f', default: 'fake.dev' },
+      port: { type: 'string', short: 'p', default: '8080' },
+      ...homeOption,
+      host: { type: 'string', default: '0.0.0.0' },
+      peer: { type: 'string', multiple: true, default: [] },
+      announce: { type: 'string', multiple: true, default: [] },
+      'no-mdns': { type: 'boolean', default: false }
+    }
+  })
+  if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
+  const port = Number(values.port)
+  if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
+
+  // Listen for signals before anything starts, so a stop asked for during start-up is honoured.
+  const stopAsked = new Promise<string>(resolve => {
+    process.once('SIGINT', () => { resolve('SIGINT') })
+    process.once('SIGTERM', () => { resolve('SIGTERM') })
+  })
+  const terminal = new Terminal(`${values.name}> `)
+  const daemon = await Daemon.start({
+    name: values.name,
+    port,
+    home: values.home,
+    host: values.host,
+    peers: values.peer.map(p => PeerTarget.parse(p)),
+    announce: values.announce,
+    mdns: !values['no-mdns']
+  }, terminal)
+  const s = daemon.status()
+  console.log(`hwd node ${s.name}`)
+  console.log(`peer id    ${s.peerId}`)
+  for (const a of s.listen) console.log(`listening  ${a}`)
+  for (const a of s.addresses) console.log(`address    ${a}`)
+  console.log(`home       ${s.home}`)
+  terminal.start(daemon.commands)
+
+  const signal = await stopAsked
+  console.log(`${signal}: stopping`)
+  // A second signal, or a stop that hangs, ends the process anyway.
+  const force = (): void => { console.error('hwd: stopping took too long; exiting'); process.exit(1) }
+  setTimeout(force, STOP_DEADLINE_MS).unref()
+  process.once('SIGINT', force)
+  process.once('SIGTERM', force)
+  terminal.stop()
+  await daemon.stop()
+  return 0
+}
+
+async function run (args: string[]): Promise<number> {
+  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
+  if (positionals.length === 0) throw new UsageError('usage: hwd run [--home DIR] COMMAND [ARGS...]')
+  const view = new ProgressView()
+  try {
+    await request(homePaths(values.home).socket, values.home, { op: 'run', argv: positionals }, {
+      line: text => { view.line(text) },
+      progress: update => { view.progress(update) }
+    })
+  } finally {
+    view.stop()
+  }
+  return 0
+}
+
+async function status (args: string[]): Promise<number> {
+  const { values } = parse({ args, options: { ...homeOption, json: { type: 'boolean', default: false } } })
+  let result: Status | undefined
+  await request(homePaths(values.home).socket, values.home, { op: 'status' }, { status: s => { result = s as Status } })
+  if (result == null) throw new Error('the daemon sent no status')
+  if (values.json) console.log(JSON.stringify(result, null, 2))
+  else printStatus(result)
+  return 0
+}
+
+function printStatus (s: Status): void {
+  const row = (label: string, value: string): void => { console.log(`${label.padEnd(10)} ${value}`) }
+  row('name', s.name)
+  row('peer id', s.peerId)
+  row('pid', String(s.pid))
+  row('home', s.home)
+  for (const a of s.listen) row('listening', a)
+  for (const a of s.addresses) row('address', a)
+  if (s.peers.length === 0) row('peers', 'none connected')
+  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
+  for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
+  if (s.transfers.length === 0) row('transfers', 'none running')
+  for (const t of s.transfers) {
+    row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatBytes(t.done)}${t.total != null ? ` / ${formatBytes(t.total)}` : ''}`)
+  }
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+main(process.argv.slice(2)).then(code => {
+  process.exitCode = code
+  // The terminal's stdin and libp2p's timers would keep a stopped node alive.
+  process.exit(code)
+}, err => {
+  console.error(`hwd: ${describeError(err)}`)
+  process.exit(err instanceof UsageError ? 2 : 1)
+})

@@ -1,0 +1,131 @@
+import { logger } from '@libp2p/logger'
+import { CODE_P2P } from '@multiformats/multiaddr'
+import type { PeerInfo } from '@libp2p/interface'
+import { NameService } from '../protocol/names/index.ts'
+import { AddressBook } from '../storage/address-book.ts'
+import { ensureHome, homePaths, type HomePaths } from '../storage/home.ts'
+import { loadOrCreateIdentity } from '../storage/identity.ts'
+import { HomeLock } from '../storage/lock.ts'
+import { registerBuiltins } from './builtins.ts'
+import { Commands, type CommandOutput } from './commands.ts'
+import { ControlServer } from './control.ts'
+import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
+import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
+import { TransferTable, type TransferInfo } from './transfers.ts'
+
+const log = logger('hwd:daemon')
+
+export interface DaemonOptions {
+  name: string
+  port: number
+  home: string
+  host: string
+  peers: PeerTarget[]
+  announce: string[]
+  mdns: boolean
+}
+
+export interface Status {
+  name: string
+  peerId: string
+  pid: number
+  home: string
+  listen: string[]
+  addresses: string[]
+  peers: Array<{ peerId: string, name?: string, addresses: string[] }>
+  names: Array<{ name: string, peerId: string }>
+  transfers: TransferInfo[]
+}
+
+/**
+ * One running node: its home (locked), key, libp2p node, names, commands, the terminal's
+ * output and the control socket. `start` brings them up in order and `stop` takes them down
+ * in reverse, so nothing is left behind: no socket, no lock, no open connection.
+ */
+export class Daemon {
+  readonly transfers = new TransferTable()
+
+  private constructor (
+    readonly options: DaemonOptions,
+    readonly paths: HomePaths,
+    readonly node: HwdLibp2p,
+    readonly names: NameService,
+    readonly commands: Commands,
+    private readonly lock: HomeLock,
+    private readonly terminal: CommandOutput,
+    private readonly keeper: PeerKeeper,
+    private readonly control: ControlServer
+  ) {}
+
+  static async start (options: DaemonOptions, terminal: CommandOutput): Promise<Daemon> {
+    const paths = homePaths(options.home)
+    await ensureHome(paths)
+    const lock = await HomeLock.acquire(paths.lock, paths.root)
+    try {
+      const privateKey = await loadOrCreateIdentity(paths.identityKey)
+      const book = await AddressBook.open(paths.addressBook)
+      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns })
+      try {
+        const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
+        const commands = new Commands()
+        const control = new ControlServer(paths.socket, commands)
+        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control)
+        await daemon.bringUp()
+        return daemon
+      } catch (err) {
+        await node.stop()
+        throw err
+      }
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+  }
+
+  private async bringUp (): Promise<void> {
+    registerBuiltins(this)
+    await this.names.start()
+    await this.control.start(() => this.status())
+    if (this.options.mdns) this.node.addEventListener('peer:discovery', this.onDiscovery)
+    this.keeper.start()
+  }
+
+  /** mDNS only finds peers; dialing them is ours to do. */
+  private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
+    const peer = evt.detail
+    if (this.node.getConnections(peer.id).length > 0) return
+    this.node.dial(peer.id, { signal: AbortSignal.timeout(5_000) })
+      .catch(err => { log('could not dial discovered peer %p - %e', peer.id, err) })
+  }
+
+  print (text: string): void {
+    this.terminal.line(text)
+  }
+
+  status (): Status {
+    return {
+      name: this.options.name,
+      peerId: this.node.peerId.toString(),
+      pid: process.pid,
+      home: this.paths.root,
+      listen: listenAddrs(this.node).map(a => a.toString()),
+      addresses: this.node.getMultiaddrs().map(a => a.toString()),
+      peers: this.node.getPeers().map(id => ({
+        peerId: id.toString(),
+        name: this.names.nameOf(id),
+        addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString())
+      })),
+      names: this.names.names(),
+      transfers: this.transfers.list()
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.node.removeEventListener('peer:discovery', this.onDiscovery)
+    await this.keeper.stop()
+    await this.control.stop()
+    await this.names.stop()
+    await this.node.stop()
+    await this.lock.release()
+  }
+}

@@ -1,0 +1,14 @@
+/** `1.5 MiB`: sizes as people read them. */
+export function formatBytes (n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  let v = n
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++ }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`
+}
+
+/** Rows of cells as aligned columns, the first row a header. */
+export function table (rows: string[][]): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map(r => r[c].length)))
+  return rows.map(r => r.map((cell, c) => c === r.length - 1 ? cell : cell.padEnd(widths[c])).join('  '))
+}

@@ -1,0 +1,64 @@
+import { isIP } from 'node:net'
+import { noise } from '@chainsafe/libp2p-noise'
+import { identify, type Identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
+import { ping, type Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { PortBusyError, UsageError } from '../errors.ts'
+
+export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping }>
+
+export interface NodeOptions {
+  privateKey: PrivateKey
+  host: string
+  port: number
+  announce: string[]
+  mdns: boolean
+}
+
+/**
+ * Yamux grows a stream's receive window up to this; a paused reader keeps receiving until the
+ * window is spent, so the read buffer must hold a whole window or the stream is reset.
+ */
+const STREAM_WINDOW = 16 * 1024 * 1024
+const READ_BUFFER = 2 * STREAM_WINDOW
+
+export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
+  const family = isIP(options.host)
+  if (family === 0) throw new UsageError(`--host must be an IP address to listen on, not ${JSON.stringify(options.host)}`)
+  const listen = `/ip${family}/${options.host}/tcp/${options.port}`
+  try {
+    return await createLibp2p({
+      privateKey: options.privateKey,
+      addresses: { listen: [listen], announce: options.announce },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux({
+        streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
+      })],
+      peerDiscovery: options.mdns ? [mdns()] : [],
+      services: { identify: identify(), ping: ping() }
+    })
+  } catch (err: any) {
+    if (isAddrInUse(err)) throw new PortBusyError(`port ${options.port} on ${options.host} is already in use`)
+    throw err
+  }
+}
+
+function isAddrInUse (err: any): boolean {
+  for (let e = err; e != null; e = e.cause) {
+    if (e.code === 'EADDRINUSE' || /EADDRINUSE/.test(String(e.message))) return true
+    if (Array.isArray(e.errors) && e.errors.some(isAddrInUse)) return true
+  }
+  return false
+}
+
+/** The addresses the node's listeners are bound to (`/ip4/0.0.0.0/tcp/8081`), before announce rewrites them. */
+export function listenAddrs (node: HwdLibp2p): Multiaddr[] {
+  const { transportManager } = (node as unknown as { components: { transportManager: { getAddrs(): Multiaddr[] } } }).components
+  return transportManager.getAddrs()
+}

@@ -1,0 +1,31 @@
+import { mkdir } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+
+/**
+ * The layout of a node's home. Every path under it is named here and nowhere else.
+ */
+export interface HomePaths {
+  readonly root: string
+  readonly identityKey: string
+  readonly lock: string
+  readonly socket: string
+  readonly addressBook: string
+  readonly vfs: string
+}
+
+export function homePaths (dir: string): HomePaths {
+  const root = resolve(dir)
+  return {
+    root,
+    identityKey: join(root, 'identity.key'),
+    lock: join(root, 'hwd.lock'),
+    socket: join(root, 'hwd.sock'),
+    addressBook: join(root, 'names.json'),
+    vfs: join(root, 'vfs')
+  }
+}
+
+export async function ensureHome (paths: HomePaths): Promise<void> {
+  await mkdir(paths.root, { recursive: true, mode: 0o700 })
+  await mkdir(paths.vfs, { recursive: true })
+}

@@ -1,0 +1,155 @@
+import '../daemon/polyfill.ts'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Status } from '../daemon/daemon.ts'
+
+export const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url))
+
+export interface CliResult { code: number | null, stdout: string, stderr: string, ms: number }
+
+/** Run the real `hwd` command line to completion. */
+export async function hwd (args: string[], options: { input?: string, timeoutMs?: number } = {}): Promise<CliResult> {
+  const started = Date.now()
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  child.stdin.end(options.input ?? '')
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+  const code = await new Promise<number | null>(resolve => child.on('close', resolve))
+  clearTimeout(timer)
+  return { code, stdout, stderr, ms: Date.now() - started }
+}
+
+const homes = new Set<string>()
+
+/** A fresh directory that `stopAll` removes. */
+export async function tempHome (prefix = 'hwd-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  homes.add(dir)
+  return dir
+}
+
+export interface StartOptions {
+  name?: string
+  home?: string
+  port?: number
+  peers?: string[]
+  extra?: string[]
+  /** keep stdin open so the test can type into the node's terminal */
+  keepStdin?: boolean
+}
+
+/** A real daemon, started through the CLI as a child process on 127.0.0.1 with mDNS off. */
+export class TestNode {
+  output = ''
+  errors = ''
+  private readonly exited: Promise<number | null>
+
+  private constructor (readonly proc: ChildProcess, readonly name: string, readonly home: string) {
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.output += d })
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => { this.errors += d })
+    this.exited = new Promise(resolve => proc.on('exit', code => { resolve(code) }))
+  }
+
+  static async start (options: StartOptions = {}): Promise<TestNode> {
+    const name = options.name ?? 'fake.dev'
+    const home = options.home ?? await tempHome()
+    const args = ['start', '--name', name, '--home', home, '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--no-mdns',
+      ...(options.peers ?? []).flatMap(p => ['--peer', p]), ...(options.extra ?? [])]
+    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    if (options.keepStdin !== true) proc.stdin!.end()
+    const node = new TestNode(proc, name, home)
+    nodes.add(node)
+    await node.waitForOutput(/^home\s+/m, 15_000)
+    return node
+  }
+
+  get peerId (): string {
+    return /^peer id\s+(\S+)/m.exec(this.output)![1]
+  }
+
+  /** The dialable address, as `--peer` takes it. */
+  get addr (): string {
+    return /^listening\s+(\/ip4\/127\.0\.0\.1\/tcp\/\d+)/m.exec(this.output)![1]
+  }
+
+  get port (): number {
+    return Number(this.addr.split('/').pop())
+  }
+
+  /** Resolves when the node's own terminal output matches, or fails after the deadline. */
+  async waitForOutput (pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs
+    return await new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const m = pattern.exec(this.output)
+        if (m != null) { cleanup(); resolve(m); return true }
+        if (Date.now() > deadline) { cleanup(); reject(new Error(`${this.name}: no ${pattern} in output within ${timeoutMs} ms:\n${this.output}\n${this.errors}`)); return true }
+        return false
+      }
+      const onData = (): void => { check() }
+      const onExit = (code: number | null): void => { cleanup(); reject(new Error(`${this.name} exited (${code}) before ${pattern}:\n${this.output}\n${this.errors}`)) }
+      const timer = setInterval(check, 100)
+      const cleanup = (): void => { clearInterval(timer); this.proc.stdout!.off('data', onData); this.proc.off('exit', onExit) }
+      this.proc.stdout!.on('data', onData)
+      this.proc.on('exit', onExit)
+      check()
+    })
+  }
+
+  /** Type a line into the node's terminal. */
+  type (line: string): void {
+    this.proc.stdin!.write(line + '\n')
+  }
+
+  async run (...argv: string[]): Promise<CliResult> {
+    return await hwd(['run', '--home', this.home, ...argv])
+  }
+
+  async status (): Promise<Status> {
+    const r = await hwd(['status', '--home', this.home, '--json'])
+    if (r.code !== 0) throw new Error(`status failed: ${r.stderr}`)
+    return JSON.parse(r.stdout) as Status
+  }
+
+  async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill(signal)
+    const code = await this.exited
+    nodes.delete(this)
+    return code
+  }
+}
+
+const nodes = new Set<TestNode>()
+
+/** Stop every node a test started and remove their homes; for `after`/`afterEach`. */
+export async function stopAll (): Promise<void> {
+  await Promise.all([...nodes].map(async n => await n.stop('SIGKILL')))
+  await Promise.all([...homes].map(async h => { await rm(h, { recursive: true, force: true }) }))
+  homes.clear()
+}
+
+/** Poll `check` until it returns a value, for state that only a query reveals; fails at the deadline. */
+export async function eventually<T> (what: string, check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+    } catch (err) {
+      last = err
+    }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out waiting for ${what}${last != null ? `: ${String(last)}` : ''}`)
+}
+
+export function knows (status: Status, name: string, peerId: string): boolean {
+  return status.names.some(n => n.name === name && n.peerId === peerId)
+}
