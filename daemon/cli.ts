@@ -20,7 +20,7 @@ const HELP = `hwd: a peer-to-peer node daemon
 
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
-            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns]
+            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
 
@@ -32,6 +32,7 @@ start options:
       --peer ADDR         a node to stay connected to: multiaddr or host:port (repeatable)
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
+      --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
 
 Inside a node's terminal, type help for its commands.`
 
@@ -72,7 +73,8 @@ async function start (args: string[]): Promise<number> {
       host: { type: 'string', default: '0.0.0.0' },
       peer: { type: 'string', multiple: true, default: [] },
       announce: { type: 'string', multiple: true, default: [] },
-      'no-mdns': { type: 'boolean', default: false }
+      'no-mdns': { type: 'boolean', default: false },
+      package: { type: 'string', multiple: true, default: [] }
     }
   })
   if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
@@ -92,13 +94,15 @@ async function start (args: string[]): Promise<number> {
     host: values.host,
     peers: values.peer.map(p => PeerTarget.parse(p)),
     announce: values.announce,
-    mdns: !values['no-mdns']
+    mdns: !values['no-mdns'],
+    packages: values.package
   }, terminal)
   const s = daemon.status()
   console.log(`hwd node ${s.name}`)
   console.log(`peer id    ${s.peerId}`)
   for (const a of s.listen) console.log(`listening  ${a}`)
   for (const a of s.addresses) console.log(`address    ${a}`)
+  for (const p of s.packages) console.log(`package    ${p.id} ${p.version}`)
   console.log(`home       ${s.home}`)
   terminal.start(daemon.commands)
 
@@ -150,6 +154,7 @@ function printStatus (s: Status): void {
   if (s.peers.length === 0) row('peers', 'none connected')
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
+  for (const p of s.packages) row('package', `${p.id} ${p.version}`)
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
     row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatBytes(t.done)}${t.total != null ? ` / ${formatBytes(t.total)}` : ''}`)

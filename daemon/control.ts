@@ -37,7 +37,8 @@ export class ControlServer {
   private readonly clients = new Set<Socket>()
   private status: () => unknown = () => undefined
 
-  constructor (private readonly path: string, private readonly commands: Commands) {}
+  /** `echo` is the node's own terminal: it shows the progress of what clients run, as Hyperware's does */
+  constructor (private readonly path: string, private readonly commands: Commands, private readonly echo: CommandOutput) {}
 
   async start (status: () => unknown): Promise<void> {
     this.status = status
@@ -95,7 +96,7 @@ export class ControlServer {
       } else {
         const out: CommandOutput = {
           line: text => { send({ t: 'line', text }) },
-          progress: update => { send({ t: 'progress', ...update }) }
+          progress: update => { send({ t: 'progress', ...update }); this.echo.progress(update) }
         }
         await this.commands.execute(request.argv, out, signal)
       }

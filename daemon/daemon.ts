@@ -10,6 +10,7 @@ import { registerBuiltins } from './builtins.ts'
 import { Commands, type CommandOutput } from './commands.ts'
 import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
+import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 
@@ -23,6 +24,8 @@ export interface DaemonOptions {
   peers: PeerTarget[]
   announce: string[]
   mdns: boolean
+  /** package folders to load besides the built-in ones and those in `<home>/packages/` */
+  packages: string[]
 }
 
 export interface Status {
@@ -34,6 +37,7 @@ export interface Status {
   addresses: string[]
   peers: Array<{ peerId: string, name?: string, addresses: string[] }>
   names: Array<{ name: string, peerId: string }>
+  packages: Array<{ id: string, version: string, dir: string }>
   transfers: TransferInfo[]
 }
 
@@ -44,6 +48,7 @@ export interface Status {
  */
 export class Daemon {
   readonly transfers = new TransferTable()
+  private readonly packages: PackageHost
 
   private constructor (
     readonly options: DaemonOptions,
@@ -55,7 +60,9 @@ export class Daemon {
     private readonly terminal: CommandOutput,
     private readonly keeper: PeerKeeper,
     private readonly control: ControlServer
-  ) {}
+  ) {
+    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) } })
+  }
 
   static async start (options: DaemonOptions, terminal: CommandOutput): Promise<Daemon> {
     const paths = homePaths(options.home)
@@ -68,7 +75,7 @@ export class Daemon {
       try {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
         const commands = new Commands()
-        const control = new ControlServer(paths.socket, commands)
+        const control = new ControlServer(paths.socket, commands, terminal)
         const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control)
         await daemon.bringUp()
         return daemon
@@ -85,6 +92,7 @@ export class Daemon {
   private async bringUp (): Promise<void> {
     registerBuiltins(this)
     await this.names.start()
+    await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(() => this.status())
     if (this.options.mdns) this.node.addEventListener('peer:discovery', this.onDiscovery)
     this.keeper.start()
@@ -116,6 +124,7 @@ export class Daemon {
         addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString())
       })),
       names: this.names.names(),
+      packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir })),
       transfers: this.transfers.list()
     }
   }
@@ -124,6 +133,7 @@ export class Daemon {
     this.node.removeEventListener('peer:discovery', this.onDiscovery)
     await this.keeper.stop()
     await this.control.stop()
+    await this.packages.stop()
     await this.names.stop()
     await this.node.stop()
     await this.lock.release()

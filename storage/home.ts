@@ -11,6 +11,10 @@ export interface HomePaths {
   readonly socket: string
   readonly addressBook: string
   readonly vfs: string
+  /** packages installed in this home, one folder each, loaded at start */
+  readonly packages: string
+  /** each package's private state (chat history, transfer records), one folder per package id */
+  readonly state: string
 }
 
 export function homePaths (dir: string): HomePaths {
@@ -21,7 +25,9 @@ export function homePaths (dir: string): HomePaths {
     lock: join(root, 'hwd.lock'),
     socket: join(root, 'hwd.sock'),
     addressBook: join(root, 'names.json'),
-    vfs: join(root, 'vfs')
+    vfs: join(root, 'vfs'),
+    packages: join(root, 'packages'),
+    state: join(root, 'state')
   }
 }
 

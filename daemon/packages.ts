@@ -1,0 +1,224 @@
+import { readdir, readFile, mkdir } from 'node:fs/promises'
+import { isAbsolute, join, relative, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { logger } from '@libp2p/logger'
+import { describeError, HwdError } from '../errors.ts'
+import type { NameService } from '../protocol/names/index.ts'
+import type { HomePaths } from '../storage/home.ts'
+import { Drive } from '../storage/vfs.ts'
+import type { Commands } from './commands.ts'
+import type { HwdLibp2p } from './node.ts'
+import type { PackageContext, PackageEntry, PackageMetadata, PackageRuntime, ScriptMetadata } from './package-api.ts'
+import type { TransferTable } from './transfers.ts'
+
+/** The packages every node runs, shipped beside the daemon and loaded like any other. */
+export const BUILTIN_PACKAGES = ['file-transfer', 'chat-with-file-transfer']
+  .map(name => fileURLToPath(new URL(`../packages/${name}`, import.meta.url)))
+
+export class PackageError extends HwdError {
+  static name = 'PackageError'
+  name = 'PackageError'
+}
+
+const NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/
+const PUBLISHER = /^[a-z0-9](?:[a-z0-9.-]{0,252})$/
+
+interface FoundPackage {
+  id: string
+  dir: string
+  metadata: PackageMetadata
+}
+
+export interface LoadedPackage extends FoundPackage {
+  runtime: PackageRuntime
+}
+
+export interface PackageHostParts {
+  node: HwdLibp2p
+  names: NameService
+  paths: HomePaths
+  transfers: TransferTable
+  commands: Commands
+  print(text: string): void
+}
+
+/**
+ * Finds, orders and starts packages. A package that cannot load (bad metadata, a missing or
+ * refused dependency, a cycle, a duplicate, an entry that throws) is refused with a one-line
+ * reason naming it; the others load regardless.
+ */
+export class PackageHost {
+  private readonly loaded: LoadedPackage[] = []
+  private readonly controller = new AbortController()
+
+  constructor (private readonly parts: PackageHostParts) {}
+
+  list (): LoadedPackage[] {
+    return [...this.loaded]
+  }
+
+  /** Load the packages in `dirs`, each folder holding a `metadata.json`. */
+  async load (dirs: string[]): Promise<void> {
+    const found: FoundPackage[] = []
+    for (const dir of dirs) {
+      try {
+        const pkg = await readPackage(dir)
+        const twin = found.find(f => f.id === pkg.id)
+        if (twin != null) throw new PackageError(`package ${pkg.id} at ${dir}: duplicate of the one at ${twin.dir}`)
+        found.push(pkg)
+      } catch (err) {
+        this.refuse(err)
+      }
+    }
+    for (const pkg of this.order(found)) {
+      const refusedDep = pkg.metadata.dependencies.find(d => !this.loaded.some(l => l.id === d))
+      if (refusedDep != null) {
+        this.refuse(new PackageError(`package ${pkg.id}: its dependency ${refusedDep} did not load`))
+        continue
+      }
+      try {
+        await this.start(pkg)
+      } catch (err) {
+        this.refuse(err instanceof PackageError ? err : new PackageError(`package ${pkg.id}: failed to start: ${describeError(err)}`))
+      }
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.controller.abort()
+    for (const pkg of this.loaded.reverse()) {
+      await pkg.runtime.stop?.().catch(err => { this.parts.print(`package ${pkg.id}: error while stopping: ${describeError(err)}`) })
+    }
+  }
+
+  /** Dependencies first; packages with a missing dependency or in a cycle are refused here. */
+  private order (found: FoundPackage[]): FoundPackage[] {
+    const byId = new Map(found.map(f => [f.id, f]))
+    const state = new Map<string, 'visiting' | 'done' | 'refused'>()
+    const ordered: FoundPackage[] = []
+    const visit = (pkg: FoundPackage, path: string[]): boolean => {
+      const s = state.get(pkg.id)
+      if (s === 'done') return true
+      if (s === 'refused') return false
+      if (s === 'visiting') {
+        this.refuse(new PackageError(`package ${pkg.id}: dependency cycle ${[...path.slice(path.indexOf(pkg.id)), pkg.id].join(' → ')}`))
+        state.set(pkg.id, 'refused')
+        return false
+      }
+      state.set(pkg.id, 'visiting')
+      for (const dep of pkg.metadata.dependencies) {
+        const target = byId.get(dep)
+        if (target == null) {
+          this.refuse(new PackageError(`package ${pkg.id}: missing dependency ${dep}`))
+          state.set(pkg.id, 'refused')
+          return false
+        }
+        if (!visit(target, [...path, pkg.id])) {
+          if (state.get(pkg.id) !== 'refused') this.refuse(new PackageError(`package ${pkg.id}: its dependency ${dep} did not load`))
+          state.set(pkg.id, 'refused')
+          return false
+        }
+      }
+      state.set(pkg.id, 'done')
+      ordered.push(pkg)
+      return true
+    }
+    for (const pkg of found) visit(pkg, [])
+    return ordered
+  }
+
+  private async start (pkg: FoundPackage): Promise<void> {
+    const { node, names, paths, transfers, commands, print } = this.parts
+    const stateDir = join(paths.state, pkg.id)
+    await mkdir(stateDir, { recursive: true })
+    const deps: Record<string, unknown> = {}
+    for (const dep of pkg.metadata.dependencies) deps[dep] = this.loaded.find(l => l.id === dep)?.runtime.api
+    const ctx: PackageContext = {
+      id: pkg.id,
+      metadata: pkg.metadata,
+      our: { name: names.name, peerId: node.peerId },
+      node,
+      drive: await Drive.open(paths.vfs, pkg.id),
+      stateDir,
+      deps: Object.freeze(deps),
+      transfers,
+      log: logger(`hwd:pkg:${pkg.id}`),
+      signal: this.controller.signal,
+      print,
+      connect: async (name, options) => await names.connect(name, options),
+      resolve: name => names.resolve(name),
+      nameOf: peer => names.nameOf(peer)
+    }
+    const entry = await import(pathToFileURL(join(pkg.dir, pkg.metadata.entry)).href) as Partial<PackageEntry>
+    if (typeof entry.start !== 'function') throw new PackageError(`package ${pkg.id}: its entry ${pkg.metadata.entry} exports no start function`)
+    const runtime = await entry.start(ctx)
+    const scripts = runtime?.scripts ?? {}
+    const declared = Object.keys(pkg.metadata.scripts)
+    const mismatch = [...declared.filter(s => typeof scripts[s] !== 'function'), ...Object.keys(scripts).filter(s => !declared.includes(s))]
+    if (mismatch.length > 0) {
+      await runtime?.stop?.()
+      throw new PackageError(`package ${pkg.id}: scripts in metadata.json and in the entry differ (${mismatch.join(', ')})`)
+    }
+    for (const [script, meta] of Object.entries(pkg.metadata.scripts)) {
+      const run = scripts[script]
+      commands.register({ name: `${script}:${pkg.id}`, ...meta, run: async (args, out, signal) => { await run(args, { out, signal }) } })
+    }
+    this.loaded.push({ ...pkg, runtime })
+  }
+
+  private refuse (err: unknown): void {
+    this.parts.print(`refused ${describeError(err)}`)
+  }
+}
+
+/** Every package folder under `dir`, for `<home>/packages/`. */
+export async function packageDirsIn (dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true })
+    return entries.filter(e => e.isDirectory()).map(e => join(dir, e.name)).sort()
+  } catch (err: any) {
+    if (err.code === 'ENOENT') return []
+    throw err
+  }
+}
+
+async function readPackage (dirArg: string): Promise<FoundPackage> {
+  const dir = resolve(dirArg)
+  let raw: unknown
+  try {
+    raw = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'))
+  } catch (err: any) {
+    throw new PackageError(`package at ${dir}: cannot read metadata.json (${err.code === 'ENOENT' ? 'no such file' : err.message})`)
+  }
+  const problem = (why: string): PackageError => new PackageError(`package at ${dir}: metadata.json ${why}`)
+  if (typeof raw !== 'object' || raw == null) throw problem('is not a JSON object')
+  const m = raw as Record<string, unknown>
+  if (typeof m.package_name !== 'string' || !NAME.test(m.package_name)) throw problem('needs package_name: lower-case letters, digits and hyphens')
+  if (typeof m.publisher !== 'string' || !PUBLISHER.test(m.publisher)) throw problem('needs publisher: a lower-case DNS-like name such as template.os')
+  if (typeof m.version !== 'string' || m.version === '') throw problem('needs a version')
+  if (typeof m.entry !== 'string' || isAbsolute(m.entry) || relative(dir, resolve(dir, m.entry)).startsWith('..')) throw problem('needs entry: a module path inside the package folder')
+  const dependencies = m.dependencies ?? []
+  if (!Array.isArray(dependencies) || !dependencies.every(d => typeof d === 'string' && /^[^:\s]+:[^:\s]+$/.test(d))) throw problem('dependencies must be a list of package:publisher')
+  const scripts = m.scripts ?? {}
+  if (typeof scripts !== 'object' || scripts == null || Array.isArray(scripts)) throw problem('scripts must be an object')
+  for (const [name, s] of Object.entries(scripts)) {
+    if (!NAME.test(name) || !isScriptMetadata(s)) throw problem(`script ${JSON.stringify(name)} needs args, summary and minArgs`)
+  }
+  const metadata: PackageMetadata = {
+    package_name: m.package_name,
+    publisher: m.publisher,
+    version: m.version,
+    description: typeof m.description === 'string' ? m.description : undefined,
+    entry: m.entry,
+    dependencies,
+    scripts: scripts as Record<string, ScriptMetadata>
+  }
+  return { id: `${metadata.package_name}:${metadata.publisher}`, dir, metadata }
+}
+
+function isScriptMetadata (s: unknown): s is ScriptMetadata {
+  if (typeof s !== 'object' || s == null) return false
+  const v = s as Record<string, unknown>
+  return typeof v.args === 'string' && typeof v.summary === 'string' &&
+    Number.isInteger(v.minArgs) && (v.maxArgs === undefined || Number.isInteger(v.maxArgs))
+}

@@ -1,0 +1,52 @@
+/**
+ * `chat-with-file-transfer:template.os`: Hyperware's chat template, plus file transfer
+ * imported through `file-transfer:template.os`'s exported API, as the recipe does.
+ */
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import type { PackageContext, PackageRuntime } from 'hwd/package'
+import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
+import { checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessage, sendMessage } from '../../protocol/chat/index.ts'
+import { ChatLog } from '../../storage/chat-log.ts'
+
+export async function start (ctx: PackageContext): Promise<PackageRuntime> {
+  const files = ctx.deps[FILE_TRANSFER] as FileTransferApi
+  const log = await ChatLog.open(join(ctx.stateDir, 'chat.log'))
+
+  await ctx.node.handle(PROTOCOL, async (stream, connection) => {
+    const peer = connection.remotePeer
+    const from = ctx.nameOf(peer) ?? peer.toString()
+    const message = await receiveMessage(stream, async m => {
+      await log.append({ peer: peer.toString(), dir: 'in', from, text: m.text, at: Number(m.sentAt) })
+    })
+    if (message != null) ctx.print(`${from}: ${message.text}`)
+  }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+
+  files.serve(ctx)
+
+  return {
+    scripts: {
+      ...files.scripts(ctx),
+      send: async ([node, ...words], { out, signal }) => {
+        const text = words.join(' ')
+        checkMessage(text)
+        const connection = await ctx.connect(node, { signal })
+        const at = Date.now()
+        const started = performance.now()
+        await sendMessage(connection, { text, sentAt: BigInt(at) }, { signal })
+        const ms = performance.now() - started
+        await log.append({ peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at })
+        out.line(`delivered to ${node} (acknowledged in ${ms.toFixed(2)} ms)`)
+      },
+      history: async ([node], { out }) => {
+        const entries = log.history(ctx.resolve(node).toString())
+        if (entries.length === 0) { out.line(`no messages with ${node} yet`); return }
+        for (const e of entries) out.line(`${new Date(e.at).toISOString()} ${e.from}: ${e.text}`)
+      }
+    },
+    stop: async () => {
+      await ctx.node.unhandle(PROTOCOL)
+      await log.close()
+    }
+  }
+}

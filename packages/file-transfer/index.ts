@@ -1,0 +1,147 @@
+/**
+ * `file-transfer:template.os`: serves its drive, and exports the worker API (`api.ts`) that
+ * other packages import to download into theirs.
+ */
+import { pbStream } from '@libp2p/utils'
+import type { Connection, Stream } from '@libp2p/interface'
+import { describeError } from '../../errors.ts'
+import { formatBytes, table } from '../../daemon/format.ts'
+import { checkFileName } from '../../storage/vfs.ts'
+import {
+  HEADER_TIMEOUT_MS, MAX_INBOUND_STREAMS, MAX_LIST_ENTRIES, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES,
+  MAX_RESPONSE_BYTES, MAX_UPLOADS, MAX_UPLOADS_PER_PEER, PROTOCOL, Request, Response
+} from '../../protocol/file-transfer/index.ts'
+import type { DriveFile, PackageContext, PackageRuntime, Script } from '../../daemon/package-api.ts'
+import type { DownloadResult, FileTransferApi, RequesterOptions, ServerOptions, Worker } from './api.ts'
+import { download, DownloadError, newTransferId } from './download.ts'
+import { HashCache, respond, upload } from './upload.ts'
+
+export async function start (ctx: PackageContext): Promise<PackageRuntime> {
+  const served = new Map<string, PackageContext>()
+  const downloading = new Set<string>()
+  const hashes = new HashCache()
+  const uploads = new Map<string, number>()
+
+  function startDownload (our: PackageContext, options: RequesterOptions): Worker<DownloadResult>
+  function startDownload (our: PackageContext, options: ServerOptions): Worker<void>
+  function startDownload (our: PackageContext, options: RequesterOptions | ServerOptions): Worker<DownloadResult | void> {
+    const id = newTransferId()
+    const done = options.isRequester
+      ? download(our, id, options, downloading)
+      : upload(our, id, options, hashes)
+    return { id, done }
+  }
+
+  const api: FileTransferApi = {
+    startDownload,
+    listFiles: async (our, node, options = {}) => await listFiles(our, node, options.signal),
+    serve: our => { served.set(our.id, our) },
+    scripts: our => fileScripts(our, api)
+  }
+
+  async function onRequest (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    try {
+      const pb = pbStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+      const request = await pb.read(Request, { signal: AbortSignal.timeout(HEADER_TIMEOUT_MS) })
+      const raw = pb.unwrap()
+      const our = served.get(request.drive)
+      if (our == null) {
+        await respond(raw, { status: Response.Status.NOT_FOUND, reason: `${ctx.our.name} serves no drive ${JSON.stringify(request.drive.slice(0, 64))}` })
+      } else if (request.kind === Request.Kind.LIST) {
+        const files = (await our.drive.list()).slice(0, MAX_LIST_ENTRIES)
+        await respond(raw, { status: Response.Status.OK, files: files.map(f => ({ name: f.name, size: BigInt(f.size) })) })
+      } else if (request.kind === Request.Kind.DOWNLOAD) {
+        await serveDownload(our, raw, request, connection)
+      } else {
+        await respond(raw, { status: Response.Status.REFUSED, reason: 'unknown request kind' })
+      }
+    } catch (err: any) {
+      ctx.log('request from %s failed - %e', peer, err)
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  async function serveDownload (our: PackageContext, stream: Stream, request: Request, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    try {
+      checkFileName(request.file)
+    } catch (err: any) {
+      await respond(stream, { status: Response.Status.REFUSED, reason: err.message })
+      return
+    }
+    const mine = uploads.get(peer) ?? 0
+    const total = [...uploads.values()].reduce((a, b) => a + b, 0)
+    if (mine >= MAX_UPLOADS_PER_PEER || total >= MAX_UPLOADS) {
+      await respond(stream, { status: Response.Status.BUSY, reason: `${ctx.our.name} is busy: ${mine >= MAX_UPLOADS_PER_PEER ? `${mine} uploads to you` : `${total} uploads`} running; try again shortly` })
+      return
+    }
+    uploads.set(peer, mine + 1)
+    try {
+      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: Number(request.offset), ifSha256: request.ifSha256 }).done
+    } finally {
+      const left = (uploads.get(peer) ?? 1) - 1
+      if (left === 0) uploads.delete(peer)
+      else uploads.set(peer, left)
+    }
+  }
+
+  await ctx.node.handle(PROTOCOL, onRequest, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+  api.serve(ctx)
+  return {
+    api,
+    scripts: api.scripts(ctx),
+    stop: async () => { await ctx.node.unhandle(PROTOCOL) }
+  }
+}
+
+async function listFiles (our: PackageContext, node: string, signal?: AbortSignal): Promise<DriveFile[]> {
+  const connection = await our.connect(node, { signal })
+  const deadline = AbortSignal.any([AbortSignal.timeout(HEADER_TIMEOUT_MS), ...(signal != null ? [signal] : [])])
+  const stream = await connection.newStream(PROTOCOL, { signal: deadline })
+  try {
+    const pb = pbStream(stream, { maxDataLength: MAX_RESPONSE_BYTES })
+    await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0n, ifSha256: new Uint8Array(0) }, Request, { signal: deadline })
+    const response = await pb.read(Response, { signal: deadline, limits: { files: MAX_LIST_ENTRIES } })
+    await stream.close({ signal: deadline })
+    if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${response.reason}`)
+    return response.files.filter(f => isValidName(f.name)).map(f => ({ name: f.name, size: Number(f.size) }))
+  } catch (err: any) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    if (err instanceof DownloadError) throw err
+    throw new DownloadError(`list-files from ${node} failed: ${describeError(err)}`)
+  }
+}
+
+function isValidName (name: string): boolean {
+  try {
+    checkFileName(name)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function fileScripts (our: PackageContext, api: FileTransferApi): Record<'download' | 'list-files', Script> {
+  return {
+    download: async ([file, node], { out, signal }) => {
+      checkFileName(file)
+      const worker = api.startDownload(our, {
+        isRequester: true,
+        source: node,
+        file,
+        signal,
+        onProgress: update => { out.progress(update) },
+        onResume: offset => { out.line(`resuming ${file} at ${formatBytes(offset)}`) }
+      })
+      const r = await worker.done
+      const seconds = Math.max(r.ms, 1) / 1000
+      out.line(`downloaded ${r.file} from ${r.source}: ${formatBytes(r.size)} in ${seconds.toFixed(1)} s, ${((r.size - r.resumedAt) / 1e6 / seconds).toFixed(1)} MB/s, sha256 ${r.sha256.slice(0, 16)}…`)
+    },
+    'list-files': async ([node], { out, signal }) => {
+      const files = await api.listFiles(our, node, { signal })
+      if (files.length === 0) { out.line(`${node} offers no files in ${our.id}`); return }
+      for (const row of table([['file', 'size'], ...files.map(f => [f.name, formatBytes(f.size)])])) out.line(row)
+    }
+  }
+}

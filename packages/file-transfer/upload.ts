@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto'
+import { pbStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+import { equals } from 'uint8arrays'
+import { Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
+import type { OpenFile, PackageContext } from '../../daemon/package-api.ts'
+import type { ServerOptions } from './api.ts'
+
+/** How many file hashes to remember; each is a few dozen bytes. */
+const HASH_CACHE_ENTRIES = 4096
+const HASH_READ_BYTES = 4 * 1024 * 1024
+
+/**
+ * SHA-256 of files by version (device, inode, size, times), so a file served again, or a
+ * download resumed, is not read twice before its first byte is sent.
+ */
+export class HashCache {
+  private readonly entries = new Map<string, Promise<Uint8Array<ArrayBuffer>>>()
+
+  async get (file: OpenFile): Promise<Uint8Array<ArrayBuffer>> {
+    let hash = this.entries.get(file.version)
+    if (hash == null) {
+      hash = hashFile(file)
+      this.entries.set(file.version, hash)
+      hash.catch(() => this.entries.delete(file.version))
+      if (this.entries.size > HASH_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!)
+    }
+    return await hash
+  }
+}
+
+async function hashFile (file: OpenFile): Promise<Uint8Array<ArrayBuffer>> {
+  const hash = createHash('sha256')
+  const buffer = Buffer.allocUnsafe(HASH_READ_BYTES)
+  for (let position = 0; position < file.size;) {
+    const { bytesRead } = await file.handle.read(buffer, 0, Math.min(buffer.byteLength, file.size - position), position)
+    if (bytesRead === 0) break
+    hash.update(buffer.subarray(0, bytesRead))
+    position += bytesRead
+  }
+  return new Uint8Array(hash.digest())
+}
+
+export async function respond (stream: Stream, response: Partial<Response> & Pick<Response, 'status'>): Promise<void> {
+  const signal = AbortSignal.timeout(HEADER_TIMEOUT_MS)
+  await pbStream(stream).write({ reason: '', size: 0n, sha256: new Uint8Array(0), files: [], offset: 0n, ...response }, Response, { signal })
+  await stream.close({ signal })
+}
+
+/**
+ * The serving worker: answer one download request with the file's size and hash, then send
+ * it from the offset asked for, or whole if the file changed since the requester's partial
+ * copy began.
+ */
+export async function upload (our: PackageContext, id: string, options: ServerOptions, hashes: HashCache): Promise<void> {
+  const { stream, file } = options
+  const peer = our.nameOf(options.peer) ?? options.peer.toString()
+  let opened: OpenFile
+  try {
+    opened = await our.drive.openForRead(file)
+  } catch (err: any) {
+    const status = err.name === 'FileNotFoundError' ? Response.Status.NOT_FOUND
+      : err.name === 'InvalidFileNameError' ? Response.Status.REFUSED : Response.Status.ERROR
+    const reason = status === Response.Status.ERROR ? `cannot read ${file} in ${our.id}` : err.message
+    our.log('refusing %s to %s - %s', file, peer, err.message)
+    await respond(stream, { status, reason })
+    return
+  }
+  const { handle, size } = opened
+  try {
+    const sha256 = await hashes.get(opened)
+    const offset = options.offset > 0 && options.offset <= size && equals(options.ifSha256, sha256) ? options.offset : 0
+    const signal = AbortSignal.timeout(HEADER_TIMEOUT_MS)
+    await pbStream(stream).write({ status: Response.Status.OK, reason: '', size: BigInt(size), sha256, files: [], offset: BigInt(offset) }, Response, { signal })
+    our.transfers.begin({ id, label: file, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() })
+    stream.inactivityTimeout = IDLE_TIMEOUT_MS
+    await sendBody(stream, handle, offset, size, position => { our.transfers.update(id, position) }, our.signal)
+    await stream.close({ signal: AbortSignal.any([our.signal, AbortSignal.timeout(IDLE_TIMEOUT_MS)]) })
+  } finally {
+    our.transfers.end(id)
+    await handle.close()
+  }
+}

@@ -1,0 +1,146 @@
+import type { Stream } from '@libp2p/interface'
+import type { FileHandle } from 'node:fs/promises'
+import { CHUNK_BYTES, IDLE_TIMEOUT_MS, WRITE_HIGH_WATER, WRITE_LOW_WATER } from './constants.ts'
+
+export class BodyError extends Error {
+  static name = 'BodyError'
+  name = 'BodyError'
+}
+
+/**
+ * Send bytes [offset, size) of a file, respecting the stream's backpressure: the next chunk
+ * is read from disk while the previous one drains, and never more than one chunk waits.
+ */
+export async function sendBody (stream: Stream, file: FileHandle, offset: number, size: number, onSent: (position: number) => void, signal: AbortSignal): Promise<void> {
+  let position = offset
+  let next = readChunk(file, position, size)
+  while (position < size) {
+    const chunk = await next
+    position += chunk.byteLength
+    next = readChunk(file, position, size)
+    if (!stream.send(chunk)) await stream.onDrain({ signal })
+    onSent(position)
+  }
+  await next
+}
+
+async function readChunk (file: FileHandle, position: number, size: number): Promise<Uint8Array> {
+  const length = Math.min(CHUNK_BYTES, size - position)
+  if (length <= 0) return new Uint8Array(0)
+  const buffer = Buffer.allocUnsafe(length)
+  const { bytesRead } = await file.read(buffer, 0, length, position)
+  if (bytesRead === 0) throw new BodyError('the file shrank while it was being sent')
+  return buffer.subarray(0, bytesRead)
+}
+
+export interface BodySink {
+  /** called in order for every chunk as it arrives, before it is written (to hash it) */
+  onChunk(chunk: Uint8Array): void
+  /** write chunks that arrived in order, ending at `position` bytes past the body's start */
+  write(chunks: Uint8Array[], position: number): Promise<void>
+  onProgress(received: number): void
+}
+
+/**
+ * Receive exactly `expected` bytes from a raw stream into `sink`. The stream is paused while
+ * more than WRITE_HIGH_WATER bytes wait for the disk (Yamux then stops the sender once its
+ * window is spent), so memory stays bounded however slow the disk is. Rejects on a reset, on
+ * more bytes than announced, on an end before `expected` bytes, or on IDLE_TIMEOUT_MS of
+ * silence.
+ */
+export async function receiveBody (stream: Stream, expected: number, sink: BodySink, signal: AbortSignal): Promise<void> {
+  return await new Promise<void>((resolve, reject) => {
+    const queue: Uint8Array[] = []
+    let queued = 0
+    let received = 0
+    let written = 0
+    let writing = false
+    let paused = false
+    let ended = false
+    let failed = false
+    let idle: NodeJS.Timeout | undefined
+
+    const cleanup = (): void => {
+      clearTimeout(idle)
+      stream.removeEventListener('message', onMessage)
+      stream.removeEventListener('end', onEnd)
+      stream.removeEventListener('close', onClose)
+      signal.removeEventListener('abort', onAbort)
+    }
+    const fail = (err: Error): void => {
+      if (failed) return
+      failed = true
+      cleanup()
+      stream.abort(err)
+      reject(err)
+    }
+    const armIdle = (): void => {
+      clearTimeout(idle)
+      idle = setTimeout(() => { fail(new BodyError(`no data for ${IDLE_TIMEOUT_MS / 1000}s`)) }, IDLE_TIMEOUT_MS)
+    }
+    const setPaused = (value: boolean): void => {
+      if (paused === value) return
+      paused = value
+      // pause() inside resume()'s dispatch of buffered messages would be undone: defer it.
+      queueMicrotask(() => {
+        if (failed || ended || paused !== value) return
+        try {
+          if (value) stream.pause()
+          else stream.resume()
+        } catch {
+          // the read side already closed; 'end' or 'close' settles the body
+        }
+      })
+    }
+    const pump = async (): Promise<void> => {
+      if (writing || failed) return
+      writing = true
+      try {
+        while (queue.length > 0) {
+          const batch = queue.splice(0)
+          const bytes = batch.reduce((n, c) => n + c.byteLength, 0)
+          await sink.write(batch, written + bytes)
+          written += bytes
+          queued -= bytes
+          sink.onProgress(written)
+          if (queued <= WRITE_LOW_WATER) setPaused(false)
+        }
+      } catch (err: any) {
+        fail(err)
+        return
+      } finally {
+        writing = false
+      }
+      if (ended && queue.length === 0) {
+        cleanup()
+        if (received === expected) resolve()
+        else reject(new BodyError(`the stream ended after ${received} of ${expected} bytes`))
+      }
+    }
+    const onMessage = (evt: { data: Uint8Array | { subarray(): Uint8Array } }): void => {
+      if (failed) return
+      armIdle()
+      const chunk = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
+      received += chunk.byteLength
+      if (received > expected) { fail(new BodyError(`the peer sent more than the ${expected} bytes it announced`)); return }
+      sink.onChunk(chunk)
+      queue.push(chunk)
+      queued += chunk.byteLength
+      if (queued >= WRITE_HIGH_WATER) setPaused(true)
+      void pump()
+    }
+    const onEnd = (): void => { ended = true; void pump() }
+    const onClose = (evt: Event & { error?: Error }): void => {
+      if (evt.error != null) fail(evt.error)
+      else onEnd()
+    }
+    const onAbort = (): void => { fail(signal.reason instanceof Error ? signal.reason : new BodyError('cancelled')) }
+
+    stream.addEventListener('message', onMessage as any)
+    stream.addEventListener('end', onEnd)
+    stream.addEventListener('close', onClose as any)
+    signal.addEventListener('abort', onAbort)
+    armIdle()
+    if (expected === 0 && stream.readableEnded) onEnd()
+  })
+}

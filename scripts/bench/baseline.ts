@@ -1,0 +1,184 @@
+import '../../daemon/polyfill.ts'
+import { createReadStream } from 'node:fs'
+import { open, stat } from 'node:fs/promises'
+import { createServer, connect, type AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { noise } from '@chainsafe/libp2p-noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Stream } from '@libp2p/interface'
+
+/** One disk-to-disk copy: bytes written to dst, wall time from connect to the fsync of dst, MB/s (1 MB = 1e6 bytes). */
+export interface CopyResult {
+  bytes: number
+  ms: number
+  mbps: number
+}
+
+const HOST = '127.0.0.1'
+const PROTOCOL = '/bench/copy/1.0.0'
+
+/** Size of each read from src on the sending side. */
+const CHUNK = 1024 * 1024
+
+/**
+ * Both baselines write dst through the same sink with this much buffering, so they differ only in
+ * the transport; it is well above Node's 16 KiB default, which would pause the source (and so the
+ * yamux window) after every chunk.
+ */
+const SINK_BUFFER = 8 * CHUNK
+
+/** As in daemon/node.ts: a paused reader keeps receiving until the window is spent, so the read buffer holds two. */
+const STREAM_WINDOW = 16 * 1024 * 1024
+const READ_BUFFER = 2 * STREAM_WINDOW
+
+/** Copy src to dst over a plain loopback TCP connection. */
+export async function tcpCopy (src: string, dst: string): Promise<CopyResult> {
+  const size = (await stat(src)).size
+  const served = Promise.withResolvers<void>()
+  const server = createServer(socket => {
+    pipeline(createReadStream(src, { highWaterMark: CHUNK }), socket).then(served.resolve, served.reject)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, HOST, resolve)
+  })
+  try {
+    const started = performance.now()
+    const socket = connect((server.address() as AddressInfo).port, HOST)
+    const [, bytes] = await Promise.all([served.promise, writeFile(socket, dst)])
+    return result(size, bytes, performance.now() - started)
+  } finally {
+    server.close()
+  }
+}
+
+/** Copy src to dst over one libp2p stream (TCP + noise + yamux) between two nodes in this process. */
+export async function libp2pCopy (src: string, dst: string): Promise<CopyResult> {
+  const size = (await stat(src)).size
+  const [sender, receiver] = await Promise.all([createNode(), createNode()])
+  try {
+    const received = Promise.withResolvers<number>()
+    await receiver.handle(PROTOCOL, async stream => {
+      try {
+        const bytes = await writeFile(toReadable(stream), dst)
+        await closeStream(stream)
+        received.resolve(bytes)
+      } catch (err) {
+        received.reject(err)
+        // libp2p aborts the stream when a handler throws, which fails the sender too
+        throw err
+      }
+    })
+    const started = performance.now()
+    const stream = await sender.dialProtocol(receiver.getMultiaddrs()[0], PROTOCOL)
+    const [, bytes] = await Promise.all([sendFile(stream, src), received.promise])
+    return result(size, bytes, performance.now() - started)
+  } finally {
+    await Promise.all([sender.stop(), receiver.stop()])
+  }
+}
+
+async function createNode (): Promise<Libp2p> {
+  return await createLibp2p({
+    addresses: { listen: [`/ip4/${HOST}/tcp/0`] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
+    })]
+  })
+}
+
+function result (size: number, bytes: number, ms: number): CopyResult {
+  if (bytes !== size) throw new Error(`copied ${bytes} bytes of ${size}`)
+  return { bytes, ms, mbps: bytes / 1e6 / (ms / 1000) }
+}
+
+/** Write everything source yields to dst, fsync it, and return the number of bytes written. */
+async function writeFile (source: Readable, dst: string): Promise<number> {
+  const file = await open(dst, 'w')
+  try {
+    // autoClose: false keeps the handle open for the fsync
+    const sink = file.createWriteStream({ autoClose: false, highWaterMark: SINK_BUFFER })
+    await pipeline(source, sink)
+    await file.sync()
+    return sink.bytesWritten
+  } finally {
+    await file.close()
+  }
+}
+
+/** Send src on stream in CHUNK reads, waiting for drain whenever send() says the buffer is full, then close it. */
+async function sendFile (stream: Stream, src: string): Promise<void> {
+  const file = await open(src, 'r')
+  try {
+    for (;;) {
+      // a fresh buffer per read: send() may hold on to it until yamux's window opens
+      const buf = new Uint8Array(CHUNK)
+      const { bytesRead } = await file.read(buf, 0, CHUNK, null)
+      if (bytesRead === 0) break
+      if (!stream.send(buf.subarray(0, bytesRead))) await stream.onDrain()
+    }
+    await closeStream(stream)
+  } catch (err) {
+    stream.abort(toError(err))
+    throw err
+  } finally {
+    await file.close()
+  }
+}
+
+/** close() rejects with the StreamCloseEvent itself, not an Error, when the stream is reset meanwhile. */
+async function closeStream (stream: Stream): Promise<void> {
+  try {
+    await stream.close()
+  } catch (err) {
+    throw toError(err)
+  }
+}
+
+function toError (err: unknown): Error {
+  if (err instanceof Error) return err
+  const cause = (err as { error?: unknown } | null)?.error
+  return cause instanceof Error ? cause : new Error('stream closed before its data was sent', { cause: err })
+}
+
+/**
+ * Read a libp2p stream as a Node Readable, so pipeline() gives it the same disk backpressure as
+ * the TCP socket. The stream's async iterator is not used because it drops data it received
+ * while paused; 'message' events keep it all.
+ */
+function toReadable (stream: Stream): Readable {
+  // Cleared when push() says the Readable is full, set again when it asks for more.
+  let wanted = true
+  const readable = new Readable({
+    highWaterMark: SINK_BUFFER,
+    read () {
+      wanted = true
+      if (stream.readStatus === 'paused') stream.resume()
+    },
+    destroy (err, callback) {
+      if (err != null) stream.abort(err)
+      callback(err)
+    }
+  })
+  stream.addEventListener('message', evt => {
+    const bufs = evt.data instanceof Uint8Array ? [evt.data] : evt.data
+    for (const buf of bufs) wanted = readable.push(buf)
+    if (wanted) return
+    // Not synchronously: a message dispatched by resume() would be followed by yamux's own resume,
+    // undoing the pause. And only if read() has not asked for more in the meantime, or nothing
+    // would resume the stream again.
+    queueMicrotask(() => {
+      if (!wanted && stream.readStatus === 'readable') stream.pause()
+    })
+  })
+  stream.addEventListener('end', () => readable.push(null))
+  stream.addEventListener('close', evt => {
+    if (evt.error != null) readable.destroy(evt.error)
+  })
+  return readable
+}

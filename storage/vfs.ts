@@ -1,0 +1,136 @@
+/**
+ * The virtual file system: `<home>/vfs/<package>:<publisher>/files/`, one drive per package.
+ *
+ * This is the only module that turns a file name from the network or the terminal into a
+ * path (croc's lesson): everything else holds a `Drive` and passes it names. A name is one
+ * path segment; a symlink inside a drive is followed only while it stays inside the drive.
+ */
+import { constants } from 'node:fs'
+import { lstat, mkdir, open, readdir, realpath, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { join, sep } from 'node:path'
+import { createHash } from 'node:crypto'
+import { HwdError } from '../errors.ts'
+import { fsyncDir } from './atomic.ts'
+
+/** ext4 and most file systems stop a name at 255 bytes. */
+export const MAX_FILE_NAME_BYTES = 255
+/** Partial downloads live beside their final name under this prefix; users cannot name files so. */
+const PARTIAL_PREFIX = '.hwd-partial-'
+
+export class InvalidFileNameError extends HwdError {
+  static name = 'InvalidFileNameError'
+  name = 'InvalidFileNameError'
+}
+
+export class FileNotFoundError extends HwdError {
+  static name = 'FileNotFoundError'
+  name = 'FileNotFoundError'
+}
+
+/** A name a drive accepts, or an error saying why not. */
+export function checkFileName (name: string): string {
+  const why = name === '' ? 'it is empty'
+    : Buffer.byteLength(name) > MAX_FILE_NAME_BYTES ? `it is longer than ${MAX_FILE_NAME_BYTES} bytes`
+      : name === '.' || name === '..' ? 'it names a directory'
+        : /[/\\]/.test(name) ? 'it contains a path separator'
+          : name.includes('\0') ? 'it contains a NUL byte'
+            : name.startsWith(PARTIAL_PREFIX) ? 'that prefix is reserved for partial downloads'
+              : undefined
+  if (why != null) throw new InvalidFileNameError(`invalid file name ${JSON.stringify(name.slice(0, 64))}: ${why}`)
+  return name
+}
+
+export interface DriveFile {
+  name: string
+  size: number
+}
+
+export interface OpenFile {
+  handle: FileHandle
+  size: number
+  /** identifies this version of the file's contents, for caching its hash */
+  version: string
+}
+
+export class Drive {
+  private constructor (readonly id: string, readonly root: string, private readonly realRoot: string) {}
+
+  /** The files drive of package `id` (`file-transfer:template.os`), made if missing. */
+  static async open (vfsRoot: string, id: string): Promise<Drive> {
+    const root = join(vfsRoot, id, 'files')
+    await mkdir(root, { recursive: true })
+    return new Drive(id, root, await realpath(root))
+  }
+
+  /** The files a peer may fetch: regular files, and symlinks to regular files inside the drive. */
+  async list (): Promise<DriveFile[]> {
+    const files: DriveFile[] = []
+    for (const entry of await readdir(this.root, { withFileTypes: true })) {
+      if (entry.name.startsWith(PARTIAL_PREFIX)) continue
+      if (!entry.isFile() && !entry.isSymbolicLink()) continue
+      try {
+        const file = await this.openForRead(entry.name)
+        files.push({ name: entry.name, size: file.size })
+        await file.handle.close()
+      } catch {
+        // dangling or escaping symlinks, files that vanished: not offered
+      }
+    }
+    return files.sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  async openForRead (name: string): Promise<OpenFile> {
+    const path = join(this.root, checkFileName(name))
+    let handle: FileHandle
+    try {
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    } catch (err: any) {
+      if (err.code === 'ENOENT') throw new FileNotFoundError(`no file ${name} in ${this.id}`)
+      if (err.code !== 'ELOOP') throw err
+      handle = await this.openSymlink(name, path)
+    }
+    const st = await handle.stat({ bigint: true })
+    if (!st.isFile()) {
+      await handle.close()
+      throw new FileNotFoundError(`${name} in ${this.id} is not a regular file`)
+    }
+    return { handle, size: Number(st.size), version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` }
+  }
+
+  private async openSymlink (name: string, path: string): Promise<FileHandle> {
+    let target: string
+    try {
+      target = await realpath(path)
+    } catch {
+      throw new FileNotFoundError(`${name} in ${this.id} is a dangling symlink`)
+    }
+    if (!target.startsWith(this.realRoot + sep)) throw new InvalidFileNameError(`refused: ${name} in ${this.id} is a symlink that leads out of the drive`)
+    return await open(target, constants.O_RDONLY | constants.O_NOFOLLOW)
+  }
+
+  /** Whether a complete file of that name is here. */
+  async has (name: string): Promise<boolean> {
+    try {
+      await lstat(join(this.root, checkFileName(name)))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** Where a download of `name` is written until it is complete and checked. */
+  partialPath (name: string): string {
+    const digest = createHash('sha256').update(checkFileName(name)).digest('hex').slice(0, 32)
+    return join(this.root, PARTIAL_PREFIX + digest)
+  }
+
+  /** Give a checked partial download its final name, in one step, durably. */
+  async commit (partial: string, name: string): Promise<void> {
+    await rename(partial, join(this.root, checkFileName(name)))
+    await fsyncDir(this.root)
+  }
+
+  async discard (partial: string): Promise<void> {
+    await unlink(partial).catch(() => {})
+  }
+}
