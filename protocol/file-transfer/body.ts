@@ -141,6 +141,9 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
     stream.addEventListener('close', onClose as any)
     signal.addEventListener('abort', onAbort)
     armIdle()
-    if (expected === 0 && stream.readableEnded) onEnd()
+    // The remote may have finished before we listened (a byte stream read ahead, then was
+    // unwrapped): 'end' has passed and will not come again. The buffered data is dispatched in
+    // a microtask queued by addEventListener above, so this one runs after it.
+    if (stream.readableEnded) queueMicrotask(onEnd)
   })
 }

@@ -3,7 +3,7 @@ import { createHash, randomFillSync } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { libp2pCopy, tcpCopy, type CopyResult } from './baseline.ts'
 
@@ -30,8 +30,14 @@ async function sha256 (path: string): Promise<string> {
   return hash.digest('hex')
 }
 
-function describe (name: string, r: CopyResult): string {
-  return `${name.padEnd(7)} ${r.bytes} bytes in ${r.ms.toFixed(0)} ms = ${r.mbps.toFixed(1)} MB/s`
+/** Copy src with one baseline, check the copy against the source's hash, and report it. */
+async function run (name: string, copy: typeof tcpCopy, src: string, expected: string): Promise<CopyResult> {
+  const dst = join(dirname(src), `${name}.bin`)
+  const result = await copy(src, dst)
+  if (await sha256(dst) !== expected) throw new Error(`${name} copy differs from the source`)
+  await rm(dst)
+  console.log(`${name.padEnd(7)} ${result.bytes} bytes in ${result.ms.toFixed(0)} ms = ${result.mbps.toFixed(1)} MB/s`)
+  return result
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'hwd-baseline-'))
@@ -40,23 +46,14 @@ try {
   await makeRandomFile(src)
   const expected = await sha256(src)
 
-  const copies: Array<[string, (src: string, dst: string) => Promise<CopyResult>]> = [['tcp', tcpCopy], ['libp2p', libp2pCopy]]
-  const results = new Map<string, CopyResult>()
-  for (const [name, copy] of copies) {
-    const dst = join(dir, `${name}.bin`)
-    const result = await copy(src, dst)
-    if (await sha256(dst) !== expected) throw new Error(`${name} copy differs from the source`)
-    await rm(dst)
-    results.set(name, result)
-    console.log(describe(name, result))
-  }
-  const ratio = results.get('libp2p')!.mbps / results.get('tcp')!.mbps
-  console.log(`libp2p/tcp ${ratio.toFixed(2)}`)
+  const tcp = await run('tcp', tcpCopy, src, expected)
+  const libp2p = await run('libp2p', libp2pCopy, src, expected)
+  console.log(`libp2p/tcp ${(libp2p.mbps / tcp.mbps).toFixed(2)}`)
 } catch (err) {
   console.error(err)
   process.exitCode = 1
 } finally {
   await rm(dir, { recursive: true, force: true })
 }
-// libp2p leaves timers behind after stop()
+// exit even if a failed copy left a socket or a libp2p timer behind
 process.exit(process.exitCode ?? 0)

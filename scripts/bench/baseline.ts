@@ -1,5 +1,5 @@
 import '../../daemon/polyfill.ts'
-import { createReadStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
@@ -99,33 +99,35 @@ function result (size: number, bytes: number, ms: number): CopyResult {
 
 /** Write everything source yields to dst, fsync it, and return the number of bytes written. */
 async function writeFile (source: Readable, dst: string): Promise<number> {
-  const file = await open(dst, 'w')
+  // flush: fsync before the close that pipeline() waits for. A FileHandle's own stream would not
+  // do: with autoClose off, FileHandle.close() waits forever for the stream to let go of it.
+  const sink = createWriteStream(dst, { flush: true, highWaterMark: SINK_BUFFER })
+  await pipeline(source, sink)
+  return sink.bytesWritten
+}
+
+/** Send src on stream and close it, or abort it so that the receiver fails too instead of waiting. */
+async function sendFile (stream: Stream, src: string): Promise<void> {
   try {
-    // autoClose: false keeps the handle open for the fsync
-    const sink = file.createWriteStream({ autoClose: false, highWaterMark: SINK_BUFFER })
-    await pipeline(source, sink)
-    await file.sync()
-    return sink.bytesWritten
-  } finally {
-    await file.close()
+    await sendChunks(stream, src)
+    await closeStream(stream)
+  } catch (err) {
+    stream.abort(toError(err))
+    throw err
   }
 }
 
-/** Send src on stream in CHUNK reads, waiting for drain whenever send() says the buffer is full, then close it. */
-async function sendFile (stream: Stream, src: string): Promise<void> {
+/** Send src in CHUNK reads, waiting for drain whenever send() says the write buffer is full. */
+async function sendChunks (stream: Stream, src: string): Promise<void> {
   const file = await open(src, 'r')
   try {
     for (;;) {
       // a fresh buffer per read: send() may hold on to it until yamux's window opens
       const buf = new Uint8Array(CHUNK)
       const { bytesRead } = await file.read(buf, 0, CHUNK, null)
-      if (bytesRead === 0) break
+      if (bytesRead === 0) return
       if (!stream.send(buf.subarray(0, bytesRead))) await stream.onDrain()
     }
-    await closeStream(stream)
-  } catch (err) {
-    stream.abort(toError(err))
-    throw err
   } finally {
     await file.close()
   }

@@ -1,0 +1,227 @@
+import '../daemon/polyfill.ts'
+/**
+ * Chat benchmark: latency and throughput of `send:chat-with-file-transfer:template.os` between
+ * two real daemons on 127.0.0.1, each started through the CLI in its own temporary home.
+ *
+ * After 20 unmeasured warm-up messages, fake.dev sends 1,000 messages to fake2.dev through its
+ * control socket, first one at a time, then with 16 requests in flight. For each phase it prints:
+ *  - send→ack: the latency the sending daemon measures itself and reports in its reply (open a
+ *    stream, send, the receiver's fdatasync, acknowledgement);
+ *  - round trip: the wall-clock time of each whole control-socket request, as `hwd run` sees it
+ *    (connect, name lookup, send→ack, the sender's own log append, reply);
+ *  - messages per second over the 1,000, wall clock.
+ * Goals, for one at a time: p50 send→ack < 5 ms and ≥ 500 msg/s. A missed goal is reported, not
+ * an error: the exit status is 1 only when the benchmark itself fails.
+ *
+ * Run: npx tsc -p . && node dist/scripts/bench-chat.js
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { request } from '../daemon/control-client.ts'
+import type { Status } from '../daemon/daemon.ts'
+import { homePaths } from '../storage/home.ts'
+
+const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url))
+const SENDER = 'fake.dev'
+const RECEIVER = 'fake2.dev'
+const SEND_SCRIPT = 'send:chat-with-file-transfer:template.os'
+const WARMUP = 20
+const MESSAGES = 1_000
+const CONCURRENCY = 16
+const GOAL_P50_MS = 5
+const GOAL_RATE = 500
+/** A first start makes the node's key and loads its packages; allow a slow machine that long. */
+const START_TIMEOUT_MS = 15_000
+/** Names spread when the second node connects to the first, which it retries on its own. */
+const NAMES_TIMEOUT_MS = 15_000
+const POLL_MS = 100
+/** The sending daemon's reply to a delivered message, with its own send→ack time. */
+const DELIVERED = /^delivered to \S+ \(acknowledged in (\d+(?:\.\d+)?) ms\)$/
+
+/** One `hwd start` child process. */
+class DaemonProcess {
+  private output = ''
+  private errors = ''
+  private readonly exited: Promise<number | null>
+
+  private constructor (readonly name: string, readonly home: string, private readonly proc: ChildProcess) {
+    // Read stdout to the end, not just until start-up: the receiver prints every message it gets,
+    // and a full pipe would stall it.
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.output += d })
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => { this.errors += d })
+    this.exited = new Promise(resolve => proc.once('exit', code => { resolve(code) }))
+  }
+
+  static spawn (name: string, home: string, extraArgs: string[] = []): DaemonProcess {
+    const args = ['start', '--name', name, '--home', home, '--host', '127.0.0.1', '--port', '0', '--no-mdns', ...extraArgs]
+    return new DaemonProcess(name, home, spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  }
+
+  get socket (): string {
+    return homePaths(this.home).socket
+  }
+
+  /** The TCP port it listens on; known once `started` has resolved. */
+  get port (): number {
+    const m = /^listening\s+\/ip4\/127\.0\.0\.1\/tcp\/(\d+)/m.exec(this.output)
+    if (m == null) throw new Error(`${this.name} printed no listening address:\n${this.output}`)
+    return Number(m[1])
+  }
+
+  /** Resolves when the daemon has printed its `home` line, the last of its start-up lines. */
+  async started (): Promise<void> {
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (!/^home\s+/m.test(this.output)) {
+      if (this.proc.exitCode != null || this.proc.signalCode != null) throw this.failure('exited during start-up')
+      if (Date.now() > deadline) throw this.failure(`not started within ${START_TIMEOUT_MS} ms`)
+      await sleep(POLL_MS)
+    }
+  }
+
+  /** Stop it as a user would, and insist that it stops cleanly. */
+  async stop (): Promise<void> {
+    this.proc.kill('SIGTERM')
+    const code = await this.exited
+    if (code !== 0) throw this.failure(`exited with ${code} after SIGTERM`)
+  }
+
+  async kill (): Promise<void> {
+    if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill('SIGKILL')
+    await this.exited
+  }
+
+  private failure (what: string): Error {
+    return new Error(`${this.name}: ${what}\n${this.output}${this.errors}`)
+  }
+}
+
+interface Sample {
+  /** send→ack as the sending daemon measured it */
+  ackMs: number
+  /** the whole control-socket request, as a client sees it */
+  roundTripMs: number
+}
+
+interface PhaseResult {
+  samples: Sample[]
+  wallMs: number
+}
+
+async function makeHome (homes: string[]): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), 'hwd-bench-chat-'))
+  homes.push(home)
+  return home
+}
+
+async function knownNames (node: DaemonProcess): Promise<string[]> {
+  let status: Status | undefined
+  await request(node.socket, node.home, { op: 'status' }, { status: s => { status = s as Status } })
+  return status?.names.map(n => n.name) ?? []
+}
+
+async function waitUntilKnows (node: DaemonProcess, name: string): Promise<void> {
+  const deadline = Date.now() + NAMES_TIMEOUT_MS
+  while (!(await knownNames(node)).includes(name)) {
+    if (Date.now() > deadline) throw new Error(`${node.name} did not learn ${name} within ${NAMES_TIMEOUT_MS} ms`)
+    await sleep(POLL_MS)
+  }
+}
+
+async function sendOne (from: DaemonProcess, text: string): Promise<Sample> {
+  let ackMs: number | undefined
+  const started = performance.now()
+  await request(from.socket, from.home, { op: 'run', argv: [SEND_SCRIPT, RECEIVER, text] }, {
+    line: line => {
+      const m = DELIVERED.exec(line)
+      if (m != null) ackMs = Number(m[1])
+    }
+  })
+  const roundTripMs = performance.now() - started
+  if (ackMs == null) throw new Error(`"${text}": the daemon's reply carried no acknowledgement time`)
+  return { ackMs, roundTripMs }
+}
+
+/** Send `count` messages with at most `concurrency` requests in flight. */
+async function runPhase (from: DaemonProcess, label: string, count: number, concurrency: number): Promise<PhaseResult> {
+  const samples: Sample[] = []
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const n = ++next
+      samples.push(await sendOne(from, `message ${n} of the ${label} phase of the chat benchmark`))
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return { samples, wallMs: performance.now() - started }
+}
+
+/** Nearest-rank percentile of an ascending list. */
+function percentile (sorted: number[], p: number): number {
+  return sorted[Math.ceil(p / 100 * sorted.length) - 1]
+}
+
+function ascending (values: number[]): number[] {
+  return [...values].sort((a, b) => a - b)
+}
+
+function rate (result: PhaseResult): number {
+  return result.samples.length / (result.wallMs / 1000)
+}
+
+function report (title: string, result: PhaseResult): void {
+  const ack = ascending(result.samples.map(s => s.ackMs))
+  const trip = ascending(result.samples.map(s => s.roundTripMs))
+  const ms = (v: number): string => `${v.toFixed(2)} ms`
+  console.log(`${title}: ${result.samples.length} messages in ${result.wallMs.toFixed(0)} ms = ${rate(result).toFixed(1)} msg/s`)
+  console.log(`  send→ack    p50 ${ms(percentile(ack, 50))}  p90 ${ms(percentile(ack, 90))}  p99 ${ms(percentile(ack, 99))}`)
+  console.log(`  round trip  p50 ${ms(percentile(trip, 50))}  p99 ${ms(percentile(trip, 99))}`)
+}
+
+function checkGoals (result: PhaseResult): void {
+  const p50 = percentile(ascending(result.samples.map(s => s.ackMs)), 50)
+  const verdict = (met: boolean): string => met ? 'met' : 'MISSED'
+  console.log(`goal p50 send→ack < ${GOAL_P50_MS} ms: ${verdict(p50 < GOAL_P50_MS)} (${p50.toFixed(2)} ms)`)
+  console.log(`goal ≥ ${GOAL_RATE} msg/s: ${verdict(rate(result) >= GOAL_RATE)} (${rate(result).toFixed(1)} msg/s)`)
+}
+
+async function bench (nodes: DaemonProcess[], homes: string[]): Promise<void> {
+  const sender = DaemonProcess.spawn(SENDER, await makeHome(homes))
+  nodes.push(sender)
+  await sender.started()
+  const receiver = DaemonProcess.spawn(RECEIVER, await makeHome(homes), ['--peer', `/ip4/127.0.0.1/tcp/${sender.port}`])
+  nodes.push(receiver)
+  await receiver.started()
+  await waitUntilKnows(sender, RECEIVER)
+
+  // The first messages pay for the first stream, JIT compilation and the log files' creation.
+  await runPhase(sender, 'warm-up', WARMUP, 1)
+  const sequential = await runPhase(sender, 'sequential', MESSAGES, 1)
+  report('one at a time', sequential)
+  checkGoals(sequential)
+  report(`${CONCURRENCY} in flight`, await runPhase(sender, 'concurrent', MESSAGES, CONCURRENCY))
+
+  await Promise.all(nodes.map(async n => { await n.stop() }))
+}
+
+async function main (): Promise<number> {
+  const nodes: DaemonProcess[] = []
+  const homes: string[] = []
+  try {
+    await bench(nodes, homes)
+    return 0
+  } catch (err) {
+    console.error('bench-chat:', err)
+    await Promise.all(nodes.map(async n => { await n.kill() }))
+    return 1
+  } finally {
+    await Promise.all(homes.map(async h => { await rm(h, { recursive: true, force: true }) }))
+  }
+}
+
+process.exitCode = await main()

@@ -1,0 +1,103 @@
+import '../daemon/polyfill.ts'
+import assert from 'node:assert/strict'
+import { after, afterEach, describe, it } from 'node:test'
+import { encode } from 'uint8-varint'
+import { PROTOCOL as CHAT } from '../protocol/chat/index.ts'
+import { eventually, knows, stopAll, TestNode } from './helpers.ts'
+import { closed, RawPeer } from './raw-peer.ts'
+
+const SEND = 'send:chat-with-file-transfer:template.os'
+const HISTORY = 'history:chat-with-file-transfer:template.os'
+
+afterEach(stopAll)
+after(stopAll)
+
+async function pair (): Promise<[TestNode, TestNode]> {
+  const a = await TestNode.start({ name: 'fake.dev' })
+  const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
+  await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId))
+  return [a, b]
+}
+
+describe('chat', () => {
+  it('delivers a message, prints it on the receiver\'s terminal, and keeps it in both histories', async () => {
+    const [a, b] = await pair()
+    const text = 'héllo   wörld, 你好 👋'
+    const sent = await a.run(SEND, 'fake2.dev', text)
+    assert.equal(sent.code, 0, sent.stderr)
+    assert.match(sent.stdout, /^delivered to fake2.dev \(acknowledged in [\d.]+ ms\)$/m)
+    await b.waitForOutput(new RegExp(`^fake.dev: ${text}$`, 'm'))
+    const typed = await b.run(SEND, 'fake.dev', 'and', 'back')
+    assert.equal(typed.code, 0, typed.stderr)
+    await a.waitForOutput(/^fake2.dev: and back$/m)
+    for (const [node, other] of [[a, 'fake2.dev'], [b, 'fake.dev']] as const) {
+      const h = await node.run(HISTORY, other)
+      assert.equal(h.code, 0, h.stderr)
+      const lines = h.stdout.trim().split('\n')
+      assert.equal(lines.length, 2)
+      assert.match(lines[0], new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z fake.dev: ${text}$`))
+      assert.match(lines[1], /Z fake2.dev: and back$/)
+    }
+  })
+
+  it('keeps history across a restart and a kill -9 right after the acknowledgement', async () => {
+    const [a, b] = await pair()
+    assert.equal((await a.run(SEND, 'fake2.dev', 'first')).code, 0)
+    await b.stop('SIGTERM')
+    const b2 = await TestNode.start({ name: 'fake2.dev', home: b.home, peers: [a.addr] })
+    await eventually('a reconnected', async () => (await a.status()).peers.some(p => p.peerId === b2.peerId))
+    const second = await a.run(SEND, 'fake2.dev', 'second')
+    assert.equal(second.code, 0, second.stderr)
+    await b2.stop('SIGKILL')
+    await a.stop('SIGKILL')
+    const a3 = await TestNode.start({ name: 'fake.dev', home: a.home })
+    const b3 = await TestNode.start({ name: 'fake2.dev', home: b.home })
+    for (const [node, other, author] of [[a3, 'fake2.dev', 'fake.dev'], [b3, 'fake.dev', 'fake.dev']] as const) {
+      const h = await node.run(HISTORY, other)
+      assert.equal(h.code, 0, h.stderr)
+      assert.deepEqual(h.stdout.trim().split('\n').map(l => l.replace(/^\S+ /, '')), [`${author}: first`, `${author}: second`])
+    }
+  })
+
+  it('fails fast, in one line, for an unknown node, an offline node and an oversized message', async () => {
+    const [a, b] = await pair()
+    const unknown = await a.run(SEND, 'nobody.dev', 'hi')
+    assert.notEqual(unknown.code, 0)
+    assert.equal(unknown.stderr, 'hwd: unknown node "nobody.dev"; known names: fake.dev, fake2.dev\n')
+    const big = await a.run(SEND, 'fake2.dev', 'x'.repeat(64 * 1024 + 1))
+    assert.notEqual(big.code, 0)
+    assert.equal(big.stderr, 'hwd: the message is 65537 bytes; the limit is 65536\n')
+    const max = await a.run(SEND, 'fake2.dev', 'y'.repeat(64 * 1024))
+    assert.equal(max.code, 0, max.stderr)
+    await b.stop()
+    const offline = await a.run(SEND, 'fake2.dev', 'are you there?')
+    assert.notEqual(offline.code, 0)
+    assert.match(offline.stderr, /^hwd: fake2.dev is offline/)
+    assert.equal(offline.stderr.split('\n').length, 2)
+    assert.ok(offline.ms < 10_000, `took ${offline.ms} ms`)
+    const h = await a.run(HISTORY, 'fake2.dev')
+    assert.doesNotMatch(h.stdout, /are you there/, 'an undelivered message is not history')
+  })
+
+  it('resets a stream of garbage or an oversized frame, and keeps serving', async () => {
+    const [a, b] = await pair()
+    const raw = await RawPeer.start()
+    try {
+      const oversized = await raw.open(b.addr, CHAT)
+      oversized.send(encode(10 * 1024 * 1024))
+      oversized.send(new Uint8Array(1024))
+      assert.ok(await closed(oversized) != null, 'an oversized frame resets the stream')
+      const garbage = await raw.open(b.addr, CHAT)
+      garbage.send(Uint8Array.from([5, 0xff, 0xff, 0xff, 0xff, 0xff]))
+      await closed(garbage)
+      const silent = await raw.open(b.addr, CHAT)
+      silent.send(Uint8Array.from([200]))
+      await closed(silent, 15_000)
+    } finally {
+      await raw.stop()
+    }
+    const after = await a.run(SEND, 'fake2.dev', 'still there?')
+    assert.equal(after.code, 0, after.stderr)
+    await b.waitForOutput(/^fake.dev: still there\?$/m)
+  })
+})

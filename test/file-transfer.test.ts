@@ -1,0 +1,228 @@
+import '../daemon/polyfill.ts'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, afterEach, describe, it } from 'node:test'
+import { pbStream } from '@libp2p/utils'
+import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
+import { eventually, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { closed, RawPeer } from './raw-peer.ts'
+
+const CHAT_PKG = 'chat-with-file-transfer:template.os'
+const FT_PKG = 'file-transfer:template.os'
+const drive = (node: TestNode, pkg = CHAT_PKG): string => join(node.home, 'vfs', pkg, 'files')
+
+afterEach(stopAll)
+after(stopAll)
+
+async function pair (): Promise<[TestNode, TestNode]> {
+  const a = await TestNode.start({ name: 'fake.dev' })
+  const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
+  await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId))
+  return [a, b]
+}
+
+function request (file: string, pkg = CHAT_PKG, offset = 0n): Request {
+  return { kind: Request.Kind.DOWNLOAD, drive: pkg, file, offset, ifSha256: new Uint8Array(0) }
+}
+
+describe('file transfer', () => {
+  it('does the seed\'s walk-through literally', async () => {
+    const [a, b] = await pair()
+    await writeFile(join(drive(b), 'my_file.txt'), 'hello world\n')
+    const r = await a.run(`download:${CHAT_PKG}`, 'my_file.txt', 'fake2.dev')
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^my_file.txt progress: 100%$/m)
+    assert.match(r.stdout, /^downloaded my_file.txt from fake2.dev: 12 B in [\d.]+ s, [\d.]+ MB\/s/m)
+    assert.equal(await readFile(join(drive(a), 'my_file.txt'), 'utf8'), 'hello world\n')
+    await a.waitForOutput(/^my_file.txt progress: 100%$/m)
+  })
+
+  it('moves a random file of tens of MiB byte for byte, in both packages, and lists files', async () => {
+    const [a, b] = await pair()
+    const data = randomBytes(24 * 1024 * 1024 + 123)
+    await writeFile(join(drive(b, FT_PKG), 'big.bin'), data)
+    await writeFile(join(drive(b, FT_PKG), 'small.txt'), 'abc')
+    const list = await a.run(`list-files:${FT_PKG}`, 'fake2.dev')
+    assert.equal(list.code, 0, list.stderr)
+    assert.deepEqual(list.stdout.trim().split('\n').map(l => l.split(/\s{2,}/)), [['file', 'size'], ['big.bin', '24.0 MiB'], ['small.txt', '3 B']])
+    const empty = await a.run(`list-files:${CHAT_PKG}`, 'fake2.dev')
+    assert.equal(empty.stdout, `fake2.dev offers no files in ${CHAT_PKG}\n`)
+    const r = await a.run(`download:${FT_PKG}`, 'big.bin', 'fake2.dev')
+    assert.equal(r.code, 0, r.stderr)
+    const percents = [...r.stdout.matchAll(/^big.bin progress: (\d+)%$/gm)].map(m => Number(m[1]))
+    assert.ok(percents.length >= 3 && percents.at(-1) === 100, `progress lines: ${percents.join(' ')}`)
+    assert.deepEqual(percents, [...percents].sort((x, y) => x - y), 'progress only grows')
+    assert.ok((await readFile(join(drive(a, FT_PKG), 'big.bin'))).equals(data))
+    await writeFile(join(drive(b), 'chat.bin'), data.subarray(0, 1000))
+    assert.equal((await a.run(`download:${CHAT_PKG}`, 'chat.bin', 'fake2.dev')).code, 0)
+    assert.ok((await readFile(join(drive(a), 'chat.bin'))).equals(data.subarray(0, 1000)))
+    assert.deepEqual((await readdir(drive(a))).sort(), ['chat.bin'], 'no partial files remain')
+  })
+
+  it('runs two downloads at once, each with its own worker', async () => {
+    const [a, b] = await pair()
+    const one = randomBytes(8 * 1024 * 1024)
+    const two = randomBytes(6 * 1024 * 1024)
+    await writeFile(join(drive(b), 'one.bin'), one)
+    await writeFile(join(drive(b), 'two.bin'), two)
+    const [r1, r2] = await Promise.all([
+      a.run(`download:${CHAT_PKG}`, 'one.bin', 'fake2.dev'),
+      a.run(`download:${CHAT_PKG}`, 'two.bin', 'fake2.dev')
+    ])
+    assert.equal(r1.code, 0, r1.stderr)
+    assert.equal(r2.code, 0, r2.stderr)
+    assert.ok((await readFile(join(drive(a), 'one.bin'))).equals(one))
+    assert.ok((await readFile(join(drive(a), 'two.bin'))).equals(two))
+  })
+
+  it('refuses a missing file, bad names and a symlink out of the drive, creating nothing', async () => {
+    const [a, b] = await pair()
+    const missing = await a.run(`download:${CHAT_PKG}`, 'nope.txt', 'fake2.dev')
+    assert.notEqual(missing.code, 0)
+    assert.equal(missing.stderr, `hwd: fake2.dev: no file nope.txt in ${CHAT_PKG}\n`)
+    for (const [name, why] of [['..', 'it names a directory'], ['a/b', 'it contains a path separator'], ['a\\b', 'it contains a path separator'], ['', 'it is empty'], ['x'.repeat(256), 'it is longer than 255 bytes']]) {
+      const r = await a.run(`download:${CHAT_PKG}`, name, 'fake2.dev')
+      assert.notEqual(r.code, 0)
+      assert.equal(r.stderr, `hwd: invalid file name ${JSON.stringify(name.slice(0, 64))}: ${why}\n`)
+    }
+    const outside = join(await tempHome(), 'secret.txt')
+    await writeFile(outside, 'secret')
+    await symlink(outside, join(drive(b), 'escape.txt'))
+    await writeFile(join(drive(b), 'real.txt'), 'inside')
+    await symlink(join(drive(b), 'real.txt'), join(drive(b), 'alias.txt'))
+    const escape = await a.run(`download:${CHAT_PKG}`, 'escape.txt', 'fake2.dev')
+    assert.notEqual(escape.code, 0)
+    assert.match(escape.stderr, /^hwd: fake2.dev: refused: escape.txt .* leads out of the drive\n$/)
+    assert.equal((await a.run(`download:${CHAT_PKG}`, 'alias.txt', 'fake2.dev')).code, 0, 'a symlink inside the drive is served')
+    assert.deepEqual(await readdir(drive(a)), ['alias.txt'])
+    const list = await a.run(`list-files:${CHAT_PKG}`, 'fake2.dev')
+    assert.doesNotMatch(list.stdout, /escape/)
+  })
+
+  it('refuses bad names on the serving side too, and resets malformed frames', async () => {
+    const [, b] = await pair()
+    const raw = await RawPeer.start()
+    try {
+      for (const name of ['../../identity.key', 'a/b', 'nul\0.txt', '', 'x'.repeat(300)]) {
+        const stream = await raw.open(b.addr, PROTOCOL)
+        const pb = pbStream(stream)
+        await pb.write(request(name), Request)
+        const response = await pb.read(Response)
+        assert.equal(response.status, Response.Status.REFUSED, name)
+        assert.match(response.reason, /invalid file name/)
+      }
+      const oversized = await raw.open(b.addr, PROTOCOL)
+      await pbStream(oversized).write(request('y'.repeat(5000)), Request)
+      assert.ok(await closed(oversized) != null, 'an oversized request resets the stream')
+      const garbage = await raw.open(b.addr, PROTOCOL)
+      garbage.send(Uint8Array.from([4, 0xff, 0xff, 0xff, 0xff]))
+      await closed(garbage)
+    } finally {
+      await raw.stop()
+    }
+    assert.equal((await b.status()).name, 'fake2.dev')
+  })
+
+  it('fails fast for an unknown or offline node', async () => {
+    const [a, b] = await pair()
+    const unknown = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'nobody.dev')
+    assert.equal(unknown.stderr, 'hwd: unknown node "nobody.dev"; known names: fake.dev, fake2.dev\n')
+    await b.stop()
+    const offline = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'fake2.dev')
+    assert.match(offline.stderr, /^hwd: fake2.dev is offline/)
+    assert.ok(offline.ms < 10_000)
+  })
+
+  it('keeps no file under the final name when the sender dies halfway, and never clobbers a complete one', async () => {
+    const [a, b] = await pair()
+    await writeFile(join(drive(b), 'big.bin'), randomBytes(256 * 1024 * 1024))
+    await writeFile(join(drive(a), 'big.bin'), 'the old, complete version')
+    const download = a.run(`download:${CHAT_PKG}`, 'big.bin', 'fake2.dev')
+    await a.waitForOutput(/^big.bin progress: [1-9]\d?%$/m, 20_000)
+    await b.stop('SIGKILL')
+    const r = await download
+    assert.notEqual(r.code, 0)
+    assert.match(r.stderr, /^hwd: big.bin from fake2.dev was cut off .*; download it again to resume\n$/)
+    assert.equal(await readFile(join(drive(a), 'big.bin'), 'utf8'), 'the old, complete version')
+    const left = await readdir(drive(a))
+    assert.ok(left.some(f => f.startsWith('.hwd-partial-')), 'the partial file stays for resuming')
+  })
+
+  it('refuses a file whose hash does not match, and one longer than announced', async () => {
+    const a = await TestNode.start({ name: 'fake.dev' })
+    const raw = await RawPeer.start()
+    try {
+      let mode: 'bad-hash' | 'too-long' = 'bad-hash'
+      await raw.node.handle(PROTOCOL, async stream => {
+        const pb = pbStream(stream)
+        await pb.read(Request)
+        await pb.write({ status: Response.Status.OK, reason: '', size: 5n, sha256: new Uint8Array(32), files: [], offset: 0n }, Response)
+        const s = pb.unwrap()
+        s.send(new TextEncoder().encode(mode === 'bad-hash' ? 'abcde' : 'abcdefgh'))
+        await s.close().catch(() => {})
+      })
+      await raw.claim(a.addr, 'evil.dev')
+      await eventually('a knows evil.dev', async () => knows(await a.status(), 'evil.dev', raw.peerId))
+      await writeFile(join(drive(a), 'f.txt'), 'mine')
+      const bad = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
+      assert.equal(bad.stderr, 'hwd: f.txt from evil.dev failed its SHA-256 check; nothing was saved\n')
+      mode = 'too-long'
+      const long = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
+      assert.match(long.stderr, /sent more than the 5 bytes it announced/)
+      assert.equal(await readFile(join(drive(a), 'f.txt'), 'utf8'), 'mine')
+    } finally {
+      await raw.stop()
+    }
+  })
+
+  it('answers busy past the per-peer limit of concurrent uploads', async () => {
+    const [, b] = await pair()
+    await writeFile(join(drive(b), 'big.bin'), randomBytes(64 * 1024 * 1024))
+    const raw = await RawPeer.start()
+    try {
+      const held = []
+      for (let i = 0; i < 16; i++) {
+        const stream = await raw.open(b.addr, PROTOCOL)
+        const pb = pbStream(stream)
+        await pb.write(request('big.bin'), Request)
+        assert.equal((await pb.read(Response)).status, Response.Status.OK)
+        const unread = pb.unwrap()
+        queueMicrotask(() => { unread.pause() })
+        held.push(unread)
+      }
+      const extra = pbStream(await raw.open(b.addr, PROTOCOL))
+      await extra.write(request('big.bin'), Request)
+      const busy = await extra.read(Response)
+      assert.equal(busy.status, Response.Status.BUSY)
+      assert.match(busy.reason, /^fake2.dev is busy: 16 uploads to you running; try again shortly$/)
+      for (const s of held) s.abort(new Error('done'))
+    } finally {
+      await raw.stop()
+    }
+  })
+
+  it('fails a download on a full disk with that reason, and the daemon runs on', { skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs' }, async () => {
+    const mnt = await tempHome('hwd-tmpfs-')
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt])
+    try {
+      const home = join(mnt, 'home')
+      await mkdir(home)
+      const a = await TestNode.start({ name: 'fake.dev', home })
+      const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
+      await eventually('a knows fake2.dev', async () => knows(await a.status(), 'fake2.dev', b.peerId))
+      await writeFile(join(drive(b), 'huge.bin'), randomBytes(16 * 1024 * 1024))
+      const r = await a.run(`download:${CHAT_PKG}`, 'huge.bin', 'fake2.dev')
+      assert.equal(r.stderr, 'hwd: huge.bin: the disk is full; the partial download was removed\n')
+      assert.deepEqual(await readdir(drive(a)), [])
+      await writeFile(join(drive(b), 'ok.txt'), 'fits')
+      assert.equal((await a.run(`download:${CHAT_PKG}`, 'ok.txt', 'fake2.dev')).code, 0, 'the daemon runs on')
+      await a.stop()
+    } finally {
+      execFileSync('umount', ['-l', mnt])
+      await rm(mnt, { recursive: true, force: true })
+    }
+  })
+})
