@@ -60,6 +60,10 @@ export async function download (our: PackageContext, id: string, options: Reques
     if (response.sha256.byteLength !== 32 || offset > size || offset > (held?.offset ?? 0)) {
       throw new DownloadError(`${source} sent a malformed response`)
     }
+    // Unwrap at once: past the header the byte stream would buffer the body itself, and
+    // overflow its 4 MiB while the partial file is prepared; the stream's own buffer holds a
+    // whole Yamux window (daemon/node.ts).
+    const raw = pb.unwrap()
     const sha256 = toString(response.sha256, 'hex')
     const hash = createHash('sha256')
     const handle = await openPartial(partial, offset, hash)
@@ -67,7 +71,6 @@ export async function download (our: PackageContext, id: string, options: Reques
     our.transfers.begin({ id, label: file, peer: source, direction: 'download', done: offset, total: size, startedAt: started })
     try {
       await writeFileAtomic(recordPath(partial), JSON.stringify({ file, peer, size, sha256 } satisfies PartialRecord), 0o644)
-      const raw = pb.unwrap()
       await receiveBody(raw, size - offset, {
         onChunk: chunk => { hash.update(chunk) },
         write: async (chunks, end) => { await writeAll(handle, chunks, offset + end - chunks.reduce((n, c) => n + c.byteLength, 0)) },
@@ -76,7 +79,7 @@ export async function download (our: PackageContext, id: string, options: Reques
           options.onProgress?.({ id, label: file, done: offset + received, total: size })
         }
       }, signal)
-      await stream.close({ signal }).catch(() => {})
+      await raw.close({ signal }).catch(() => {})
       if (hash.digest('hex') !== sha256) {
         await discard(partial)
         throw new DownloadError(`${file} from ${source} failed its SHA-256 check; nothing was saved`)

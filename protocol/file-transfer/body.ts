@@ -140,6 +140,10 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
     stream.addEventListener('end', onEnd)
     stream.addEventListener('close', onClose as any)
     signal.addEventListener('abort', onAbort)
+    if (stream.status === 'aborted' || stream.status === 'reset') {
+      fail(new BodyError(`the stream was ${stream.status} before the body arrived`))
+      return
+    }
     armIdle()
     // The remote may have finished before we listened (a byte stream read ahead, then was
     // unwrapped): 'end' has passed and will not come again. The buffered data is dispatched in
