@@ -10,6 +10,7 @@ import { Daemon, type Status } from './daemon.ts'
 import { formatBytes } from './format.ts'
 import { PeerTarget } from './peer-keeper.ts'
 import { ProgressView } from './progress-view.ts'
+import { scaffold } from './scaffold.ts'
 import { Terminal } from './terminal.ts'
 
 const DEFAULT_HOME = '/tmp/hyperware-fake-node'
@@ -23,6 +24,7 @@ usage:
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
+  hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
 
 start options:
   -f, --name NAME         the node's name (default fake.dev)
@@ -44,6 +46,7 @@ async function main (argv: string[]): Promise<number> {
     case 'start': return await start(rest)
     case 'run': return await run(rest)
     case 'status': return await status(rest)
+    case 'new': return await newPackage(rest)
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -140,6 +143,20 @@ async function status (args: string[]): Promise<number> {
   if (result == null) throw new Error('the daemon sent no status')
   if (values.json) console.log(JSON.stringify(result, null, 2))
   else printStatus(result)
+  return 0
+}
+
+async function newPackage (args: string[]): Promise<number> {
+  const { values, positionals } = parse({
+    args,
+    options: { publisher: { type: 'string', default: 'template.os' }, dir: { type: 'string', default: '.' } },
+    allowPositionals: true
+  })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd new NAME [--publisher P] [--dir DIR]')
+  const dir = await scaffold(positionals[0], values.publisher, values.dir)
+  console.log(`created ${dir}`)
+  console.log(`load it with: hwd start --package ${dir}   (or copy it into <home>/packages/)`)
+  console.log(`its commands: download:${positionals[0]}:${values.publisher}, list-files:..., fetch-all:...`)
   return 0
 }
 

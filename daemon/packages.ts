@@ -20,8 +20,10 @@ export class PackageError extends HwdError {
   name = 'PackageError'
 }
 
-const NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/
-const PUBLISHER = /^[a-z0-9](?:[a-z0-9.-]{0,252})$/
+/** A package's name: lower-case letters, digits and hyphens. */
+export const PACKAGE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/
+/** A publisher: a lower-case DNS-like name such as template.os. */
+export const PUBLISHER_NAME = /^[a-z0-9](?:[a-z0-9.-]{0,252})$/
 
 interface FoundPackage {
   id: string
@@ -193,8 +195,8 @@ async function readPackage (dirArg: string): Promise<FoundPackage> {
   const problem = (why: string): PackageError => new PackageError(`package at ${dir}: metadata.json ${why}`)
   if (typeof raw !== 'object' || raw == null) throw problem('is not a JSON object')
   const m = raw as Record<string, unknown>
-  if (typeof m.package_name !== 'string' || !NAME.test(m.package_name)) throw problem('needs package_name: lower-case letters, digits and hyphens')
-  if (typeof m.publisher !== 'string' || !PUBLISHER.test(m.publisher)) throw problem('needs publisher: a lower-case DNS-like name such as template.os')
+  if (typeof m.package_name !== 'string' || !PACKAGE_NAME.test(m.package_name)) throw problem('needs package_name: lower-case letters, digits and hyphens')
+  if (typeof m.publisher !== 'string' || !PUBLISHER_NAME.test(m.publisher)) throw problem('needs publisher: a lower-case DNS-like name such as template.os')
   if (typeof m.version !== 'string' || m.version === '') throw problem('needs a version')
   if (typeof m.entry !== 'string' || isAbsolute(m.entry) || relative(dir, resolve(dir, m.entry)).startsWith('..')) throw problem('needs entry: a module path inside the package folder')
   const dependencies = m.dependencies ?? []
@@ -202,7 +204,7 @@ async function readPackage (dirArg: string): Promise<FoundPackage> {
   const scripts = m.scripts ?? {}
   if (typeof scripts !== 'object' || scripts == null || Array.isArray(scripts)) throw problem('scripts must be an object')
   for (const [name, s] of Object.entries(scripts)) {
-    if (!NAME.test(name) || !isScriptMetadata(s)) throw problem(`script ${JSON.stringify(name)} needs args, summary and minArgs`)
+    if (!PACKAGE_NAME.test(name) || !isScriptMetadata(s)) throw problem(`script ${JSON.stringify(name)} needs args, summary and minArgs`)
   }
   const metadata: PackageMetadata = {
     package_name: m.package_name,
