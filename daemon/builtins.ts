@@ -1,5 +1,6 @@
 import type { Daemon } from './daemon.ts'
 import { usage } from './commands.ts'
+import { UsageError } from '../errors.ts'
 import { formatBytes, table } from './format.ts'
 
 /** The terminal's own commands, beside those the packages bring. */
@@ -25,7 +26,7 @@ export function registerBuiltins (daemon: Daemon): void {
     minArgs: 0,
     maxArgs: 0,
     async run (_args, out) {
-      const peers = daemon.status().peers
+      const peers = (await daemon.status()).peers
       if (peers.length === 0) { out.line('no peers connected'); return }
       for (const row of table([['name', 'peer id', 'address'], ...peers.map(p => [p.name ?? '?', p.peerId, p.addresses.join(' ')])])) out.line(row)
     }
@@ -50,17 +51,31 @@ export function registerBuiltins (daemon: Daemon): void {
   commands.register({
     name: 'transfers',
     args: '',
-    summary: 'the file transfers running, with progress',
+    summary: 'the file transfers running, with progress, and those cut off that a download resumes',
     minArgs: 0,
     maxArgs: 0,
     async run (_args, out) {
       const list = daemon.transfers.list()
-      if (list.length === 0) { out.line('no transfers running'); return }
-      const rows = list.map(t => [
-        t.id, t.direction, t.label, t.peer,
-        t.total == null ? formatBytes(t.done) : `${formatBytes(t.done)} / ${formatBytes(t.total)} (${Math.floor(t.done * 100 / Math.max(t.total, 1))}%)`
-      ])
-      for (const row of table([['id', 'direction', 'file', 'peer', 'progress'], ...rows])) out.line(row)
+      const interrupted = await daemon.interrupted()
+      if (list.length === 0 && interrupted.length === 0) { out.line('no transfers'); return }
+      const rows = [
+        ...list.map(t => [t.id, t.direction, t.label, t.peer, progress(t.done, t.total)]),
+        ...interrupted.map(i => ['-', 'cut off', i.file, i.source, progress(i.have, i.size)])
+      ]
+      for (const row of table([['id', 'state', 'file', 'peer', 'progress'], ...rows])) out.line(row)
+    }
+  })
+
+  commands.register({
+    name: 'cancel',
+    args: 'ID|FILE',
+    summary: 'stop a running transfer; a cancelled download leaves no file',
+    minArgs: 1,
+    maxArgs: 1,
+    async run ([target], out) {
+      const cancelled = daemon.transfers.cancel(target)
+      if (cancelled.length === 0) throw new UsageError(`no running transfer has the id or file ${JSON.stringify(target)}; see transfers`)
+      for (const t of cancelled) out.line(`cancelled ${t.direction} ${t.id} of ${t.label}`)
     }
   })
 
@@ -76,4 +91,8 @@ export function registerBuiltins (daemon: Daemon): void {
       out.line(`${name} (${connection.remotePeer.toString()}): ${rtt} ms`)
     }
   })
+}
+
+function progress (done: number, total?: number): string {
+  return total == null ? formatBytes(done) : `${formatBytes(done)} / ${formatBytes(total)} (${Math.floor(done * 100 / Math.max(total, 1))}%)`
 }

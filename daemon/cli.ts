@@ -100,7 +100,7 @@ async function start (args: string[]): Promise<number> {
     mdns: !values['no-mdns'],
     packages: values.package
   }, terminal)
-  const s = daemon.status()
+  const s = await daemon.status()
   console.log(`hwd node ${s.name}`)
   console.log(`peer id    ${s.peerId}`)
   for (const a of s.listen) console.log(`listening  ${a}`)
@@ -176,6 +176,7 @@ function printStatus (s: Status): void {
   for (const t of s.transfers) {
     row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatBytes(t.done)}${t.total != null ? ` / ${formatBytes(t.total)}` : ''}`)
   }
+  for (const i of s.interrupted) row('cut off', `${i.file} from ${i.source} in ${i.package}: ${formatBytes(i.have)} / ${formatBytes(i.size)}`)
 }
 
 function version (): string {

@@ -35,12 +35,12 @@ export type Reply =
 export class ControlServer {
   private server?: Server
   private readonly clients = new Set<Socket>()
-  private status: () => unknown = () => undefined
+  private status: () => Promise<unknown> = async () => undefined
 
   /** `echo` is the node's own terminal: it shows the progress of what clients run, as Hyperware's does */
   constructor (private readonly path: string, private readonly commands: Commands, private readonly echo: CommandOutput) {}
 
-  async start (status: () => unknown): Promise<void> {
+  async start (status: () => Promise<unknown>): Promise<void> {
     this.status = status
     // Only the lock holder gets here, so a socket file left behind is a crashed daemon's.
     await unlink(this.path).catch(() => {})
@@ -92,7 +92,7 @@ export class ControlServer {
     }
     try {
       if (request.op === 'status') {
-        send({ t: 'status', status: this.status() })
+        send({ t: 'status', status: await this.status() })
       } else {
         const out: CommandOutput = {
           line: text => { send({ t: 'line', text }) },

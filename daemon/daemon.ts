@@ -39,6 +39,16 @@ export interface Status {
   names: Array<{ name: string, peerId: string }>
   packages: Array<{ id: string, version: string, dir: string }>
   transfers: TransferInfo[]
+  /** downloads cut off that the next download of the same file resumes */
+  interrupted: Interrupted[]
+}
+
+export interface Interrupted {
+  package: string
+  file: string
+  source: string
+  have: number
+  size: number
 }
 
 /**
@@ -93,7 +103,7 @@ export class Daemon {
     registerBuiltins(this)
     await this.names.start()
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
-    await this.control.start(() => this.status())
+    await this.control.start(async () => await this.status())
     if (this.options.mdns) this.node.addEventListener('peer:discovery', this.onDiscovery)
     this.keeper.start()
   }
@@ -110,7 +120,19 @@ export class Daemon {
     this.terminal.line(text)
   }
 
-  status (): Status {
+  /** Downloads cut off in any package's drive and not running now. */
+  async interrupted (): Promise<Interrupted[]> {
+    const running = new Set(this.transfers.list().filter(t => t.direction === 'download').map(t => t.label))
+    const found: Interrupted[] = []
+    for (const pkg of this.packages.list()) {
+      for (const p of await pkg.drive.partials()) {
+        if (!running.has(p.record.file)) found.push({ package: pkg.id, file: p.record.file, source: p.record.source, have: p.have, size: p.record.size })
+      }
+    }
+    return found
+  }
+
+  async status (): Promise<Status> {
     return {
       name: this.options.name,
       peerId: this.node.peerId.toString(),
@@ -125,7 +147,8 @@ export class Daemon {
       })),
       names: this.names.names(),
       packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir })),
-      transfers: this.transfers.list()
+      transfers: this.transfers.list(),
+      interrupted: await this.interrupted()
     }
   }
 

@@ -33,6 +33,7 @@ interface FoundPackage {
 
 export interface LoadedPackage extends FoundPackage {
   runtime: PackageRuntime
+  drive: Drive
 }
 
 export interface PackageHostParts {
@@ -165,7 +166,7 @@ export class PackageHost {
       const run = scripts[script]
       commands.register({ name: `${script}:${pkg.id}`, ...meta, run: async (args, out, signal) => { await run(args, { out, signal }) } })
     }
-    this.loaded.push({ ...pkg, runtime })
+    this.loaded.push({ ...pkg, runtime, drive: ctx.drive })
   }
 
   private refuse (err: unknown): void {

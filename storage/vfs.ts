@@ -6,11 +6,11 @@
  * path segment; a symlink inside a drive is followed only while it stays inside the drive.
  */
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readdir, realpath, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import { createHash } from 'node:crypto'
 import { HwdError } from '../errors.ts'
-import { fsyncDir } from './atomic.ts'
+import { fsyncDir, writeFileAtomic } from './atomic.ts'
 
 /** ext4 and most file systems stop a name at 255 bytes. */
 export const MAX_FILE_NAME_BYTES = 255
@@ -43,6 +43,23 @@ export function checkFileName (name: string): string {
 export interface DriveFile {
   name: string
   size: number
+}
+
+/** What a partial download came from, kept beside it so a later download can resume it. */
+export interface PartialRecord {
+  file: string
+  /** the source's name and peer id */
+  source: string
+  peer: string
+  /** the whole file's size and SHA-256 (hex) as the source announced them */
+  size: number
+  sha256: string
+}
+
+export interface PartialDownload {
+  record: PartialRecord
+  /** bytes already on disk */
+  have: number
 }
 
 export interface OpenFile {
@@ -124,13 +141,58 @@ export class Drive {
     return join(this.root, PARTIAL_PREFIX + digest)
   }
 
-  /** Give a checked partial download its final name, in one step, durably. */
-  async commit (partial: string, name: string): Promise<void> {
-    await rename(partial, join(this.root, checkFileName(name)))
-    await fsyncDir(this.root)
+  /** The partial download of `name` and what it came from, if there is one to resume. */
+  async partial (name: string): Promise<PartialDownload | undefined> {
+    const path = this.partialPath(name)
+    try {
+      const record = JSON.parse(await readFile(recordPath(path), 'utf8')) as PartialRecord
+      const { size } = await stat(path)
+      return record.file === name && size <= record.size ? { record, have: size } : undefined
+    } catch {
+      return undefined
+    }
   }
 
-  async discard (partial: string): Promise<void> {
-    await unlink(partial).catch(() => {})
+  /** Every interrupted download in this drive, for `transfers` after a restart. */
+  async partials (): Promise<PartialDownload[]> {
+    const found: PartialDownload[] = []
+    for (const entry of await readdir(this.root)) {
+      if (!entry.startsWith(PARTIAL_PREFIX) || !entry.endsWith('.json')) continue
+      try {
+        const record = JSON.parse(await readFile(join(this.root, entry), 'utf8')) as PartialRecord
+        const partial = await this.partial(record.file)
+        if (partial != null) found.push(partial)
+      } catch {
+        // a record without its file, or unreadable: nothing to resume
+      }
+    }
+    return found
   }
+
+  /** The partial file of `name`: kept as it is to resume it, or emptied to start over. */
+  async openPartial (name: string, keep: boolean): Promise<FileHandle> {
+    return await open(this.partialPath(name), keep ? 'r+' : 'w', 0o644)
+  }
+
+  async recordPartial (record: PartialRecord): Promise<void> {
+    await writeFileAtomic(recordPath(this.partialPath(record.file)), JSON.stringify(record), 0o644)
+  }
+
+  /** Give a checked partial download its final name, in one step, durably. */
+  async commit (name: string): Promise<void> {
+    const partial = this.partialPath(name)
+    await rename(partial, join(this.root, checkFileName(name)))
+    await fsyncDir(this.root)
+    await rm(recordPath(partial), { force: true })
+  }
+
+  async discardPartial (name: string): Promise<void> {
+    const partial = this.partialPath(name)
+    await rm(partial, { force: true })
+    await rm(recordPath(partial), { force: true })
+  }
+}
+
+function recordPath (partial: string): string {
+  return `${partial}.json`
 }

@@ -42,7 +42,8 @@ describe('chat', () => {
 
   it('keeps history across a restart and a kill -9 right after the acknowledgement', async () => {
     const [a, b] = await pair()
-    assert.equal((await a.run(SEND, 'fake2.dev', 'first')).code, 0)
+    const first = await a.run(SEND, 'fake2.dev', 'first')
+    assert.equal(first.code, 0, first.stderr)
     await b.stop('SIGTERM')
     const b2 = await TestNode.start({ name: 'fake2.dev', home: b.home, peers: [a.addr] })
     await eventually('a reconnected', async () => (await a.status()).peers.some(p => p.peerId === b2.peerId))

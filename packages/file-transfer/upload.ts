@@ -72,7 +72,7 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
     const offset = options.offset > 0 && options.offset <= size && equals(options.ifSha256, sha256) ? options.offset : 0
     const signal = AbortSignal.timeout(HEADER_TIMEOUT_MS)
     await pbStream(stream).write({ status: Response.Status.OK, reason: '', size: BigInt(size), sha256, files: [], offset: BigInt(offset) }, Response, { signal })
-    our.transfers.begin({ id, label: file, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() })
+    our.transfers.begin({ id, label: file, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
     stream.inactivityTimeout = IDLE_TIMEOUT_MS
     await sendBody(stream, handle, offset, size, position => { our.transfers.update(id, position) }, our.signal)
     await stream.close({ signal: AbortSignal.any([our.signal, AbortSignal.timeout(IDLE_TIMEOUT_MS)]) })

@@ -1,6 +1,9 @@
+import { logger } from '@libp2p/logger'
 import type { Stream } from '@libp2p/interface'
 import type { FileHandle } from 'node:fs/promises'
 import { CHUNK_BYTES, IDLE_TIMEOUT_MS, WRITE_HIGH_WATER, WRITE_LOW_WATER } from './constants.ts'
+
+const log = logger('hwd:file-transfer:body')
 
 export class BodyError extends Error {
   static name = 'BodyError'
@@ -42,7 +45,8 @@ export interface BodySink {
 }
 
 /**
- * Receive exactly `expected` bytes from a raw stream into `sink`. The stream is paused while
+ * Receive exactly `expected` bytes from a raw stream into `sink`, resuming it if the caller
+ * paused it to prepare the sink. The stream is paused while
  * more than WRITE_HIGH_WATER bytes wait for the disk (Yamux then stops the sender once its
  * window is spent), so memory stays bounded however slow the disk is. Rejects on a reset, on
  * more bytes than announced, on an end before `expected` bytes, or on IDLE_TIMEOUT_MS of
@@ -84,6 +88,7 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       // pause() inside resume()'s dispatch of buffered messages would be undone: defer it.
       queueMicrotask(() => {
         if (failed || ended || paused !== value) return
+        log('%s at %d bytes received, %d written', value ? 'pause' : 'resume', received, written)
         try {
           if (value) stream.pause()
           else stream.resume()
@@ -117,15 +122,17 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
         else reject(new BodyError(`the stream ended after ${received} of ${expected} bytes`))
       }
     }
-    const onMessage = (evt: { data: Uint8Array | { subarray(): Uint8Array } }): void => {
+    const onMessage = (evt: { data: Uint8Array | Iterable<Uint8Array> }): void => {
       if (failed) return
       armIdle()
-      const chunk = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
-      received += chunk.byteLength
-      if (received > expected) { fail(new BodyError(`the peer sent more than the ${expected} bytes it announced`)); return }
-      sink.onChunk(chunk)
-      queue.push(chunk)
-      queued += chunk.byteLength
+      // a Uint8ArrayList is a list of buffers: take them as they are rather than join them
+      for (const chunk of evt.data instanceof Uint8Array ? [evt.data] : evt.data) {
+        received += chunk.byteLength
+        if (received > expected) { fail(new BodyError(`the peer sent more than the ${expected} bytes it announced`)); return }
+        sink.onChunk(chunk)
+        queue.push(chunk)
+        queued += chunk.byteLength
+      }
       if (queued >= WRITE_HIGH_WATER) setPaused(true)
       void pump()
     }
@@ -145,6 +152,11 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       return
     }
     armIdle()
+    try {
+      stream.resume()
+    } catch {
+      // the read side already closed: whatever it held was dispatched or dropped
+    }
     // The remote may have finished before we listened (a byte stream read ahead, then was
     // unwrapped): 'end' has passed and will not come again. The buffered data is dispatched in
     // a microtask queued by addEventListener above, so this one runs after it.

@@ -1,0 +1,369 @@
+import '../daemon/polyfill.ts'
+/**
+ * File-transfer benchmark: the throughput and memory of `download:file-transfer:template.os`
+ * between two real daemons on 127.0.0.1, against two baselines that copy the same file in the
+ * same run (scripts/bench/baseline.ts): a plain TCP connection, and one bare libp2p stream over
+ * TCP + Noise + Yamux between two nodes in this process. Every copy goes from a random source
+ * file to a file on the same disk and ends with the destination's fsync.
+ *
+ * The runs are interleaved so that drift in the machine's load hits them all alike:
+ *   tcp, libp2p, hwd cold, hwd warm, tcp, libp2p.
+ * hwd cold is the first download of the file: the sending daemon hashes it before its first
+ * byte. hwd warm downloads it again, with the hash in the sender's cache. An hwd download is
+ * timed from the control-socket request to the end of the reply; the received file is then
+ * checked against the source's SHA-256, outside the timing.
+ *
+ * Memory: both daemons' RSS before each download, its peak sampled every 100 ms, and the
+ * kernel's own peak (VmHWM, reset at the start of each download).
+ *
+ * Goals: hwd warm ≥ 0.95 × bare libp2p and ≥ 0.6 × TCP (each against the mean of its two runs),
+ * receiver peak RSS < 200 MB. MB = 1e6 bytes. A missed goal is reported, not an error: the exit
+ * status is 1 only when the benchmark itself fails.
+ *
+ * Run: npx tsc -p . && node dist/scripts/bench-transfer.js [--size MiB]   (default 1024 MiB)
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { link, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { pipeline } from 'node:stream/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { request } from '../daemon/control-client.ts'
+import type { Status } from '../daemon/daemon.ts'
+import { homePaths } from '../storage/home.ts'
+import { Drive } from '../storage/vfs.ts'
+import { libp2pCopy, tcpCopy, type CopyResult } from './bench/baseline.ts'
+
+const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url))
+const RECEIVER = 'fake.dev'
+const SENDER = 'fake2.dev'
+const DRIVE = 'file-transfer:template.os'
+const DOWNLOAD_SCRIPT = `download:${DRIVE}`
+const FILE = 'big.bin'
+const MIB = 1024 * 1024
+const DEFAULT_SIZE_MIB = 1024
+/** The source file is written in pieces of this size, so making it never holds it all in memory. */
+const WRITE_CHUNK = 8 * MIB
+const GOAL_OF_LIBP2P = 0.95
+const GOAL_OF_TCP = 0.6
+const GOAL_RSS_BYTES = 200e6
+const MEMORY_SAMPLE_MS = 100
+/** A first start makes the node's key and loads its packages; allow a slow machine that long. */
+const START_TIMEOUT_MS = 15_000
+/** Names spread when the second node connects to the first, which it retries on its own. */
+const NAMES_TIMEOUT_MS = 15_000
+const POLL_MS = 100
+
+/** One `hwd start` child process. */
+class DaemonProcess {
+  private output = ''
+  private errors = ''
+  private readonly exited: Promise<number | null>
+
+  private constructor (readonly name: string, readonly home: string, private readonly proc: ChildProcess) {
+    // Read stdout to the end, not just until start-up: the receiver prints the download's
+    // progress, and a full pipe would stall it.
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.output += d })
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => { this.errors += d })
+    this.exited = new Promise(resolve => proc.once('exit', code => { resolve(code) }))
+  }
+
+  static spawn (name: string, home: string, extraArgs: string[] = []): DaemonProcess {
+    const args = ['start', '--name', name, '--home', home, '--host', '127.0.0.1', '--port', '0', '--no-mdns', ...extraArgs]
+    return new DaemonProcess(name, home, spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  }
+
+  get pid (): number {
+    return this.proc.pid!
+  }
+
+  get socket (): string {
+    return homePaths(this.home).socket
+  }
+
+  /** The TCP port it listens on; known once `started` has resolved. */
+  get port (): number {
+    const m = /^listening\s+\/ip4\/127\.0\.0\.1\/tcp\/(\d+)/m.exec(this.output)
+    if (m == null) throw new Error(`${this.name} printed no listening address:\n${this.output}`)
+    return Number(m[1])
+  }
+
+  /** Resolves when the daemon has printed its `home` line, the last of its start-up lines. */
+  async started (): Promise<void> {
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (!/^home\s+/m.test(this.output)) {
+      if (this.proc.exitCode != null || this.proc.signalCode != null) throw this.failure('exited during start-up')
+      if (Date.now() > deadline) throw this.failure(`not started within ${START_TIMEOUT_MS} ms`)
+      await sleep(POLL_MS)
+    }
+  }
+
+  /** Stop it as a user would, and insist that it stops cleanly. */
+  async stop (): Promise<void> {
+    this.proc.kill('SIGTERM')
+    const code = await this.exited
+    if (code !== 0) throw this.failure(`exited with ${code} after SIGTERM`)
+  }
+
+  async kill (): Promise<void> {
+    if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill('SIGKILL')
+    await this.exited
+  }
+
+  private failure (what: string): Error {
+    return new Error(`${this.name}: ${what}\n${this.output}${this.errors}`)
+  }
+}
+
+interface SourceFile {
+  path: string
+  size: number
+  sha256: string
+}
+
+/** One process's memory during one download, in bytes. */
+interface Memory {
+  before: number
+  /** the highest of the samples */
+  sampledPeak: number
+  /** the kernel's peak since the download began: it also catches spikes between samples */
+  hwm: number
+}
+
+interface HwdResult extends CopyResult {
+  receiver: Memory
+  sender: Memory
+  /** the receiving daemon's own summary line */
+  reply: string
+}
+
+interface Results {
+  tcp: CopyResult[]
+  libp2p: CopyResult[]
+  cold: HwdResult
+  warm: HwdResult
+}
+
+function sizeFromArgs (): number {
+  const { values } = parseArgs({ options: { size: { type: 'string' } } })
+  const mib = values.size ?? String(DEFAULT_SIZE_MIB)
+  if (!/^[1-9]\d*$/.test(mib)) throw new Error(`--size takes a whole number of MiB, not ${JSON.stringify(mib)}`)
+  return Number(mib) * MIB
+}
+
+async function makeRandomFile (path: string, size: number): Promise<SourceFile> {
+  const file = await open(path, 'w')
+  try {
+    for (let written = 0; written < size; written += WRITE_CHUNK) {
+      await file.write(randomBytes(Math.min(WRITE_CHUNK, size - written)))
+    }
+    // so that the first copy does not pay for flushing the source's dirty pages
+    await file.sync()
+  } finally {
+    await file.close()
+  }
+  return { path, size, sha256: await sha256(path) }
+}
+
+async function sha256 (path: string): Promise<string> {
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(path, { highWaterMark: MIB }), hash)
+  return hash.digest('hex')
+}
+
+async function checkSize (path: string, size: number): Promise<void> {
+  const actual = (await stat(path)).size
+  if (actual !== size) throw new Error(`${path} has ${actual} bytes, not ${size}`)
+}
+
+/** Kilobytes from a `/proc/<pid>/status` line such as `VmRSS:   81234 kB`, in bytes. */
+function statusField (status: string, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
+  if (m == null) throw new Error(`no ${field} in /proc status`)
+  return Number(m[1]) * 1024
+}
+
+async function readMemory (pid: number): Promise<{ rss: number, hwm: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return { rss: statusField(status, 'VmRSS'), hwm: statusField(status, 'VmHWM') }
+}
+
+/** The RSS of some processes from now until `stop`. */
+class MemoryWatch {
+  private readonly peaks: number[]
+  private readonly timer: NodeJS.Timeout
+  private sampling: Promise<void> = Promise.resolve()
+  private error: unknown
+
+  private constructor (private readonly pids: number[], private readonly before: number[]) {
+    this.peaks = [...before]
+    this.timer = setInterval(() => {
+      // Chained, so that `stop` can wait for the last one; an error is kept for `stop` to throw,
+      // since a rejection nobody waits for would end this process.
+      this.sampling = this.sampling.then(async () => { await this.sample() }).catch(err => { this.error ??= err })
+    }, MEMORY_SAMPLE_MS)
+    // A download that fails never calls `stop`: the timer must not keep this process alive then.
+    this.timer.unref()
+  }
+
+  static async start (pids: number[]): Promise<MemoryWatch> {
+    // Writing 5 to clear_refs resets VmHWM to the current RSS, so the VmHWM read in `stop` is the
+    // peak of this download alone, not of the daemon's whole life.
+    await Promise.all(pids.map(async pid => { await writeFile(`/proc/${pid}/clear_refs`, '5') }))
+    const before = await Promise.all(pids.map(async pid => (await readMemory(pid)).rss))
+    return new MemoryWatch(pids, before)
+  }
+
+  async stop (): Promise<Memory[]> {
+    clearInterval(this.timer)
+    await this.sampling
+    if (this.error != null) throw this.error
+    const end = await Promise.all(this.pids.map(readMemory))
+    return end.map((m, i) => ({ before: this.before[i], sampledPeak: Math.max(this.peaks[i], m.rss), hwm: m.hwm }))
+  }
+
+  private async sample (): Promise<void> {
+    const now = await Promise.all(this.pids.map(readMemory))
+    now.forEach((m, i) => { this.peaks[i] = Math.max(this.peaks[i], m.rss) })
+  }
+}
+
+async function knownNames (node: DaemonProcess): Promise<string[]> {
+  let status: Status | undefined
+  await request(node.socket, node.home, { op: 'status' }, { status: s => { status = s as Status } })
+  return status?.names.map(n => n.name) ?? []
+}
+
+async function waitUntilKnows (node: DaemonProcess, name: string): Promise<void> {
+  const deadline = Date.now() + NAMES_TIMEOUT_MS
+  while (!(await knownNames(node)).includes(name)) {
+    if (Date.now() > deadline) throw new Error(`${node.name} did not learn ${name} within ${NAMES_TIMEOUT_MS} ms`)
+    await sleep(POLL_MS)
+  }
+}
+
+/** Where `file` lives in the file-transfer drive of a home. */
+async function drivePath (home: string, file: string): Promise<string> {
+  return join((await Drive.open(homePaths(home).vfs, DRIVE)).root, file)
+}
+
+/** Start the receiver, then the sender told where it is, and wait until they know each other's names. */
+async function startDaemons (dir: string, nodes: DaemonProcess[]): Promise<{ receiver: DaemonProcess, sender: DaemonProcess }> {
+  const receiver = DaemonProcess.spawn(RECEIVER, join(dir, 'home-1'))
+  nodes.push(receiver)
+  await receiver.started()
+  const sender = DaemonProcess.spawn(SENDER, join(dir, 'home-2'), ['--peer', `/ip4/127.0.0.1/tcp/${receiver.port}`])
+  nodes.push(sender)
+  await sender.started()
+  await waitUntilKnows(receiver, SENDER)
+  return { receiver, sender }
+}
+
+function mbps (bytes: number, ms: number): number {
+  return bytes / 1e6 / (ms / 1000)
+}
+
+function mb (bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`
+}
+
+function printCopy (label: string, r: CopyResult): void {
+  console.log(`${label.padEnd(10)} ${r.bytes} bytes in ${r.ms.toFixed(0).padStart(6)} ms = ${r.mbps.toFixed(1).padStart(7)} MB/s`)
+}
+
+function printMemory (role: string, name: string, m: Memory): void {
+  console.log(`  ${role} ${name.padEnd(9)} RSS before ${mb(m.before)}, sampled peak ${mb(m.sampledPeak)}, VmHWM ${mb(m.hwm)}`)
+}
+
+/** Copy the source with one baseline, check the copy's size and delete it. */
+async function runBaseline (label: string, copy: typeof tcpCopy, src: SourceFile, dir: string): Promise<CopyResult> {
+  const dst = join(dir, 'baseline-copy.bin')
+  const result = await copy(src.path, dst)
+  await checkSize(dst, src.size)
+  await rm(dst)
+  printCopy(label, result)
+  return result
+}
+
+/** Download the file from the sender into the receiver's drive, check it, and delete it. */
+async function runHwd (label: string, receiver: DaemonProcess, sender: DaemonProcess, src: SourceFile): Promise<HwdResult> {
+  const watch = await MemoryWatch.start([receiver.pid, sender.pid])
+  let reply = ''
+  const started = performance.now()
+  await request(receiver.socket, receiver.home, { op: 'run', argv: [DOWNLOAD_SCRIPT, FILE, SENDER] }, {
+    line: text => { reply = text }
+  })
+  const ms = performance.now() - started
+  const [receiverMemory, senderMemory] = await watch.stop()
+  const received = await drivePath(receiver.home, FILE)
+  await checkSize(received, src.size)
+  if (await sha256(received) !== src.sha256) throw new Error(`${label}: the received file differs from the source`)
+  await rm(received)
+  const result = { bytes: src.size, ms, mbps: mbps(src.size, ms), receiver: receiverMemory, sender: senderMemory, reply }
+  printCopy(label, result)
+  printMemory('receiver', receiver.name, result.receiver)
+  printMemory('sender  ', sender.name, result.sender)
+  console.log(`  daemon: ${reply}`)
+  return result
+}
+
+function mean (values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length
+}
+
+function summarize ({ tcp, libp2p, cold, warm }: Results): void {
+  const tcpMbps = mean(tcp.map(r => r.mbps))
+  const libp2pMbps = mean(libp2p.map(r => r.mbps))
+  const peakRss = Math.max(cold.receiver.hwm, warm.receiver.hwm, cold.receiver.sampledPeak, warm.receiver.sampledPeak)
+  const verdict = (met: boolean): string => met ? 'met' : 'MISSED'
+  console.log()
+  console.log(`tcp mean     ${tcpMbps.toFixed(1)} MB/s`)
+  console.log(`libp2p mean  ${libp2pMbps.toFixed(1)} MB/s`)
+  console.log(`hwd warm / libp2p = ${(warm.mbps / libp2pMbps).toFixed(3)}`)
+  console.log(`hwd warm / tcp    = ${(warm.mbps / tcpMbps).toFixed(3)}`)
+  console.log(`hwd cold / libp2p = ${(cold.mbps / libp2pMbps).toFixed(3)}`)
+  console.log(`goal hwd warm ≥ ${GOAL_OF_LIBP2P} × libp2p: ${verdict(warm.mbps >= GOAL_OF_LIBP2P * libp2pMbps)}`)
+  console.log(`goal hwd warm ≥ ${GOAL_OF_TCP} × tcp: ${verdict(warm.mbps >= GOAL_OF_TCP * tcpMbps)}`)
+  console.log(`goal receiver peak RSS < ${mb(GOAL_RSS_BYTES)}: ${verdict(peakRss < GOAL_RSS_BYTES)} (${mb(peakRss)})`)
+}
+
+async function bench (dir: string, nodes: DaemonProcess[]): Promise<void> {
+  const size = sizeFromArgs()
+  console.log(`making a random file of ${size} bytes (${size / MIB} MiB) in ${dir}`)
+  const src = await makeRandomFile(join(dir, 'source.bin'), size)
+  const { receiver, sender } = await startDaemons(dir, nodes)
+  // A hard link shares the source's inode: nothing copied, and the page cache stays shared.
+  await link(src.path, await drivePath(sender.home, FILE))
+
+  const tcp1 = await runBaseline('tcp', tcpCopy, src, dir)
+  const libp2p1 = await runBaseline('libp2p', libp2pCopy, src, dir)
+  const cold = await runHwd('hwd cold', receiver, sender, src)
+  const warm = await runHwd('hwd warm', receiver, sender, src)
+  const tcp2 = await runBaseline('tcp', tcpCopy, src, dir)
+  const libp2p2 = await runBaseline('libp2p', libp2pCopy, src, dir)
+  summarize({ tcp: [tcp1, tcp2], libp2p: [libp2p1, libp2p2], cold, warm })
+
+  await Promise.all(nodes.map(async n => { await n.stop() }))
+}
+
+async function main (): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'hwd-bench-transfer-'))
+  const nodes: DaemonProcess[] = []
+  try {
+    await bench(dir, nodes)
+    return 0
+  } catch (err) {
+    console.error('bench-transfer:', err)
+    await Promise.all(nodes.map(async n => { await n.kill() }))
+    return 1
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+process.exitCode = await main()

@@ -1,0 +1,128 @@
+import '../daemon/polyfill.ts'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, afterEach, describe, it } from 'node:test'
+import { pbStream } from '@libp2p/utils'
+import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
+import { eventually, knows, stopAll, TestNode, type CliResult } from './helpers.ts'
+import { RawPeer } from './raw-peer.ts'
+
+const PKG = 'chat-with-file-transfer:template.os'
+const DOWNLOAD = `download:${PKG}`
+const drive = (node: TestNode): string => join(node.home, 'vfs', PKG, 'files')
+const SIZE = 192 * 1024 * 1024
+
+afterEach(stopAll)
+after(stopAll)
+
+async function pair (bPort = 0): Promise<[TestNode, TestNode]> {
+  const a = await TestNode.start({ name: 'fake.dev' })
+  const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr], port: bPort })
+  await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId))
+  return [a, b]
+}
+
+/** Start a download of big.bin on `a` and resolve once it is well under way (a promise in an object, which `await` does not adopt). */
+async function startedDownload (a: TestNode): Promise<{ done: Promise<CliResult> }> {
+  const before = (a.output.match(/big.bin progress: /g) ?? []).length
+  const run = a.run(DOWNLOAD, 'big.bin', 'fake2.dev')
+  await eventually('the download is under way', async () => {
+    const lines = [...a.output.matchAll(/big.bin progress: (\d+)%/g)].slice(before)
+    return lines.some(m => Number(m[1]) >= 5 && Number(m[1]) < 90)
+  }, 30_000)
+  return { done: run }
+}
+
+function resumedAt (stdout: string): number {
+  const m = /^resuming big.bin at ([\d.]+) MiB$/m.exec(stdout)
+  assert.ok(m != null, `no resuming line in:\n${stdout}`)
+  return Number(m[1])
+}
+
+describe('faults', () => {
+  it('resumes after the sender is killed mid-transfer', async () => {
+    const [a, b] = await pair()
+    const data = randomBytes(SIZE)
+    await writeFile(join(drive(b), 'big.bin'), data)
+    const { done: cut } = await startedDownload(a)
+    await b.stop('SIGKILL')
+    assert.match((await cut).stderr, /cut off .*download it again to resume/)
+    const b2 = await TestNode.start({ name: 'fake2.dev', home: b.home, peers: [a.addr] })
+    await eventually('a reconnects to b', async () => (await a.status()).peers.some(p => p.peerId === b2.peerId))
+    const again = await a.run(DOWNLOAD, 'big.bin', 'fake2.dev')
+    assert.equal(again.code, 0, again.stderr)
+    assert.ok(resumedAt(again.stdout) > 0)
+    assert.ok((await readFile(join(drive(a), 'big.bin'))).equals(data))
+    assert.deepEqual(await readdir(drive(a)), ['big.bin'], 'the partial file and its record are gone')
+  })
+
+  it('resumes after the receiver is killed with kill -9, and lists the cut-off download after restart', async () => {
+    const [a, b] = await pair()
+    const data = randomBytes(SIZE)
+    await writeFile(join(drive(b), 'big.bin'), data)
+    const { done: cut } = await startedDownload(a)
+    await a.stop('SIGKILL')
+    assert.notEqual((await cut).code, 0)
+    const a2 = await TestNode.start({ name: 'fake.dev', home: a.home, peers: [b.addr] })
+    const listed = await a2.run('transfers')
+    assert.match(listed.stdout, /^-\s+cut off\s+big.bin\s+fake2.dev\s+[\d.]+ MiB \/ 192.0 MiB \(\d+%\)$/m)
+    assert.equal((await a2.status()).interrupted[0].file, 'big.bin')
+    await eventually('a knows b again', async () => (await a2.status()).peers.some(p => p.peerId === b.peerId))
+    const again = await a2.run(DOWNLOAD, 'big.bin', 'fake2.dev')
+    assert.equal(again.code, 0, again.stderr)
+    assert.ok(resumedAt(again.stdout) > 0)
+    assert.ok((await readFile(join(drive(a2), 'big.bin'))).equals(data))
+    assert.deepEqual((await a2.status()).interrupted, [])
+  })
+
+  it('downloads a changed source whole instead of splicing two versions', async () => {
+    const [a, b] = await pair()
+    await writeFile(join(drive(b), 'big.bin'), randomBytes(SIZE))
+    const { done: cut } = await startedDownload(a)
+    await b.stop('SIGKILL')
+    await cut
+    const changed = randomBytes(SIZE)
+    await writeFile(join(drive(b), 'big.bin'), changed)
+    await TestNode.start({ name: 'fake2.dev', home: b.home, peers: [a.addr] })
+    await eventually('a reconnects to b', async () => (await a.status()).peers.some(p => p.peerId === b.peerId))
+    const again = await a.run(DOWNLOAD, 'big.bin', 'fake2.dev')
+    assert.equal(again.code, 0, again.stderr)
+    assert.doesNotMatch(again.stdout, /resuming/)
+    assert.ok((await readFile(join(drive(a), 'big.bin'))).equals(changed))
+  })
+
+  it('cancels a running download by id or file name, leaving no file', async () => {
+    const a = await TestNode.start({ name: 'fake.dev' })
+    const slow = await RawPeer.start()
+    try {
+      // a source that sends a little of each file, then nothing until it is cancelled
+      await slow.node.handle(PROTOCOL, async stream => {
+        const pb = pbStream(stream)
+        await pb.read(Request)
+        await pb.write({ status: Response.Status.OK, reason: '', size: 1n << 30n, sha256: new Uint8Array(32), files: [], offset: 0n }, Response)
+        pb.unwrap().send(new Uint8Array(64 * 1024))
+      })
+      await slow.claim(a.addr, 'slow.dev')
+      await eventually('a knows slow.dev', async () => knows(await a.status(), 'slow.dev', slow.peerId))
+      const byName = a.run(DOWNLOAD, 'one.bin', 'slow.dev')
+      const byId = a.run(DOWNLOAD, 'two.bin', 'slow.dev')
+      const listed = await eventually('both are listed', async () => {
+        const r = await a.run('transfers')
+        return /one.bin/.test(r.stdout) && /two.bin/.test(r.stdout) ? r.stdout : undefined
+      })
+      const id = /^(\w{8})\s+download\s+two.bin\s+slow.dev\s+64.0 KiB \/ 1.0 GiB \(0%\)$/m.exec(listed)?.[1]
+      assert.ok(id != null, listed)
+      assert.match((await a.run('cancel', 'one.bin')).stdout, /^cancelled download \w{8} of one.bin\n$/)
+      assert.equal((await a.run('cancel', id)).stdout, `cancelled download ${id} of two.bin\n`)
+      assert.equal((await byName).stderr, 'hwd: one.bin: cancelled\n')
+      assert.equal((await byId).stderr, 'hwd: two.bin: cancelled\n')
+      assert.deepEqual(await readdir(drive(a)), [], 'no file, partial or record is left')
+      const none = await a.run('cancel', 'one.bin')
+      assert.equal(none.stderr, 'hwd: no running transfer has the id or file "one.bin"; see transfers\n')
+    } finally {
+      await slow.stop()
+    }
+  })
+})
