@@ -28,6 +28,16 @@ describe('a node', () => {
     assert.equal((await stat(join(a.home, 'hwd.sock'))).mode & 0o777, 0o600)
   })
 
+  it('advertises --announce addresses instead of the listen addresses, and shows both', async () => {
+    const a = await TestNode.start({ extra: ['--announce', '/ip4/198.51.100.7/tcp/4001'] })
+    const s = await a.status()
+    assert.deepEqual(s.listen, [a.addr])
+    assert.deepEqual(s.addresses, [`/ip4/198.51.100.7/tcp/4001/p2p/${a.peerId}`])
+    const text = await hwd(['status', '--home', a.home])
+    assert.match(text.stdout, /^address\s+\/ip4\/198.51.100.7\/tcp\/4001\//m)
+    assert.match(text.stdout, new RegExp(`^listening\\s+${a.addr}$`, 'm'))
+  })
+
   it('keeps its peer id across restarts', async () => {
     const home = await tempHome()
     const first = await TestNode.start({ home })
