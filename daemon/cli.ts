@@ -84,6 +84,8 @@ async function start (args: string[]): Promise<number> {
   const port = Number(values.port)
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
 
+  // A daemon serves many peers: a promise nobody awaited must not take all of them down.
+  process.on('unhandledRejection', err => { console.error(`hwd: internal error, carrying on: ${describeError(err)}`) })
   // Listen for signals before anything starts, so a stop asked for during start-up is honoured.
   const stopAsked = new Promise<string>(resolve => {
     process.once('SIGINT', () => { resolve('SIGINT') })

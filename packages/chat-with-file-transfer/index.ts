@@ -6,20 +6,21 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { PackageContext, PackageRuntime } from 'hwd/package'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
-import { checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessage, sendMessage } from '../../protocol/chat/index.ts'
+import { ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from '../../protocol/chat/index.ts'
 import { ChatLog } from '../../storage/chat-log.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const files = ctx.deps[FILE_TRANSFER] as FileTransferApi
   const log = await ChatLog.open(join(ctx.stateDir, 'chat.log'))
 
+  const sender = new ChatSender()
+
   await ctx.node.handle(PROTOCOL, async (stream, connection) => {
     const peer = connection.remotePeer
-    const from = ctx.nameOf(peer) ?? peer.toString()
-    const message = await receiveMessage(stream, async m => {
-      await log.append({ peer: peer.toString(), dir: 'in', from, text: m.text, at: Number(m.sentAt) })
-    })
-    if (message != null) ctx.print(`${from}: ${message.text}`)
+    const from = (): string => ctx.nameOf(peer) ?? peer.toString()
+    await receiveMessages(stream, async m => {
+      await log.append({ peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Number(m.sentAt) })
+    }, m => { ctx.print(`${from()}: ${m.text}`) })
   }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
 
   files.serve(ctx)
@@ -33,7 +34,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         const connection = await ctx.connect(node, { signal })
         const at = Date.now()
         const started = performance.now()
-        await sendMessage(connection, { text, sentAt: BigInt(at) }, { signal })
+        await sender.send(connection, { text, sentAt: BigInt(at) }, { signal })
         const ms = performance.now() - started
         await log.append({ peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at })
         out.line(`delivered to ${node} (acknowledged in ${ms.toFixed(2)} ms)`)
@@ -45,6 +46,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       }
     },
     stop: async () => {
+      await sender.stop()
       await ctx.node.unhandle(PROTOCOL)
       await log.close()
     }

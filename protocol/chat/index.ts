@@ -1,23 +1,29 @@
 /**
  * # Chat protocol `/hwd/chat/1.0.0`
  *
- * One message from one node to another, acknowledged only once stored.
+ * Messages from one node to another, each acknowledged only once stored.
  *
  * Participants: a sender and a receiver. Goal: when the sender is told a message was
- * delivered, the receiver has it on disk. Non-goals: ordering across messages (each carries
- * the sender's time), group chat, offline delivery (a send to an offline node fails).
+ * delivered, the receiver has it on disk; and a conversation costs one stream, not one per
+ * message. Non-goals: group chat, offline delivery (a send to an offline node fails).
  *
- * A stream carries one exchange: the sender writes a length-prefixed `ChatMessage`, the
- * receiver stores it durably, answers an `Ack` (OK, or TOO_LARGE/ERROR with a reason) and
- * closes. Limits: MAX_FRAME_BYTES per frame (a text of at most MAX_MESSAGE_BYTES), TIMEOUT_MS
- * for the whole exchange, MAX_INBOUND_STREAMS at once per connection. An oversized,
- * malformed or late frame resets the stream.
+ * The sender keeps one stream per peer and writes length-prefixed `ChatMessage` frames on it,
+ * up to MAX_IN_FLIGHT ahead of the acknowledgements. The receiver stores each message durably
+ * and answers one `Ack` (OK, or TOO_LARGE/ERROR with a reason) per message, in the order the
+ * messages came; it may store several at once (they share an fsync), but acknowledges in order.
+ * Either side may close the stream between messages: the sender after SENDER_IDLE_MS without
+ * one, the receiver after RECEIVER_IDLE_MS.
+ *
+ * Limits: MAX_FRAME_BYTES per frame (a text of at most MAX_MESSAGE_BYTES), TIMEOUT_MS for each
+ * acknowledgement, MAX_IN_FLIGHT unacknowledged messages, MAX_INBOUND_STREAMS per connection.
+ * An oversized or malformed frame resets the stream; the sender then fails every message not
+ * yet acknowledged, and the next message opens a new stream.
  */
 import { pbStream } from '@libp2p/utils'
 import type { Connection, Stream } from '@libp2p/interface'
 import { HwdError } from '../../errors.ts'
 import { Ack, ChatMessage } from './chat.ts'
-import { MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, PROTOCOL, TIMEOUT_MS } from './constants.ts'
+import { MAX_FRAME_BYTES, MAX_IN_FLIGHT, MAX_MESSAGE_BYTES, PROTOCOL, RECEIVER_IDLE_MS, SENDER_IDLE_MS, TIMEOUT_MS } from './constants.ts'
 
 export * from './constants.ts'
 export { Ack, ChatMessage } from './chat.ts'
@@ -34,47 +40,156 @@ export function checkMessage (text: string): void {
   if (text === '') throw new ChatError('the message is empty')
 }
 
-/** Send one message on `connection` and wait for its acknowledgement. */
-export async function sendMessage (connection: Connection, message: ChatMessage, options: { signal?: AbortSignal } = {}): Promise<void> {
-  const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
-  const stream = await connection.newStream(PROTOCOL, { signal })
-  try {
-    const pb = pbStream(stream, { maxDataLength: MAX_FRAME_BYTES })
-    await pb.write(message, ChatMessage, { signal })
-    const ack = await pb.read(Ack, { signal })
-    await stream.close({ signal })
-    if (ack.status !== Ack.Status.OK) throw new ChatError(`not delivered: ${ack.reason}`)
-  } catch (err: any) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)))
-    if (err instanceof ChatError) throw err
-    throw new ChatError(`not delivered: ${err.name === 'TimeoutError' ? `no acknowledgement within ${TIMEOUT_MS / 1000}s` : err.message}`)
+function asError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+interface Pending {
+  resolve(): void
+  reject(err: Error): void
+}
+
+/** One stream to one peer: messages go out in order, acknowledgements come back in order. */
+class Channel {
+  private readonly pending: Pending[] = []
+  private readonly pb
+  private writing: Promise<void> = Promise.resolve()
+  private idle?: NodeJS.Timeout
+  dead = false
+
+  constructor (readonly connection: Connection, private readonly stream: Stream, private readonly onDead: () => void) {
+    this.pb = pbStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    void this.readAcks()
+  }
+
+  get busy (): boolean {
+    return this.pending.length >= MAX_IN_FLIGHT
+  }
+
+  async send (message: ChatMessage, signal: AbortSignal): Promise<void> {
+    clearTimeout(this.idle)
+    const acked = new Promise<void>((resolve, reject) => { this.pending.push({ resolve, reject }) })
+    acked.catch(() => {}) // settled by readAcks or kill, even when the write below fails first
+    const write = this.writing.then(async () => { await this.pb.write(message, ChatMessage, { signal }) })
+    this.writing = write.catch(() => {})
+    const onAbort = (): void => { this.kill(asError(signal.reason)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      await write
+      await acked
+    } catch (err) {
+      this.kill(asError(err))
+      throw err
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      if (this.pending.length === 0 && !this.dead) this.idle = setTimeout(() => { void this.close() }, SENDER_IDLE_MS)
+    }
+  }
+
+  async close (): Promise<void> {
+    this.dead = true
+    this.onDead()
+    await this.stream.close().catch(() => {})
+  }
+
+  /** Acknowledgements are positional: once one is lost or late, the stream cannot be trusted. */
+  kill (err: Error): void {
+    if (this.dead) return
+    this.dead = true
+    clearTimeout(this.idle)
+    this.onDead()
+    this.stream.abort(err)
+    for (const p of this.pending.splice(0)) p.reject(err)
+  }
+
+  private async readAcks (): Promise<void> {
+    try {
+      while (!this.dead) {
+        const ack = await this.pb.read(Ack)
+        const waiting = this.pending.shift()
+        if (waiting == null) throw new ChatError('the receiver acknowledged a message that was never sent')
+        if (ack.status === Ack.Status.OK) waiting.resolve()
+        else waiting.reject(new ChatError(`not delivered: ${ack.reason}`))
+      }
+    } catch (err) {
+      this.kill(asError(err))
+    }
+  }
+}
+
+/** Sends messages over one long-lived stream per peer, opening a new one when it breaks. */
+export class ChatSender {
+  private readonly channels = new Map<string, Channel>()
+
+  /** Resolves once the receiver has stored the message; a one-line ChatError otherwise. */
+  async send (connection: Connection, message: ChatMessage, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+    try {
+      const channel = await this.channel(connection, signal)
+      await channel.send(message, signal)
+    } catch (err: any) {
+      if (err instanceof ChatError) throw err
+      throw new ChatError(`not delivered: ${err.name === 'TimeoutError' ? `no acknowledgement within ${TIMEOUT_MS / 1000}s` : err.message}`)
+    }
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all([...this.channels.values()].map(async c => { await c.close() }))
+  }
+
+  private async channel (connection: Connection, signal: AbortSignal): Promise<Channel> {
+    const key = connection.remotePeer.toString()
+    const current = this.channels.get(key)
+    if (current != null && !current.dead && !current.busy && current.connection.status === 'open') return current
+    const stream = await connection.newStream(PROTOCOL, { signal })
+    const channel: Channel = new Channel(connection, stream, () => { if (this.channels.get(key) === channel) this.channels.delete(key) })
+    if (current == null || current.dead || current.connection.status !== 'open') this.channels.set(key, channel)
+    return channel
   }
 }
 
 /**
- * Serve one incoming exchange: `store` must make the message durable before it resolves;
- * only then is it acknowledged.
+ * Serve one incoming stream until the sender closes it: `store` must make a message durable
+ * before it resolves; only then is it acknowledged, and `onStored` told.
  */
-export async function receiveMessage (stream: Stream, store: (message: ChatMessage) => Promise<void>): Promise<ChatMessage | undefined> {
-  const signal = AbortSignal.timeout(TIMEOUT_MS)
+export async function receiveMessages (stream: Stream, store: (message: ChatMessage) => Promise<void>, onStored: (message: ChatMessage) => void): Promise<void> {
+  const pb = pbStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+  const inFlight: Array<Promise<void>> = []
+  let acks = Promise.resolve()
   try {
-    const pb = pbStream(stream, { maxDataLength: MAX_FRAME_BYTES })
-    const message = await pb.read(ChatMessage, { signal })
-    let ack: Ack = { status: Ack.Status.OK, reason: '' }
-    if (Buffer.byteLength(message.text) > MAX_MESSAGE_BYTES || message.text === '') {
-      ack = { status: Ack.Status.TOO_LARGE, reason: `a message must be 1 to ${MAX_MESSAGE_BYTES} bytes` }
-    } else {
+    while (true) {
+      if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift()
+      let message: ChatMessage
       try {
-        await store(message)
+        message = await pb.read(ChatMessage, { signal: AbortSignal.timeout(RECEIVER_IDLE_MS) })
       } catch (err: any) {
-        ack = { status: Ack.Status.ERROR, reason: `the receiver could not store it (${err.code ?? err.message})` }
+        if (err.name === 'UnexpectedEOFError') break
+        throw err
       }
+      const stored = storeOne(message, store)
+      acks = acks.then(async () => {
+        const ack = await stored
+        await pb.write(ack, Ack, { signal: AbortSignal.timeout(TIMEOUT_MS) })
+        if (ack.status === Ack.Status.OK) onStored(message)
+      })
+      acks.catch(() => {}) // a failed acknowledgement ends the loop below, whoever awaits it
+      inFlight.push(acks)
     }
-    await pb.write(ack, Ack, { signal })
-    await stream.close({ signal })
-    return ack.status === Ack.Status.OK ? message : undefined
+    await acks
+    await stream.close({ signal: AbortSignal.timeout(TIMEOUT_MS) })
+  } catch (err) {
+    stream.abort(asError(err))
+  }
+}
+
+async function storeOne (message: ChatMessage, store: (message: ChatMessage) => Promise<void>): Promise<Ack> {
+  if (Buffer.byteLength(message.text) > MAX_MESSAGE_BYTES || message.text === '') {
+    return { status: Ack.Status.TOO_LARGE, reason: `a message must be 1 to ${MAX_MESSAGE_BYTES} bytes` }
+  }
+  try {
+    await store(message)
+    return { status: Ack.Status.OK, reason: '' }
   } catch (err: any) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)))
-    return undefined
+    return { status: Ack.Status.ERROR, reason: `the receiver could not store it (${err.code ?? err.message})` }
   }
 }

@@ -109,6 +109,9 @@ export class NameService {
   async connect (name: string, options: { signal?: AbortSignal } = {}): Promise<Connection> {
     const peerId = this.resolve(name)
     if (peerId.equals(this.node.peerId)) throw new UnknownNameError(`${name} is this node itself`)
+    // the common case, and a hot one for chat: skip the dial queue for a connection we hold
+    const open = this.node.getConnections(peerId).find(c => c.status === 'open')
+    if (open != null) return open
     const signals = [AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]
     try {
       return await this.node.dial(peerId, { signal: AbortSignal.any(signals) })
