@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { after, afterEach, describe, it } from 'node:test'
 import { encode } from 'uint8-varint'
 import { PROTOCOL as CHAT } from '../protocol/chat/index.ts'
-import { eventually, knows, stopAll, TestNode } from './helpers.ts'
+import { eventually, pair, stopAll, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
 const SEND = 'send:chat-with-file-transfer:template.os'
@@ -11,13 +11,6 @@ const HISTORY = 'history:chat-with-file-transfer:template.os'
 
 afterEach(stopAll)
 after(stopAll)
-
-async function pair (): Promise<[TestNode, TestNode]> {
-  const a = await TestNode.start({ name: 'fake.dev' })
-  const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
-  await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId))
-  return [a, b]
-}
 
 describe('chat', () => {
   it('delivers a message, prints it on the receiver\'s terminal, and keeps it in both histories', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
-import { eventually, knows, stopAll, TestNode, type CliResult } from './helpers.ts'
+import { eventually, knows, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
 import { RawPeer } from './raw-peer.ts'
 
 const PKG = 'chat-with-file-transfer:template.os'
@@ -16,13 +16,6 @@ const SIZE = 192 * 1024 * 1024
 
 afterEach(stopAll)
 after(stopAll)
-
-async function pair (bPort = 0): Promise<[TestNode, TestNode]> {
-  const a = await TestNode.start({ name: 'fake.dev' })
-  const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr], port: bPort })
-  await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId))
-  return [a, b]
-}
 
 /** Start a download of big.bin on `a` and resolve once it is well under way (a promise in an object, which `await` does not adopt). */
 async function startedDownload (a: TestNode): Promise<{ done: Promise<CliResult> }> {

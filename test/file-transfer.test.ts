@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
-import { eventually, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { eventually, knows, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
 const CHAT_PKG = 'chat-with-file-transfer:template.os'
@@ -16,13 +16,6 @@ const drive = (node: TestNode, pkg = CHAT_PKG): string => join(node.home, 'vfs',
 
 afterEach(stopAll)
 after(stopAll)
-
-async function pair (): Promise<[TestNode, TestNode]> {
-  const a = await TestNode.start({ name: 'fake.dev' })
-  const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
-  await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId))
-  return [a, b]
-}
 
 function request (file: string, pkg = CHAT_PKG, offset = 0n): Request {
   return { kind: Request.Kind.DOWNLOAD, drive: pkg, file, offset, ifSha256: new Uint8Array(0) }

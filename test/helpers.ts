@@ -153,3 +153,11 @@ export async function eventually<T> (what: string, check: () => Promise<T | unde
 export function knows (status: Status, name: string, peerId: string): boolean {
   return status.names.some(n => n.name === name && n.peerId === peerId)
 }
+
+/** fake.dev, and fake2.dev joined to it by --peer, once each knows the other's name. */
+export async function pair (): Promise<[TestNode, TestNode]> {
+  const a = await TestNode.start({ name: 'fake.dev' })
+  const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
+  await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId))
+  return [a, b]
+}
