@@ -67,7 +67,7 @@ export class Daemon {
     readonly names: NameService,
     readonly commands: Commands,
     private readonly lock: HomeLock,
-    private readonly terminal: CommandOutput,
+    terminal: CommandOutput,
     private readonly keeper: PeerKeeper,
     private readonly control: ControlServer
   ) {
@@ -114,10 +114,6 @@ export class Daemon {
     if (this.node.getConnections(peer.id).length > 0) return
     this.node.dial(peer.id, { signal: AbortSignal.timeout(5_000) })
       .catch(err => { log('could not dial discovered peer %p - %e', peer.id, err) })
-  }
-
-  print (text: string): void {
-    this.terminal.line(text)
   }
 
   /** Downloads cut off in any package's drive and not running now. */

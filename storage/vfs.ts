@@ -6,7 +6,7 @@
  * path segment; a symlink inside a drive is followed only while it stays inside the drive.
  */
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import { createHash } from 'node:crypto'
 import { HwdError } from '../errors.ts'
@@ -123,16 +123,6 @@ export class Drive {
     }
     if (!target.startsWith(this.realRoot + sep)) throw new InvalidFileNameError(`refused: ${name} in ${this.id} is a symlink that leads out of the drive`)
     return await open(target, constants.O_RDONLY | constants.O_NOFOLLOW)
-  }
-
-  /** Whether a complete file of that name is here. */
-  async has (name: string): Promise<boolean> {
-    try {
-      await lstat(join(this.root, checkFileName(name)))
-      return true
-    } catch {
-      return false
-    }
   }
 
   /** Where a download of `name` is written until it is complete and checked. */
