@@ -21,7 +21,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { pbStream } from '@libp2p/utils'
+import { isLoopback, pbStream } from '@libp2p/utils'
 import { CODE_P2P, type Multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { PeerOfflineError, UnknownNameError } from '../../errors.ts'
@@ -122,8 +122,17 @@ export class NameService {
   }
 
   private async signOwn (): Promise<void> {
+    this.own = await signRecord(this.components.privateKey, this.name, this.advertised(), BigInt(Date.now()))
+  }
+
+  /**
+   * The addresses our record carries. A record travels to peers' peers, for whom our loopback
+   * address is their own machine: it goes in only when we have nothing else (all on one host).
+   */
+  private advertised (): Multiaddr[] {
     const addrs = this.node.getMultiaddrs().map(a => a.decapsulateCode(CODE_P2P))
-    this.own = await signRecord(this.components.privateKey, this.name, addrs, BigInt(Date.now()))
+    const reachable = addrs.filter(a => !isLoopback(a))
+    return reachable.length > 0 ? reachable : addrs
   }
 
   private onConnect (evt: CustomEvent<PeerId>): void {
