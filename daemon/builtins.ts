@@ -1,7 +1,9 @@
 import type { Daemon } from './daemon.ts'
 import { usage } from './commands.ts'
-import { UsageError } from '../errors.ts'
+import { PeerOfflineError, UsageError } from '../errors.ts'
 import { formatBytes, table } from './format.ts'
+
+const PING_TIMEOUT_MS = 10_000
 
 /** The terminal's own commands, beside those the packages bring. */
 export function registerBuiltins (daemon: Daemon): void {
@@ -87,7 +89,13 @@ export function registerBuiltins (daemon: Daemon): void {
     maxArgs: 1,
     async run ([name], out, signal) {
       const connection = await names.connect(name, { signal })
-      const rtt = await node.services.ping.ping(connection.remotePeer, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })
+      const timeout = AbortSignal.timeout(PING_TIMEOUT_MS)
+      let rtt: number
+      try {
+        rtt = await node.services.ping.ping(connection.remotePeer, { signal: AbortSignal.any([signal, timeout]) })
+      } catch (err: any) {
+        throw new PeerOfflineError(`${name} did not answer a ping${timeout.aborted ? ` within ${PING_TIMEOUT_MS / 1000}s` : ` (${err.message})`}`)
+      }
       out.line(`${name} (${connection.remotePeer.toString()}): ${rtt} ms`)
     }
   })

@@ -104,11 +104,16 @@ export class Daemon {
     await this.names.start()
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(async () => await this.status())
-    if (this.options.mdns) this.node.addEventListener('peer:discovery', this.onDiscovery)
+    this.node.services.mdns?.addEventListener('peer', this.onDiscovery)
     this.keeper.start()
   }
 
-  /** mDNS only finds peers; dialing them is ours to do. */
+  /**
+   * mDNS only finds peers; dialing them is ours to do. Its own 'peer' event fires on every
+   * answer, every few seconds, unlike libp2p's 'peer:discovery', which fires once per peer
+   * ever seen (missing those found during start-up, and never again after a dropped link) and
+   * for every peer added to the peer store, named ones included.
+   */
   private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
     const peer = evt.detail
     if (this.node.getConnections(peer.id).length > 0) return
@@ -149,7 +154,7 @@ export class Daemon {
   }
 
   async stop (): Promise<void> {
-    this.node.removeEventListener('peer:discovery', this.onDiscovery)
+    this.node.services.mdns?.removeEventListener('peer', this.onDiscovery)
     await this.keeper.stop()
     await this.control.stop()
     await this.packages.stop()

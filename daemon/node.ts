@@ -6,11 +6,12 @@ import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PortBusyError, UsageError } from '../errors.ts'
 
-export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping }>
+/** mDNS is a service, not only a discovery source, so that we hear every answer it gets (see daemon.ts). */
+export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping, mdns?: PeerDiscovery }>
 
 export interface NodeOptions {
   privateKey: PrivateKey
@@ -26,6 +27,11 @@ export interface NodeOptions {
  */
 const STREAM_WINDOW = 16 * 1024 * 1024
 const READ_BUFFER = 2 * STREAM_WINDOW
+/**
+ * A connection whose peer vanished (a cut cable, a stopped container) is found by ping. The
+ * default, 10 s between pings, left a send to a vanished node waiting up to 15 s.
+ */
+const CONNECTION_MONITOR = { pingInterval: 2_000, pingTimeout: { minTimeout: 1_000, maxTimeout: 3_000 } }
 
 export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
   const family = isIP(options.host)
@@ -40,8 +46,8 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
       streamMuxers: [yamux({
         streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
       })],
-      peerDiscovery: options.mdns ? [mdns()] : [],
-      services: { identify: identify(), ping: ping() }
+      connectionMonitor: CONNECTION_MONITOR,
+      services: { identify: identify(), ping: ping(), ...(options.mdns ? { mdns: mdns() } : {}) }
     })
   } catch (err: any) {
     if (isAddrInUse(err)) throw new PortBusyError(`port ${options.port} on ${options.host} is already in use`)

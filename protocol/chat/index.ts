@@ -123,13 +123,15 @@ export class ChatSender {
 
   /** Resolves once the receiver has stored the message; a one-line ChatError otherwise. */
   async send (connection: Connection, message: ChatMessage, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+    const timeout = AbortSignal.timeout(TIMEOUT_MS)
+    const signal = AbortSignal.any([timeout, ...(options.signal != null ? [options.signal] : [])])
     try {
       const channel = await this.channel(connection, signal)
       await channel.send(message, signal)
     } catch (err: any) {
       if (err instanceof ChatError) throw err
-      throw new ChatError(`not delivered: ${err.name === 'TimeoutError' ? `no acknowledgement within ${TIMEOUT_MS / 1000}s` : err.message}`)
+      if (timeout.aborted) throw new ChatError(`not delivered: no acknowledgement within ${TIMEOUT_MS / 1000}s`)
+      throw new ChatError(`not delivered: the connection broke (${err.message})`)
     }
   }
 
