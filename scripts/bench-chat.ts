@@ -15,18 +15,13 @@ import '../daemon/polyfill.ts'
  *
  * Run: npx tsc -p . && node dist/scripts/bench-chat.js
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { request } from '../daemon/control-client.ts'
-import type { Status } from '../daemon/daemon.ts'
-import { homePaths } from '../storage/home.ts'
+import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
 
-const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url))
 const SENDER = 'fake.dev'
 const RECEIVER = 'fake2.dev'
 const SEND_SCRIPT = 'send:chat-with-file-transfer:template.os'
@@ -35,70 +30,8 @@ const MESSAGES = 1_000
 const CONCURRENCY = 16
 const GOAL_P50_MS = 5
 const GOAL_RATE = 500
-/** A first start makes the node's key and loads its packages; allow a slow machine that long. */
-const START_TIMEOUT_MS = 15_000
-/** Names spread when the second node connects to the first, which it retries on its own. */
-const NAMES_TIMEOUT_MS = 15_000
-const POLL_MS = 100
 /** The sending daemon's reply to a delivered message, with its own send→ack time. */
 const DELIVERED = /^delivered to \S+ \(acknowledged in (\d+(?:\.\d+)?) ms\)$/
-
-/** One `hwd start` child process. */
-class DaemonProcess {
-  private output = ''
-  private errors = ''
-  private readonly exited: Promise<number | null>
-
-  private constructor (readonly name: string, readonly home: string, private readonly proc: ChildProcess) {
-    // Read stdout to the end, not just until start-up: the receiver prints every message it gets,
-    // and a full pipe would stall it.
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.output += d })
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => { this.errors += d })
-    this.exited = new Promise(resolve => proc.once('exit', code => { resolve(code) }))
-  }
-
-  static spawn (name: string, home: string, extraArgs: string[] = []): DaemonProcess {
-    const args = ['start', '--name', name, '--home', home, '--host', '127.0.0.1', '--port', '0', '--no-mdns', ...extraArgs]
-    return new DaemonProcess(name, home, spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
-  }
-
-  get socket (): string {
-    return homePaths(this.home).socket
-  }
-
-  /** The TCP port it listens on; known once `started` has resolved. */
-  get port (): number {
-    const m = /^listening\s+\/ip4\/127\.0\.0\.1\/tcp\/(\d+)/m.exec(this.output)
-    if (m == null) throw new Error(`${this.name} printed no listening address:\n${this.output}`)
-    return Number(m[1])
-  }
-
-  /** Resolves when the daemon has printed its `home` line, the last of its start-up lines. */
-  async started (): Promise<void> {
-    const deadline = Date.now() + START_TIMEOUT_MS
-    while (!/^home\s+/m.test(this.output)) {
-      if (this.proc.exitCode != null || this.proc.signalCode != null) throw this.failure('exited during start-up')
-      if (Date.now() > deadline) throw this.failure(`not started within ${START_TIMEOUT_MS} ms`)
-      await sleep(POLL_MS)
-    }
-  }
-
-  /** Stop it as a user would, and insist that it stops cleanly. */
-  async stop (): Promise<void> {
-    this.proc.kill('SIGTERM')
-    const code = await this.exited
-    if (code !== 0) throw this.failure(`exited with ${code} after SIGTERM`)
-  }
-
-  async kill (): Promise<void> {
-    if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill('SIGKILL')
-    await this.exited
-  }
-
-  private failure (what: string): Error {
-    return new Error(`${this.name}: ${what}\n${this.output}${this.errors}`)
-  }
-}
 
 interface Sample {
   /** send→ack as the sending daemon measured it */
@@ -116,20 +49,6 @@ async function makeHome (homes: string[]): Promise<string> {
   const home = await mkdtemp(join(tmpdir(), 'hwd-bench-chat-'))
   homes.push(home)
   return home
-}
-
-async function knownNames (node: DaemonProcess): Promise<string[]> {
-  let status: Status | undefined
-  await request(node.socket, node.home, { op: 'status' }, { status: s => { status = s as Status } })
-  return status?.names.map(n => n.name) ?? []
-}
-
-async function waitUntilKnows (node: DaemonProcess, name: string): Promise<void> {
-  const deadline = Date.now() + NAMES_TIMEOUT_MS
-  while (!(await knownNames(node)).includes(name)) {
-    if (Date.now() > deadline) throw new Error(`${node.name} did not learn ${name} within ${NAMES_TIMEOUT_MS} ms`)
-    await sleep(POLL_MS)
-  }
 }
 
 async function sendOne (from: DaemonProcess, text: string): Promise<Sample> {

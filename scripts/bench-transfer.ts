@@ -22,7 +22,6 @@ import '../daemon/polyfill.ts'
  *
  * Run: npx tsc -p . && node dist/scripts/bench-transfer.js [--size MiB]   (default 1024 MiB)
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { link, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -30,16 +29,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pipeline } from 'node:stream/promises'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { request } from '../daemon/control-client.ts'
-import type { Status } from '../daemon/daemon.ts'
+import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
 import { homePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
 import { libp2pCopy, tcpCopy, type CopyResult } from './bench/baseline.ts'
 
-const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url))
 const RECEIVER = 'fake.dev'
 const SENDER = 'fake2.dev'
 const DRIVE = 'file-transfer:template.os'
@@ -53,72 +49,6 @@ const GOAL_OF_LIBP2P = 0.95
 const GOAL_OF_TCP = 0.6
 const GOAL_RSS_BYTES = 200e6
 const MEMORY_SAMPLE_MS = 100
-/** A first start makes the node's key and loads its packages; allow a slow machine that long. */
-const START_TIMEOUT_MS = 15_000
-/** Names spread when the second node connects to the first, which it retries on its own. */
-const NAMES_TIMEOUT_MS = 15_000
-const POLL_MS = 100
-
-/** One `hwd start` child process. */
-class DaemonProcess {
-  private output = ''
-  private errors = ''
-  private readonly exited: Promise<number | null>
-
-  private constructor (readonly name: string, readonly home: string, private readonly proc: ChildProcess) {
-    // Read stdout to the end, not just until start-up: the receiver prints the download's
-    // progress, and a full pipe would stall it.
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.output += d })
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => { this.errors += d })
-    this.exited = new Promise(resolve => proc.once('exit', code => { resolve(code) }))
-  }
-
-  static spawn (name: string, home: string, extraArgs: string[] = []): DaemonProcess {
-    const args = ['start', '--name', name, '--home', home, '--host', '127.0.0.1', '--port', '0', '--no-mdns', ...extraArgs]
-    return new DaemonProcess(name, home, spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
-  }
-
-  get pid (): number {
-    return this.proc.pid!
-  }
-
-  get socket (): string {
-    return homePaths(this.home).socket
-  }
-
-  /** The TCP port it listens on; known once `started` has resolved. */
-  get port (): number {
-    const m = /^listening\s+\/ip4\/127\.0\.0\.1\/tcp\/(\d+)/m.exec(this.output)
-    if (m == null) throw new Error(`${this.name} printed no listening address:\n${this.output}`)
-    return Number(m[1])
-  }
-
-  /** Resolves when the daemon has printed its `home` line, the last of its start-up lines. */
-  async started (): Promise<void> {
-    const deadline = Date.now() + START_TIMEOUT_MS
-    while (!/^home\s+/m.test(this.output)) {
-      if (this.proc.exitCode != null || this.proc.signalCode != null) throw this.failure('exited during start-up')
-      if (Date.now() > deadline) throw this.failure(`not started within ${START_TIMEOUT_MS} ms`)
-      await sleep(POLL_MS)
-    }
-  }
-
-  /** Stop it as a user would, and insist that it stops cleanly. */
-  async stop (): Promise<void> {
-    this.proc.kill('SIGTERM')
-    const code = await this.exited
-    if (code !== 0) throw this.failure(`exited with ${code} after SIGTERM`)
-  }
-
-  async kill (): Promise<void> {
-    if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill('SIGKILL')
-    await this.exited
-  }
-
-  private failure (what: string): Error {
-    return new Error(`${this.name}: ${what}\n${this.output}${this.errors}`)
-  }
-}
 
 interface SourceFile {
   path: string
@@ -230,20 +160,6 @@ class MemoryWatch {
   private async sample (): Promise<void> {
     const now = await Promise.all(this.pids.map(readMemory))
     now.forEach((m, i) => { this.peaks[i] = Math.max(this.peaks[i], m.rss) })
-  }
-}
-
-async function knownNames (node: DaemonProcess): Promise<string[]> {
-  let status: Status | undefined
-  await request(node.socket, node.home, { op: 'status' }, { status: s => { status = s as Status } })
-  return status?.names.map(n => n.name) ?? []
-}
-
-async function waitUntilKnows (node: DaemonProcess, name: string): Promise<void> {
-  const deadline = Date.now() + NAMES_TIMEOUT_MS
-  while (!(await knownNames(node)).includes(name)) {
-    if (Date.now() > deadline) throw new Error(`${node.name} did not learn ${name} within ${NAMES_TIMEOUT_MS} ms`)
-    await sleep(POLL_MS)
   }
 }
 
