@@ -60,7 +60,8 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
     let written = 0
     let writing = false
     let paused = false
-    let ended = false
+    // the remote is done sending: what it sent may still wait in the stream's buffer, paused
+    let remoteDone = false
     let failed = false
     let idle: NodeJS.Timeout | undefined
 
@@ -87,7 +88,7 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       paused = value
       // pause() inside resume()'s dispatch of buffered messages would be undone: defer it.
       queueMicrotask(() => {
-        if (failed || ended || paused !== value) return
+        if (failed || paused !== value) return
         log('%s at %d bytes received, %d written', value ? 'pause' : 'resume', received, written)
         try {
           if (value) stream.pause()
@@ -116,7 +117,7 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       } finally {
         writing = false
       }
-      if (ended && queue.length === 0) {
+      if (remoteDone && queue.length === 0 && stream.readBufferLength === 0) {
         cleanup()
         if (received === expected) resolve()
         else reject(new BodyError(`the stream ended after ${received} of ${expected} bytes`))
@@ -136,10 +137,14 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       if (queued >= WRITE_HIGH_WATER) setPaused(true)
       void pump()
     }
-    const onEnd = (): void => { ended = true; void pump() }
+    const onEnd = (): void => { remoteDone = true; void pump() }
+    // A graceful 'close' can come while a paused stream still buffers data, and no 'end' may
+    // follow it: resume, so the buffer is dispatched, and finish once it is written.
     const onClose = (evt: Event & { error?: Error }): void => {
-      if (evt.error != null) fail(evt.error)
-      else onEnd()
+      if (evt.error != null) { fail(evt.error); return }
+      remoteDone = true
+      setPaused(false)
+      void pump()
     }
     const onAbort = (): void => { fail(signal.reason instanceof Error ? signal.reason : new BodyError('cancelled')) }
 
