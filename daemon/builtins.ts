@@ -1,6 +1,7 @@
 import type { Daemon } from './daemon.ts'
 import { usage } from './commands.ts'
 import { PeerOfflineError, UsageError } from '../errors.ts'
+import { deadline } from '../protocol/deadline.ts'
 import { formatBytes, table } from './format.ts'
 
 const PING_TIMEOUT_MS = 10_000
@@ -89,12 +90,12 @@ export function registerBuiltins (daemon: Daemon): void {
     maxArgs: 1,
     async run ([name], out, signal) {
       const connection = await names.connect(name, { signal })
-      const timeout = AbortSignal.timeout(PING_TIMEOUT_MS)
+      const limit = deadline(PING_TIMEOUT_MS, signal)
       let rtt: number
       try {
-        rtt = await node.services.ping.ping(connection.remotePeer, { signal: AbortSignal.any([signal, timeout]) })
+        rtt = await node.services.ping.ping(connection.remotePeer, { signal: limit })
       } catch (err: any) {
-        throw new PeerOfflineError(`${name} did not answer a ping${timeout.aborted ? ` within ${PING_TIMEOUT_MS / 1000}s` : ` (${err.message})`}`)
+        throw new PeerOfflineError(`${name} did not answer a ping${limit.aborted && !signal.aborted ? ` within ${PING_TIMEOUT_MS / 1000}s` : ` (${err.message})`}`)
       }
       out.line(`${name} (${connection.remotePeer.toString()}): ${rtt} ms`)
     }

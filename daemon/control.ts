@@ -44,7 +44,8 @@ export class ControlServer {
     this.status = status
     // Only the lock holder gets here, so a socket file left behind is a crashed daemon's.
     await unlink(this.path).catch(() => {})
-    const server = createServer(socket => { this.serve(socket) })
+    // half-open: a client may end its side after the request (as `nc -N` does) and still be answered
+    const server = createServer({ allowHalfOpen: true }, socket => { this.serve(socket) })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.path, () => { server.off('error', reject); resolve() })
@@ -66,8 +67,10 @@ export class ControlServer {
     socket.on('error', err => { log('client error - %e', err) })
     socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy())
     let buffered = ''
-    const onData = (data: Buffer): void => {
-      buffered += data.toString('utf8')
+    // a decoder across chunks, so a character split between two writes arrives whole
+    socket.setEncoding('utf8')
+    const onData = (data: string): void => {
+      buffered += data
       const end = buffered.indexOf('\n')
       if (end === -1 && buffered.length <= MAX_REQUEST_BYTES) return
       socket.off('data', onData)

@@ -28,10 +28,14 @@ export interface NodeOptions {
 const STREAM_WINDOW = 16 * 1024 * 1024
 const READ_BUFFER = 2 * STREAM_WINDOW
 /**
- * A connection whose peer vanished (a cut cable, a stopped container) is found by ping. The
- * default, 10 s between pings, left a send to a vanished node waiting up to 15 s.
+ * A connection whose peer vanished (a cut cable, a stopped container) is found by ping and
+ * closed. A ping waits behind whatever the connection already carries, so under load a short
+ * timeout killed connections that were only busy (and every download on them): a ping gets
+ * at least 10 s, every 5 s, so a vanished peer is noticed within about 15 s.
  */
-const CONNECTION_MONITOR = { pingInterval: 2_000, pingTimeout: { minTimeout: 1_000, maxTimeout: 3_000 } }
+const CONNECTION_MONITOR = { pingInterval: 5_000, pingTimeout: { minTimeout: 10_000, maxTimeout: 20_000 } }
+/** The monitor's pings and a user's `ping` share the protocol; one stream at a time made them collide. */
+const PING = { maxInboundStreams: 4, maxOutboundStreams: 4 }
 
 export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
   const family = isIP(options.host)
@@ -47,7 +51,7 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
         streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
       })],
       connectionMonitor: CONNECTION_MONITOR,
-      services: { identify: identify(), ping: ping(), ...(options.mdns ? { mdns: mdns() } : {}) }
+      services: { identify: identify(), ping: ping(PING), ...(options.mdns ? { mdns: mdns() } : {}) }
     })
   } catch (err: any) {
     if (isAddrInUse(err)) throw new PortBusyError(`port ${options.port} on ${options.host} is already in use`)

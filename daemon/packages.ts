@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { readdir, readFile, mkdir } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -54,7 +55,10 @@ export class PackageHost {
   private readonly loaded: LoadedPackage[] = []
   private readonly controller = new AbortController()
 
-  constructor (private readonly parts: PackageHostParts) {}
+  constructor (private readonly parts: PackageHostParts) {
+    // every running transfer listens on it: dozens of listeners are expected, not a leak
+    setMaxListeners(Infinity, this.controller.signal)
+  }
 
   list (): LoadedPackage[] {
     return [...this.loaded]

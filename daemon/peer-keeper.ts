@@ -5,6 +5,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { UsageError } from '../errors.ts'
+import { deadline } from '../protocol/deadline.ts'
 import type { HwdLibp2p } from './node.ts'
 
 const log = logger('hwd:peer-keeper')
@@ -67,7 +68,7 @@ export class PeerKeeper {
     while (!signal.aborted) {
       try {
         const addr = await target.resolve()
-        const connection = await this.node.dial(addr, { signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })
+        const connection = await this.node.dial(addr, { signal: deadline(DIAL_TIMEOUT_MS, signal) })
         log('connected to %s as %p', target.text, connection.remotePeer)
         backoff = MIN_BACKOFF_MS
         await this.disconnected(connection.remotePeer, signal)

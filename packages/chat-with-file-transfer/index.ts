@@ -5,6 +5,7 @@
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { PackageContext, PackageRuntime } from 'hwd/package'
+import { printable } from '../../daemon/format.ts'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
 import { ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from '../../protocol/chat/index.ts'
 import { ChatLog } from '../../storage/chat-log.ts'
@@ -19,8 +20,9 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     const peer = connection.remotePeer
     const from = (): string => ctx.nameOf(peer) ?? peer.toString()
     await receiveMessages(stream, async m => {
-      await log.append({ peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Number(m.sentAt) })
-    }, m => { ctx.print(`${from()}: ${m.text}`) })
+      // our clock, not the sender's: its sent_at is whatever a peer says it is
+      await log.append({ peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Date.now() })
+    }, m => { ctx.print(`${from()}: ${printable(m.text)}`) })
   }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
 
   files.serve(ctx)
@@ -42,7 +44,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       history: async ([node], { out }) => {
         const entries = log.history(ctx.resolve(node).toString())
         if (entries.length === 0) { out.line(`no messages with ${node} yet`); return }
-        for (const e of entries) out.line(`${new Date(e.at).toISOString()} ${e.from}: ${e.text}`)
+        for (const e of entries) out.line(`${new Date(e.at).toISOString()} ${e.from}: ${printable(e.text)}`)
       }
     },
     stop: async () => {

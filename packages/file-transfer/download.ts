@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
-import { pbStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
 import { HwdError } from '../../errors.ts'
+import { deadline } from '../../protocol/deadline.ts'
+import { framed } from '../../protocol/framing.ts'
 import {
   HEADER_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody
 } from '../../protocol/file-transfer/index.ts'
@@ -39,12 +40,12 @@ export async function download (our: PackageContext, id: string, options: Reques
   let stream: Stream | undefined
   try {
     const connection = await our.connect(source, { signal })
-    stream = await connection.newStream(PROTOCOL, { signal: AbortSignal.any([signal, AbortSignal.timeout(HEADER_TIMEOUT_MS)]) })
+    stream = await connection.newStream(PROTOCOL, { signal: deadline(HEADER_TIMEOUT_MS, signal) })
     const peer = connection.remotePeer.toString()
     const partial = await drive.partial(file)
     const held = partial != null && partial.record.peer === peer && partial.have > 0 ? partial : undefined
-    const pb = pbStream(stream, { maxDataLength: MAX_RESPONSE_BYTES })
-    const header = AbortSignal.any([signal, AbortSignal.timeout(HEADER_TIMEOUT_MS)])
+    const pb = framed(stream, MAX_RESPONSE_BYTES)
+    const header = deadline(HEADER_TIMEOUT_MS, signal)
     await pb.write({
       kind: Request.Kind.DOWNLOAD,
       drive: our.id,

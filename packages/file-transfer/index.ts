@@ -2,11 +2,12 @@
  * `file-transfer:template.os`: serves its drive, and exports the worker API (`api.ts`) that
  * other packages import to download into theirs.
  */
-import { pbStream } from '@libp2p/utils'
 import type { Connection, Stream } from '@libp2p/interface'
 import { describeError } from '../../errors.ts'
 import { formatBytes, table } from '../../daemon/format.ts'
 import { checkFileName } from '../../storage/vfs.ts'
+import { deadline } from '../../protocol/deadline.ts'
+import { framed } from '../../protocol/framing.ts'
 import {
   HEADER_TIMEOUT_MS, MAX_INBOUND_STREAMS, MAX_LIST_ENTRIES, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES,
   MAX_RESPONSE_BYTES, MAX_UPLOADS, MAX_UPLOADS_PER_PEER, PROTOCOL, Request, Response
@@ -42,7 +43,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   async function onRequest (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
     try {
-      const pb = pbStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+      const pb = framed(stream, MAX_REQUEST_BYTES)
       const request = await pb.read(Request, { signal: AbortSignal.timeout(HEADER_TIMEOUT_MS) })
       const raw = pb.unwrap()
       const our = served.get(request.drive)
@@ -97,13 +98,13 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
 
 async function listFiles (our: PackageContext, node: string, signal?: AbortSignal): Promise<DriveFile[]> {
   const connection = await our.connect(node, { signal })
-  const deadline = AbortSignal.any([AbortSignal.timeout(HEADER_TIMEOUT_MS), ...(signal != null ? [signal] : [])])
-  const stream = await connection.newStream(PROTOCOL, { signal: deadline })
+  const header = deadline(HEADER_TIMEOUT_MS, signal)
+  const stream = await connection.newStream(PROTOCOL, { signal: header })
   try {
-    const pb = pbStream(stream, { maxDataLength: MAX_RESPONSE_BYTES })
-    await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0n, ifSha256: new Uint8Array(0) }, Request, { signal: deadline })
-    const response = await pb.read(Response, { signal: deadline, limits: { files: MAX_LIST_ENTRIES } })
-    await stream.close({ signal: deadline })
+    const pb = framed(stream, MAX_RESPONSE_BYTES)
+    await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0n, ifSha256: new Uint8Array(0) }, Request, { signal: header })
+    const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })
+    await stream.close({ signal: header })
     if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${response.reason}`)
     return response.files.filter(f => isValidName(f.name)).map(f => ({ name: f.name, size: Number(f.size) }))
   } catch (err: any) {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { pbStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
+import { deadline } from '../../protocol/deadline.ts'
 import { equals } from 'uint8arrays'
 import { Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
 import type { OpenFile, PackageContext } from '../../daemon/package-api.ts'
@@ -75,7 +76,7 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
     our.transfers.begin({ id, label: file, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
     stream.inactivityTimeout = IDLE_TIMEOUT_MS
     await sendBody(stream, handle, offset, size, position => { our.transfers.update(id, position) }, our.signal)
-    await stream.close({ signal: AbortSignal.any([our.signal, AbortSignal.timeout(IDLE_TIMEOUT_MS)]) })
+    await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, our.signal) })
   } finally {
     our.transfers.end(id)
     await handle.close()

@@ -19,9 +19,10 @@
  * An oversized or malformed frame resets the stream; the sender then fails every message not
  * yet acknowledged, and the next message opens a new stream.
  */
-import { pbStream } from '@libp2p/utils'
 import type { Connection, Stream } from '@libp2p/interface'
 import { HwdError } from '../../errors.ts'
+import { deadline } from '../deadline.ts'
+import { framed } from '../framing.ts'
 import { Ack, ChatMessage } from './chat.ts'
 import { MAX_FRAME_BYTES, MAX_IN_FLIGHT, MAX_MESSAGE_BYTES, PROTOCOL, RECEIVER_IDLE_MS, SENDER_IDLE_MS, TIMEOUT_MS } from './constants.ts'
 
@@ -58,7 +59,7 @@ class Channel {
   dead = false
 
   constructor (readonly connection: Connection, private readonly stream: Stream, private readonly onDead: () => void) {
-    this.pb = pbStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    this.pb = framed(stream, MAX_FRAME_BYTES)
     void this.readAcks()
   }
 
@@ -123,14 +124,13 @@ export class ChatSender {
 
   /** Resolves once the receiver has stored the message; a one-line ChatError otherwise. */
   async send (connection: Connection, message: ChatMessage, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const timeout = AbortSignal.timeout(TIMEOUT_MS)
-    const signal = AbortSignal.any([timeout, ...(options.signal != null ? [options.signal] : [])])
+    const signal = deadline(TIMEOUT_MS, options.signal)
     try {
       const channel = await this.channel(connection, signal)
       await channel.send(message, signal)
     } catch (err: any) {
       if (err instanceof ChatError) throw err
-      if (timeout.aborted) throw new ChatError(`not delivered: no acknowledgement within ${TIMEOUT_MS / 1000}s`)
+      if (signal.aborted && options.signal?.aborted !== true) throw new ChatError(`not delivered: no acknowledgement within ${TIMEOUT_MS / 1000}s`)
       throw new ChatError(`not delivered: the connection broke (${err.message})`)
     }
   }
@@ -155,7 +155,7 @@ export class ChatSender {
  * before it resolves; only then is it acknowledged, and `onStored` told.
  */
 export async function receiveMessages (stream: Stream, store: (message: ChatMessage) => Promise<void>, onStored: (message: ChatMessage) => void): Promise<void> {
-  const pb = pbStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+  const pb = framed(stream, MAX_FRAME_BYTES)
   const inFlight: Array<Promise<void>> = []
   let acks = Promise.resolve()
   try {

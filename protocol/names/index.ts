@@ -21,11 +21,13 @@
  */
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { isLoopback, pbStream } from '@libp2p/utils'
+import { isLoopback } from '@libp2p/utils'
 import { CODE_P2P, type Multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { PeerOfflineError, UnknownNameError } from '../../errors.ts'
 import type { AddressBook, NameEntry } from '../../storage/address-book.ts'
+import { deadline } from '../deadline.ts'
+import { framed } from '../framing.ts'
 import { MAX_ANNOUNCE_BYTES, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_RECORDS, PROTOCOL, TIMEOUT_MS } from './constants.ts'
 import { Announce, NameRecord } from './names.ts'
 import { signRecord, verifyRecord } from './record.ts'
@@ -112,9 +114,8 @@ export class NameService {
     // the common case, and a hot one for chat: skip the dial queue for a connection we hold
     const open = this.node.getConnections(peerId).find(c => c.status === 'open')
     if (open != null) return open
-    const signals = [AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])]
     try {
-      return await this.node.dial(peerId, { signal: AbortSignal.any(signals) })
+      return await this.node.dial(peerId, { signal: deadline(DIAL_TIMEOUT_MS, options.signal) })
     } catch (err: any) {
       options.signal?.throwIfAborted()
       throw new PeerOfflineError(`${name} is offline: cannot connect within ${DIAL_TIMEOUT_MS / 1000}s (${err.message ?? err})`)
@@ -157,7 +158,7 @@ export class NameService {
     let stream: Stream | undefined
     try {
       stream = await this.node.dialProtocol(peer, PROTOCOL, { signal })
-      await pbStream(stream, { maxDataLength: MAX_ANNOUNCE_BYTES }).write(announce, Announce, { signal })
+      await framed(stream, MAX_ANNOUNCE_BYTES).write(announce, Announce, { signal })
       await stream.close({ signal })
     } catch (err: any) {
       log('could not announce to %p - %e', peer, err)
@@ -169,7 +170,7 @@ export class NameService {
     const signal = AbortSignal.timeout(TIMEOUT_MS)
     const learned: NameRecord[] = []
     try {
-      const announce = await pbStream(stream, { maxDataLength: MAX_ANNOUNCE_BYTES })
+      const announce = await framed(stream, MAX_ANNOUNCE_BYTES)
         .read(Announce, { signal, limits: { records: MAX_RECORDS } })
       await stream.close({ signal })
       for (const record of announce.records) {

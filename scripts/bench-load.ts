@@ -1,0 +1,350 @@
+import '../daemon/polyfill.ts'
+/**
+ * Load benchmark: one serving daemon under many downloads and a stream of chat at once.
+ *
+ * Six real daemons on 127.0.0.1, each started through the CLI in its own temporary home with
+ * mDNS off: fake.dev serves 10 random files of 8 MiB from its chat-with-file-transfer drive;
+ * fake2.dev … fake6.dev each `--peer` it. Then, all at once:
+ *  - 50 downloads: every client asks for all 10 files at the same moment, each through its own
+ *    control-socket request (`download:chat-with-file-transfer:template.os FILE fake.dev`);
+ *  - 1,000 chat messages from the clients to fake.dev (`send:...`), round robin, 8 requests in
+ *    flight, started together with the downloads.
+ * Every received file is then checked against its source's SHA-256; every message must be
+ * acknowledged. Any failure is an error, and errors must be 0.
+ *
+ * Reported: the load's wall time, the downloads' aggregate throughput (all bytes over the time
+ * from the first request to the last file complete) and per-download times, chat messages per
+ * second and the send→ack latency the sending daemons report (`acknowledged in X ms`), split
+ * by whether downloads were still running, and the RSS of every daemon: before, the peak
+ * sampled every 100 ms, and the kernel's peak (VmHWM, reset when the load starts). And, to tell
+ * a busy daemon from a slow connection, how long the server takes to answer `status` on its
+ * control socket, every 500 ms. (Not `ping`: a user's ping that overlaps the one libp2p's
+ * connection monitor sends makes the monitor abort the connection, which would add failures
+ * the load did not cause.) A request that gets no answer within REQUEST_DEADLINE_MS is an
+ * error, not a hang. MB = 1e6 bytes.
+ *
+ * Run: npx tsc -p . && node dist/scripts/bench-load.js     (exit status 1 on any error)
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { pipeline } from 'node:stream/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describeError } from '../errors.ts'
+import { request, type ClientHandlers } from '../daemon/control-client.ts'
+import type { Request } from '../daemon/control.ts'
+import { homePaths } from '../storage/home.ts'
+import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
+
+const SERVER = 'fake.dev'
+const CLIENTS = ['fake2.dev', 'fake3.dev', 'fake4.dev', 'fake5.dev', 'fake6.dev']
+const PKG = 'chat-with-file-transfer:template.os'
+const DOWNLOAD_SCRIPT = `download:${PKG}`
+const SEND_SCRIPT = `send:${PKG}`
+const FILES = 10
+const FILE_BYTES = 8 * 1024 * 1024
+const MESSAGES = 1_000
+const CHAT_IN_FLIGHT = 8
+const MEMORY_SAMPLE_MS = 100
+const STATUS_SAMPLE_MS = 500
+/** A download of 8 MiB, or a message, that has no answer after this will not get one. */
+const REQUEST_DEADLINE_MS = 120_000
+/** The sending daemon's reply to a delivered message, with its own send→ack time. */
+const DELIVERED = /^delivered to \S+ \(acknowledged in (\d+(?:\.\d+)?) ms\)$/
+
+/** Kilobytes from a `/proc/<pid>/status` line such as `VmRSS:   81234 kB`, in bytes. */
+function statusField (status: string, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
+  if (m == null) throw new Error(`no ${field} in /proc status`)
+  return Number(m[1]) * 1024
+}
+
+async function readMemory (pid: number): Promise<{ rss: number, hwm: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return { rss: statusField(status, 'VmRSS'), hwm: statusField(status, 'VmHWM') }
+}
+
+/** One process's memory during the load, in bytes. */
+interface Memory {
+  before: number
+  /** the highest of the samples */
+  sampledPeak: number
+  /** the kernel's peak since the load began: it also catches spikes between samples */
+  hwm: number
+}
+
+/** The RSS of some processes from now until `stop`. */
+class MemoryWatch {
+  private readonly peaks: number[]
+  private readonly timer: NodeJS.Timeout
+  private sampling: Promise<void> = Promise.resolve()
+  private error: unknown
+
+  private constructor (private readonly pids: number[], private readonly before: number[]) {
+    this.peaks = [...before]
+    this.timer = setInterval(() => {
+      // Chained, so that `stop` can wait for the last one; an error is kept for `stop` to throw.
+      this.sampling = this.sampling.then(async () => { await this.sample() }).catch(err => { this.error ??= err })
+    }, MEMORY_SAMPLE_MS)
+    this.timer.unref()
+  }
+
+  static async start (pids: number[]): Promise<MemoryWatch> {
+    // Writing 5 to clear_refs resets VmHWM to the current RSS: the VmHWM read in `stop` is then
+    // the peak of the load alone, not of start-up.
+    await Promise.all(pids.map(async pid => { await writeFile(`/proc/${pid}/clear_refs`, '5') }))
+    const before = await Promise.all(pids.map(async pid => (await readMemory(pid)).rss))
+    return new MemoryWatch(pids, before)
+  }
+
+  async stop (): Promise<Memory[]> {
+    clearInterval(this.timer)
+    await this.sampling
+    if (this.error != null) throw this.error
+    const end = await Promise.all(this.pids.map(readMemory))
+    return end.map((m, i) => ({ before: this.before[i], sampledPeak: Math.max(this.peaks[i], m.rss), hwm: m.hwm }))
+  }
+
+  private async sample (): Promise<void> {
+    const now = await Promise.all(this.pids.map(readMemory))
+    now.forEach((m, i) => { this.peaks[i] = Math.max(this.peaks[i], m.rss) })
+  }
+}
+
+/** Whether the daemon's process still runs (signal 0 tests for it without sending anything). */
+function alive (node: DaemonProcess): boolean {
+  try {
+    process.kill(node.pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Send one request to a daemon, failing if it has not ended within REQUEST_DEADLINE_MS. */
+async function ask (node: DaemonProcess, req: Request, handlers: ClientHandlers = {}): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`${req.op === 'run' ? req.argv[0] : req.op}: no answer within ${REQUEST_DEADLINE_MS / 1000} s`)) }, REQUEST_DEADLINE_MS)
+  })
+  try {
+    // a request past its deadline is left to end when its daemon stops
+    await Promise.race([request(node.socket, node.home, req, handlers), deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function run (node: DaemonProcess, argv: string[], handlers: ClientHandlers = {}): Promise<void> {
+  await ask(node, { op: 'run', argv }, handlers)
+}
+
+function drive (home: string): string {
+  return join(homePaths(home).vfs, PKG, 'files')
+}
+
+async function sha256File (path: string): Promise<string> {
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), hash)
+  return hash.digest('hex')
+}
+
+/** Nearest-rank percentile of an ascending list. */
+function percentile (sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.max(0, Math.ceil(p / 100 * sorted.length) - 1)]
+}
+
+function ascending (values: number[]): number[] {
+  return [...values].sort((a, b) => a - b)
+}
+
+function mb (bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`
+}
+
+function ms (value: number): string {
+  return `${value.toFixed(2)} ms`
+}
+
+interface DownloadResult {
+  client: string
+  file: string
+  ms: number
+}
+
+interface ChatSample {
+  /** send→ack as the sending daemon measured it */
+  ackMs: number
+  /** the whole control-socket request, as a client sees it */
+  roundTripMs: number
+  /** whether some download was still running when the acknowledgement came back */
+  underDownloads: boolean
+}
+
+class Errors {
+  readonly list: string[] = []
+
+  add (what: string): void {
+    this.list.push(what)
+    if (this.list.length <= 20) console.error(`error: ${what}`)
+  }
+}
+
+async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Promise<void> {
+  // The server's files, each with its hash, made before any daemon runs.
+  const serverHome = join(dir, 'server')
+  await mkdir(drive(serverHome), { recursive: true })
+  const files: Array<{ name: string, sha256: string }> = []
+  for (let i = 0; i < FILES; i++) {
+    const name = `file-${i}.bin`
+    const data = randomBytes(FILE_BYTES)
+    await writeFile(join(drive(serverHome), name), data)
+    files.push({ name, sha256: createHash('sha256').update(data).digest('hex') })
+  }
+  console.log(`${FILES} random files of ${FILE_BYTES / 1024 / 1024} MiB on ${SERVER}; homes in ${dir}`)
+
+  const server = DaemonProcess.spawn(SERVER, serverHome)
+  nodes.push(server)
+  await server.started()
+  const peer = `/ip4/127.0.0.1/tcp/${server.port}`
+  const clients = CLIENTS.map((name, i) => DaemonProcess.spawn(name, join(dir, `client-${i + 2}`), ['--peer', peer]))
+  nodes.push(...clients)
+  await Promise.all(clients.map(async c => { await c.started() }))
+  await Promise.all([...CLIENTS.map(async name => { await waitUntilKnows(server, name) }), ...clients.map(async c => { await waitUntilKnows(c, SERVER) })])
+  console.log(`${SERVER} and ${CLIENTS.length} clients up and named`)
+
+  const watch = await MemoryWatch.start([server.pid, ...clients.map(c => c.pid)])
+  const started = performance.now()
+  let downloadsRunning = clients.length * files.length
+
+  const downloads = clients.flatMap(client => files.map(async (file): Promise<DownloadResult | undefined> => {
+    const t0 = performance.now()
+    try {
+      await run(client, [DOWNLOAD_SCRIPT, file.name, SERVER])
+      return { client: client.name, file: file.name, ms: performance.now() - t0 }
+    } catch (err) {
+      errors.add(`${client.name}: download of ${file.name} failed: ${describeError(err)}`)
+      return undefined
+    } finally {
+      downloadsRunning--
+    }
+  }))
+
+  const samples: ChatSample[] = []
+  let next = 0
+  const chatStarted = performance.now()
+  const chatWorker = async (): Promise<void> => {
+    while (next < MESSAGES) {
+      const n = next++
+      const client = clients[n % clients.length]
+      const text = `load message ${n + 1} of ${MESSAGES} from ${client.name}`
+      let ackMs: number | undefined
+      const t0 = performance.now()
+      try {
+        await run(client, [SEND_SCRIPT, SERVER, text], {
+          line: line => {
+            const m = DELIVERED.exec(line)
+            if (m != null) ackMs = Number(m[1])
+          }
+        })
+        if (ackMs == null) errors.add(`${client.name}: message ${n + 1}: the reply carried no acknowledgement time`)
+        else samples.push({ ackMs, roundTripMs: performance.now() - t0, underDownloads: downloadsRunning > 0 })
+      } catch (err) {
+        errors.add(`${client.name}: message ${n + 1} failed: ${describeError(err)}`)
+      }
+    }
+  }
+  const chat = Promise.all(Array.from({ length: CHAT_IN_FLIGHT }, chatWorker)).then(() => performance.now() - chatStarted)
+
+  // Responsiveness while the load runs: not part of it, and its failures are not errors.
+  let loaded = true
+  const statusMs: number[] = []
+  const sampleStatus = async (): Promise<void> => {
+    while (loaded) {
+      const t0 = performance.now()
+      await ask(server, { op: 'status' }).then(() => { statusMs.push(performance.now() - t0) }, () => {})
+      await sleep(STATUS_SAMPLE_MS)
+    }
+  }
+  const sampling = sampleStatus()
+
+  const results = (await Promise.all(downloads)).filter((r): r is DownloadResult => r != null)
+  const downloadsMs = performance.now() - started
+  const chatMs = await chat
+  const totalMs = performance.now() - started
+  loaded = false
+  const [serverMemory, ...clientMemory] = await watch.stop()
+  await sampling
+
+  // Every file, byte for byte, outside the timing.
+  let checked = 0
+  await Promise.all(clients.map(async client => {
+    for (const file of files) {
+      if (!results.some(r => r.client === client.name && r.file === file.name)) continue
+      try {
+        const got = await sha256File(join(drive(client.home), file.name))
+        if (got !== file.sha256) errors.add(`${client.name}: ${file.name} differs from the source (sha256 ${got.slice(0, 16)}…)`)
+        else checked++
+      } catch (err) {
+        errors.add(`${client.name}: cannot read the received ${file.name}: ${describeError(err)}`)
+      }
+    }
+  }))
+  for (const node of nodes) {
+    if (!alive(node)) errors.add(`${node.name} is not running after the load`)
+  }
+
+  const bytes = results.length * FILE_BYTES
+  const perDownload = ascending(results.map(r => r.ms))
+  const ack = ascending(samples.map(s => s.ackMs))
+  const trip = ascending(samples.map(s => s.roundTripMs))
+  const ackUnder = ascending(samples.filter(s => s.underDownloads).map(s => s.ackMs))
+  const ackAfter = ascending(samples.filter(s => !s.underDownloads).map(s => s.ackMs))
+  console.log()
+  console.log(`total time      ${(totalMs / 1000).toFixed(2)} s (downloads and chat together)`)
+  console.log(`downloads       ${results.length}/${clients.length * files.length} complete, ${checked} checked by sha256, ${mb(bytes)} in ${(downloadsMs / 1000).toFixed(2)} s = ${(bytes / 1e6 / (downloadsMs / 1000)).toFixed(1)} MB/s aggregate`)
+  console.log(`  per download  p50 ${(percentile(perDownload, 50) / 1000).toFixed(2)} s, max ${(percentile(perDownload, 100) / 1000).toFixed(2)} s`)
+  console.log(`chat            ${samples.length}/${MESSAGES} acknowledged in ${(chatMs / 1000).toFixed(2)} s = ${(samples.length / (chatMs / 1000)).toFixed(1)} msg/s, ${CHAT_IN_FLIGHT} in flight`)
+  console.log(`  send→ack      p50 ${ms(percentile(ack, 50))}  p99 ${ms(percentile(ack, 99))}  max ${ms(percentile(ack, 100))}`)
+  console.log(`    while downloads ran (${ackUnder.length})   p50 ${ms(percentile(ackUnder, 50))}  p99 ${ms(percentile(ackUnder, 99))}`)
+  console.log(`    after (${ackAfter.length})   p50 ${ms(percentile(ackAfter, 50))}  p99 ${ms(percentile(ackAfter, 99))}`)
+  console.log(`  round trip    p50 ${ms(percentile(trip, 50))}  p99 ${ms(percentile(trip, 99))}`)
+  const status = ascending(statusMs)
+  console.log(`server status   p50 ${ms(percentile(status, 50))}  max ${ms(percentile(status, 100))} (${status.length} samples on its control socket)`)
+  console.log('memory (RSS before, sampled peak, VmHWM during the load)')
+  const row = (role: string, name: string, m: Memory): void => {
+    console.log(`  ${role.padEnd(6)} ${name.padEnd(9)} ${mb(m.before).padStart(9)} ${mb(m.sampledPeak).padStart(9)} ${mb(m.hwm).padStart(9)}`)
+  }
+  row('server', server.name, serverMemory)
+  clients.forEach((c, i) => { row('client', c.name, clientMemory[i]) })
+  console.log(`errors          ${errors.list.length}`)
+
+  for (const node of nodes) {
+    try {
+      await node.stop()
+    } catch (err) {
+      errors.add(describeError(err))
+    }
+  }
+}
+
+async function main (): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'hwd-bench-load-'))
+  const nodes: DaemonProcess[] = []
+  const errors = new Errors()
+  try {
+    await bench(dir, nodes, errors)
+  } catch (err) {
+    console.error('bench-load:', err)
+    errors.add(describeError(err))
+  } finally {
+    await Promise.all(nodes.map(async n => { await n.kill() }))
+    await rm(dir, { recursive: true, force: true })
+  }
+  return errors.list.length === 0 ? 0 : 1
+}
+
+process.exitCode = await main()
