@@ -196,8 +196,10 @@ describe(`three hosts in network namespaces ${PREFIX}1..${PREFIX}${HOSTS}`, { sk
     }, 20_000)
   })
 
-  it('... and fails within 10 s', () => {
-    assert.ok(cutMs < 10_000, `the send to the cut host took ${cutMs} ms`)
+  // The connection still looks open until a ping fails (daemon/node.ts), so the send waits out
+  // chat's 10 s acknowledgement deadline; `hwd run` adds its own start-up, a second or two here.
+  it('... and fails within seconds: the acknowledgement deadline, plus the command\'s start', () => {
+    assert.ok(cutMs < 14_000, `the send to the cut host took ${cutMs} ms`)
   })
 
   it('once the link is mended, sends work again with nothing restarted', async t => {
