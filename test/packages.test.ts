@@ -1,8 +1,10 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { after, afterEach, describe, it } from 'node:test'
 import { eventually, hwd, knows, stopAll, tempHome, TestNode } from './helpers.ts'
 
@@ -100,5 +102,35 @@ describe('packages from outside', () => {
     await writeFile(join(b.home, 'vfs', 'chat-with-file-transfer:template.os', 'files', 'x.txt'), 'x')
     await eventually('a knows fake2.dev', async () => knows(await a.status(), 'fake2.dev', b.peerId))
     assert.equal((await a.run('download:chat-with-file-transfer:template.os', 'x.txt', 'fake2.dev')).code, 0, 'the built-in packages work on')
+  })
+})
+
+describe('package types', () => {
+  it('a package written in TypeScript type-checks against hwd/package and hwd/file-transfer', async () => {
+    const dir = await tempHome('hwd-ts-pkg-')
+    const repo = fileURLToPath(new URL('../..', import.meta.url))
+    await mkdir(join(dir, 'node_modules'))
+    await symlink(repo, join(dir, 'node_modules', 'hwd'))
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, lib: ['ES2024', 'DOM'], types: [] },
+      files: ['index.ts']
+    }))
+    const entry = (body: string): string => `import type { PackageContext, PackageRuntime } from 'hwd/package'
+import type { FileTransferApi } from 'hwd/file-transfer'
+export function start (ctx: PackageContext): PackageRuntime {
+  const files = ctx.deps['file-transfer:template.os'] as FileTransferApi
+  ${body}
+  return { scripts: { ...files.scripts(ctx) } }
+}
+`
+    const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
+    const check = (): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' })
+    await writeFile(join(dir, 'index.ts'), entry(`files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', file: 'a.txt' }).done.then(r => ctx.print(r.sha256))`))
+    const good = check()
+    assert.equal(good.status, 0, String(good.stdout))
+    await writeFile(join(dir, 'index.ts'), entry(`files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', fiel: 'a.txt' })`))
+    const bad = check()
+    assert.notEqual(bad.status, 0)
+    assert.match(String(bad.stdout), /fiel/)
   })
 })
