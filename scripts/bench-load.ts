@@ -27,7 +27,7 @@ import '../daemon/polyfill.ts'
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -37,6 +37,7 @@ import { describeError } from '../errors.ts'
 import { request, type ClientHandlers } from '../daemon/control-client.ts'
 import type { Request } from '../daemon/control.ts'
 import { homePaths } from '../storage/home.ts'
+import { MemoryWatch, type Memory } from './bench/memory.ts'
 import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
 
 const SERVER = 'fake.dev'
@@ -48,72 +49,13 @@ const FILES = 10
 const FILE_BYTES = 8 * 1024 * 1024
 const MESSAGES = 1_000
 const CHAT_IN_FLIGHT = 8
-const MEMORY_SAMPLE_MS = 100
 const STATUS_SAMPLE_MS = 500
 /** A download of 8 MiB, or a message, that has no answer after this will not get one. */
 const REQUEST_DEADLINE_MS = 120_000
 /** The sending daemon's reply to a delivered message, with its own send→ack time. */
 const DELIVERED = /^delivered to \S+ \(acknowledged in (\d+(?:\.\d+)?) ms\)$/
 
-/** Kilobytes from a `/proc/<pid>/status` line such as `VmRSS:   81234 kB`, in bytes. */
-function statusField (status: string, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
-  if (m == null) throw new Error(`no ${field} in /proc status`)
-  return Number(m[1]) * 1024
-}
-
-async function readMemory (pid: number): Promise<{ rss: number, hwm: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return { rss: statusField(status, 'VmRSS'), hwm: statusField(status, 'VmHWM') }
-}
-
 /** One process's memory during the load, in bytes. */
-interface Memory {
-  before: number
-  /** the highest of the samples */
-  sampledPeak: number
-  /** the kernel's peak since the load began: it also catches spikes between samples */
-  hwm: number
-}
-
-/** The RSS of some processes from now until `stop`. */
-class MemoryWatch {
-  private readonly peaks: number[]
-  private readonly timer: NodeJS.Timeout
-  private sampling: Promise<void> = Promise.resolve()
-  private error: unknown
-
-  private constructor (private readonly pids: number[], private readonly before: number[]) {
-    this.peaks = [...before]
-    this.timer = setInterval(() => {
-      // Chained, so that `stop` can wait for the last one; an error is kept for `stop` to throw.
-      this.sampling = this.sampling.then(async () => { await this.sample() }).catch(err => { this.error ??= err })
-    }, MEMORY_SAMPLE_MS)
-    this.timer.unref()
-  }
-
-  static async start (pids: number[]): Promise<MemoryWatch> {
-    // Writing 5 to clear_refs resets VmHWM to the current RSS: the VmHWM read in `stop` is then
-    // the peak of the load alone, not of start-up.
-    await Promise.all(pids.map(async pid => { await writeFile(`/proc/${pid}/clear_refs`, '5') }))
-    const before = await Promise.all(pids.map(async pid => (await readMemory(pid)).rss))
-    return new MemoryWatch(pids, before)
-  }
-
-  async stop (): Promise<Memory[]> {
-    clearInterval(this.timer)
-    await this.sampling
-    if (this.error != null) throw this.error
-    const end = await Promise.all(this.pids.map(readMemory))
-    return end.map((m, i) => ({ before: this.before[i], sampledPeak: Math.max(this.peaks[i], m.rss), hwm: m.hwm }))
-  }
-
-  private async sample (): Promise<void> {
-    const now = await Promise.all(this.pids.map(readMemory))
-    now.forEach((m, i) => { this.peaks[i] = Math.max(this.peaks[i], m.rss) })
-  }
-}
-
 /** Whether the daemon's process still runs (signal 0 tests for it without sending anything). */
 function alive (node: DaemonProcess): boolean {
   try {

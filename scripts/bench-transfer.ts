@@ -24,13 +24,14 @@ import '../daemon/polyfill.ts'
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { link, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { link, mkdtemp, open, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pipeline } from 'node:stream/promises'
 import { parseArgs } from 'node:util'
 import { request } from '../daemon/control-client.ts'
+import { MemoryWatch, type Memory } from './bench/memory.ts'
 import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
 import { homePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
@@ -48,7 +49,6 @@ const WRITE_CHUNK = 8 * MIB
 const GOAL_OF_LIBP2P = 0.95
 const GOAL_OF_TCP = 0.6
 const GOAL_RSS_BYTES = 200e6
-const MEMORY_SAMPLE_MS = 100
 
 interface SourceFile {
   path: string
@@ -57,14 +57,6 @@ interface SourceFile {
 }
 
 /** One process's memory during one download, in bytes. */
-interface Memory {
-  before: number
-  /** the highest of the samples */
-  sampledPeak: number
-  /** the kernel's peak since the download began: it also catches spikes between samples */
-  hwm: number
-}
-
 interface HwdResult extends CopyResult {
   receiver: Memory
   sender: Memory
@@ -109,58 +101,6 @@ async function sha256 (path: string): Promise<string> {
 async function checkSize (path: string, size: number): Promise<void> {
   const actual = (await stat(path)).size
   if (actual !== size) throw new Error(`${path} has ${actual} bytes, not ${size}`)
-}
-
-/** Kilobytes from a `/proc/<pid>/status` line such as `VmRSS:   81234 kB`, in bytes. */
-function statusField (status: string, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
-  if (m == null) throw new Error(`no ${field} in /proc status`)
-  return Number(m[1]) * 1024
-}
-
-async function readMemory (pid: number): Promise<{ rss: number, hwm: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return { rss: statusField(status, 'VmRSS'), hwm: statusField(status, 'VmHWM') }
-}
-
-/** The RSS of some processes from now until `stop`. */
-class MemoryWatch {
-  private readonly peaks: number[]
-  private readonly timer: NodeJS.Timeout
-  private sampling: Promise<void> = Promise.resolve()
-  private error: unknown
-
-  private constructor (private readonly pids: number[], private readonly before: number[]) {
-    this.peaks = [...before]
-    this.timer = setInterval(() => {
-      // Chained, so that `stop` can wait for the last one; an error is kept for `stop` to throw,
-      // since a rejection nobody waits for would end this process.
-      this.sampling = this.sampling.then(async () => { await this.sample() }).catch(err => { this.error ??= err })
-    }, MEMORY_SAMPLE_MS)
-    // A download that fails never calls `stop`: the timer must not keep this process alive then.
-    this.timer.unref()
-  }
-
-  static async start (pids: number[]): Promise<MemoryWatch> {
-    // Writing 5 to clear_refs resets VmHWM to the current RSS, so the VmHWM read in `stop` is the
-    // peak of this download alone, not of the daemon's whole life.
-    await Promise.all(pids.map(async pid => { await writeFile(`/proc/${pid}/clear_refs`, '5') }))
-    const before = await Promise.all(pids.map(async pid => (await readMemory(pid)).rss))
-    return new MemoryWatch(pids, before)
-  }
-
-  async stop (): Promise<Memory[]> {
-    clearInterval(this.timer)
-    await this.sampling
-    if (this.error != null) throw this.error
-    const end = await Promise.all(this.pids.map(readMemory))
-    return end.map((m, i) => ({ before: this.before[i], sampledPeak: Math.max(this.peaks[i], m.rss), hwm: m.hwm }))
-  }
-
-  private async sample (): Promise<void> {
-    const now = await Promise.all(this.pids.map(readMemory))
-    now.forEach((m, i) => { this.peaks[i] = Math.max(this.peaks[i], m.rss) })
-  }
 }
 
 /** Where `file` lives in the file-transfer drive of a home. */
