@@ -118,4 +118,24 @@ describe('faults', () => {
       await slow.stop()
     }
   })
+
+  it('times out an upload to a peer that never reads, and lets go of it', async () => {
+    const [, b] = await pair()
+    await writeFile(join(drive(b), 'big.bin'), randomBytes(64 * 1024 * 1024))
+    const raw = await RawPeer.start()
+    try {
+      const pb = pbStream(await raw.open(b.addr, PROTOCOL))
+      await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0n, ifSha256: new Uint8Array(0) }, Request)
+      assert.equal((await pb.read(Response)).status, Response.Status.OK)
+      const stalled = pb.unwrap()
+      queueMicrotask(() => { stalled.pause() })
+      await eventually('the upload is listed', async () => (await b.status()).transfers.some(t => t.direction === 'upload'))
+      const started = Date.now()
+      await eventually('the upload is given up', async () => (await b.status()).transfers.length === 0, 60_000)
+      assert.ok(Date.now() - started >= 20_000, 'not before the idle deadline')
+      assert.equal(raw.node.getConnections().length, 1, 'the peer itself may stay connected')
+    } finally {
+      await raw.stop()
+    }
+  })
 })

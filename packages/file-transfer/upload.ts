@@ -74,7 +74,6 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
     const signal = AbortSignal.timeout(HEADER_TIMEOUT_MS)
     await pbStream(stream).write({ status: Response.Status.OK, reason: '', size: BigInt(size), sha256, files: [], offset: BigInt(offset) }, Response, { signal })
     our.transfers.begin({ id, label: file, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
-    stream.inactivityTimeout = IDLE_TIMEOUT_MS
     await sendBody(stream, handle, offset, size, position => { our.transfers.update(id, position) }, our.signal)
     await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, our.signal) })
   } finally {

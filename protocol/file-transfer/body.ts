@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
 import type { Stream } from '@libp2p/interface'
 import type { FileHandle } from 'node:fs/promises'
+import { deadline } from '../deadline.ts'
 import { CHUNK_BYTES, IDLE_TIMEOUT_MS, WRITE_HIGH_WATER, WRITE_LOW_WATER } from './constants.ts'
 
 const log = logger('hwd:file-transfer:body')
@@ -12,7 +13,8 @@ export class BodyError extends Error {
 
 /**
  * Send bytes [offset, size) of a file, respecting the stream's backpressure: the next chunk
- * is read from disk while the previous one drains, and never more than one chunk waits.
+ * is read from disk while the previous one drains, and never more than one chunk waits. A
+ * stream that does not drain for IDLE_TIMEOUT_MS is given up.
  */
 export async function sendBody (stream: Stream, file: FileHandle, offset: number, size: number, onSent: (position: number) => void, signal: AbortSignal): Promise<void> {
   let position = offset
@@ -21,7 +23,8 @@ export async function sendBody (stream: Stream, file: FileHandle, offset: number
     const chunk = await next
     position += chunk.byteLength
     next = readChunk(file, position, size)
-    if (!stream.send(chunk)) await stream.onDrain({ signal })
+    // a reader that stops reading holds the window shut: give it IDLE_TIMEOUT_MS, then let go
+    if (!stream.send(chunk)) await stream.onDrain({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
     onSent(position)
   }
   await next
