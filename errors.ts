@@ -42,6 +42,11 @@ export class NoDaemonError extends HwdError {
   name = 'NoDaemonError'
 }
 
+/** What a `catch` caught, as an Error: `stream.abort` and rejections take nothing else. */
+export function asError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
 /** The message to show a user for any error: ours verbatim, anything else marked as unexpected. */
 export function describeError (err: unknown): string {
   if (err instanceof HwdError) return err.message

@@ -187,7 +187,6 @@ function version (): string {
 }
 
 main(process.argv.slice(2)).then(code => {
-  process.exitCode = code
   // The terminal's stdin and libp2p's timers would keep a stopped node alive.
   process.exit(code)
 }, err => {

@@ -40,6 +40,16 @@ export function checkFileName (name: string): string {
   return name
 }
 
+/** Whether a drive accepts `name`, for names to filter rather than refuse. */
+export function isValidFileName (name: string): boolean {
+  try {
+    checkFileName(name)
+    return true
+  } catch {
+    return false
+  }
+}
+
 export interface DriveFile {
   name: string
   size: number

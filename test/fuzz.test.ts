@@ -922,7 +922,7 @@ describe('fuzz', () => {
       const stream = await mallory.open(b.addr, CHAT)
       const acked = new Promise<void>(resolve => { stream.addEventListener('message', () => { resolve() }, { once: true }) })
       stream.send(lp(ChatMessage.encode({ text, sentAt })))
-      await Promise.race([acked, sleep(5_000)])
+      await Promise.race([acked, sleep(5_000).then(() => { throw new Error(`B did not acknowledge ${JSON.stringify(text)} within 5 s`) })])
       await stream.close().catch(() => {})
     }
 
@@ -993,8 +993,8 @@ describe('fuzz', () => {
       const rss = await rssMb(b.proc.pid!)
       const flood = await peer.open(b.addr, CHAT)
       flood.send(new Uint8Array(256 * 1024).fill(0xff))
+      // close() resolves once everything sent has left for B: the flood is there, or on its way
       await flood.close().catch(() => {})
-      await sleep(200)
       const during = await statusLatency(b)
       await closed(flood, 60_000).catch(() => {})
       const grown = await rssMb(b.proc.pid!) - rss

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stream } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
-import { HwdError } from '../../errors.ts'
+import { asError, HwdError } from '../../errors.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import {
@@ -74,7 +74,7 @@ export async function download (our: PackageContext, id: string, options: Reques
       await drive.recordPartial({ file, source, peer, size, sha256 })
       await receiveBody(raw, size - offset, {
         onChunk: chunk => { hash.update(chunk) },
-        write: async (chunks, end) => { await writeAll(handle, chunks, offset + end - chunks.reduce((n, c) => n + c.byteLength, 0)) },
+        write: async (chunks, position) => { await writeAll(handle, chunks, offset + position) },
         onProgress: received => {
           our.transfers.update(id, offset + received)
           options.onProgress?.({ id, label: file, done: offset + received, total: size })
@@ -95,7 +95,7 @@ export async function download (our: PackageContext, id: string, options: Reques
     await drive.commit(file)
     return { file, source, size, sha256, resumedAt: offset, ms: Date.now() - started }
   } catch (err: any) {
-    stream?.abort(err instanceof Error ? err : new Error(String(err)))
+    stream?.abort(asError(err))
     throw await explain(cancel.signal.aborted ? cancel.signal.reason : err, drive, file, source)
   } finally {
     downloading.delete(key)

@@ -3,9 +3,9 @@
  * other packages import to download into theirs.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { describeError } from '../../errors.ts'
+import { asError, describeError } from '../../errors.ts'
 import { formatBytes, table } from '../../daemon/format.ts'
-import { checkFileName } from '../../storage/vfs.ts'
+import { checkFileName, isValidFileName } from '../../storage/vfs.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import {
@@ -59,7 +59,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       }
     } catch (err: any) {
       ctx.log('request from %s failed - %e', peer, err)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      stream.abort(asError(err))
     }
   }
 
@@ -106,20 +106,11 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
     const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })
     await stream.close({ signal: header })
     if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${response.reason}`)
-    return response.files.filter(f => isValidName(f.name)).map(f => ({ name: f.name, size: Number(f.size) }))
+    return response.files.filter(f => isValidFileName(f.name)).map(f => ({ name: f.name, size: Number(f.size) }))
   } catch (err: any) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    stream.abort(asError(err))
     if (err instanceof DownloadError) throw err
     throw new DownloadError(`list-files from ${node} failed: ${describeError(err)}`)
-  }
-}
-
-function isValidName (name: string): boolean {
-  try {
-    checkFileName(name)
-    return true
-  } catch {
-    return false
   }
 }
 

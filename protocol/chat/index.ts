@@ -20,7 +20,7 @@
  * yet acknowledged, and the next message opens a new stream.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { HwdError } from '../../errors.ts'
+import { asError, HwdError } from '../../errors.ts'
 import { deadline } from '../deadline.ts'
 import { framed } from '../framing.ts'
 import { Ack, ChatMessage } from './chat.ts'
@@ -39,10 +39,6 @@ export function checkMessage (text: string): void {
   const bytes = Buffer.byteLength(text)
   if (bytes > MAX_MESSAGE_BYTES) throw new ChatError(`the message is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}`)
   if (text === '') throw new ChatError('the message is empty')
-}
-
-function asError (err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err))
 }
 
 interface Pending {

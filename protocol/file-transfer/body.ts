@@ -42,7 +42,7 @@ async function readChunk (file: FileHandle, position: number, size: number): Pro
 export interface BodySink {
   /** called in order for every chunk as it arrives, before it is written (to hash it) */
   onChunk(chunk: Uint8Array): void
-  /** write chunks that arrived in order, ending at `position` bytes past the body's start */
+  /** write chunks that arrived in order, the first at `position` bytes past the body's start */
   write(chunks: Uint8Array[], position: number): Promise<void>
   onProgress(received: number): void
 }
@@ -108,7 +108,7 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
         while (queue.length > 0) {
           const batch = queue.splice(0)
           const bytes = batch.reduce((n, c) => n + c.byteLength, 0)
-          await sink.write(batch, written + bytes)
+          await sink.write(batch, written)
           written += bytes
           queued -= bytes
           sink.onProgress(written)

@@ -24,7 +24,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { isLoopback } from '@libp2p/utils'
 import { CODE_P2P, type Multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
-import { PeerOfflineError, UnknownNameError } from '../../errors.ts'
+import { asError, PeerOfflineError, UnknownNameError } from '../../errors.ts'
 import type { AddressBook, NameEntry } from '../../storage/address-book.ts'
 import { deadline } from '../deadline.ts'
 import { framed } from '../framing.ts'
@@ -162,7 +162,7 @@ export class NameService {
       await stream.close({ signal })
     } catch (err: any) {
       log('could not announce to %p - %e', peer, err)
-      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      stream?.abort(asError(err))
     }
   }
 
@@ -178,7 +178,7 @@ export class NameService {
       }
     } catch (err: any) {
       log('bad announce from %p - %e', connection.remotePeer, err)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      stream.abort(asError(err))
     }
     if (learned.length === 0) return
     for (const peer of this.node.getPeers()) {
