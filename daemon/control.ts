@@ -85,7 +85,18 @@ export class ControlServer {
   }
 
   private async handle (line: string, socket: Socket, signal: AbortSignal): Promise<void> {
-    const send = (reply: Reply): void => { if (!socket.destroyed) socket.write(JSON.stringify(reply) + '\n') }
+    // Replies given in one tick leave in one write: a command's last line and the final `ok`
+    // that follows it cost the client one wake-up, not two (`end` flushes what is corked).
+    let corked = false
+    const send = (reply: Reply): void => {
+      if (socket.destroyed) return
+      if (!corked) {
+        corked = true
+        socket.cork()
+        process.nextTick(() => { corked = false; socket.uncork() })
+      }
+      socket.write(JSON.stringify(reply) + '\n')
+    }
     let request: Request
     try {
       request = parseRequest(line)

@@ -10,32 +10,47 @@ export interface ChatEntry {
   text: string
   /** ms since the epoch: the sender's clock for 'in', ours for 'out' */
   at: number
+  /** set on an 'out' message whose acknowledgement never came: why */
+  unconfirmed?: string
 }
+
+/** A later line saying that the message on line `line` was never acknowledged. */
+interface Unconfirmed {
+  unconfirmed: string
+  line: number
+}
+
+type Line = ChatEntry | Unconfirmed
 
 /**
  * Chat history as an append-only log of JSON lines, flushed with fdatasync before an append
  * resolves. Why a log and not a database: history is only ever appended to and read whole per
  * conversation, Node 20 ships no embedded database, and a log has one failure mode to handle,
- * a torn last line after a crash, which is a message nobody acknowledged and is dropped on open.
+ * a torn last line after a crash, which nobody was told is stored and is dropped on open.
  * Appends that arrive while a flush runs share the next one (group commit), so a busy node
  * pays one fdatasync per batch, not per message.
+ *
+ * A line is named by its number in the file, counted from 0; lines are never rewritten, so a
+ * later line can refer to an earlier one. That is how an outgoing message, written while it
+ * travels, is marked when its acknowledgement does not come (see `unconfirmed`).
  */
 export class ChatLog {
   private readonly byPeer = new Map<string, ChatEntry[]>()
-  private queue: Array<{ line: string, entry: ChatEntry, resolve: () => void, reject: (err: Error) => void }> = []
+  /** our own messages by line number: the only ones a later line may mark */
+  private readonly outgoing = new Map<number, ChatEntry>()
+  private queue: Array<{ text: string, line: Line, resolve: (n: number) => void, reject: (err: Error) => void }> = []
   private flushing?: Promise<void>
 
-  private constructor (private readonly file: FileHandle, private size: number) {}
+  private constructor (private readonly file: FileHandle, private size: number, private lines: number) {}
 
   static async open (path: string): Promise<ChatLog> {
     const file = await open(path, 'a+', 0o600)
     const text = await file.readFile('utf8')
     const kept = text.slice(0, text.lastIndexOf('\n') + 1)
-    const log = new ChatLog(file, Buffer.byteLength(kept))
+    const lines = kept.split('\n').slice(0, -1)
+    const log = new ChatLog(file, Buffer.byteLength(kept), 0)
     if (kept.length < text.length) await file.truncate(log.size)
-    for (const line of kept.split('\n')) {
-      if (line !== '') log.index(JSON.parse(line) as ChatEntry)
-    }
+    for (const line of lines) log.index(JSON.parse(line) as Line)
     return log
   }
 
@@ -43,12 +58,15 @@ export class ChatLog {
     return [...(this.byPeer.get(peer) ?? [])]
   }
 
-  /** Resolves once the entry is on disk. */
-  async append (entry: ChatEntry): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.queue.push({ line: JSON.stringify(entry) + '\n', entry, resolve, reject })
-      this.flushing ??= this.flush().finally(() => { this.flushing = undefined })
-    })
+  /** Resolves with the entry's line number once it is on disk. */
+  async append (entry: ChatEntry): Promise<number> {
+    return await this.write(entry)
+  }
+
+  /** Mark our message on `line` as never acknowledged, with the reason; resolves once on disk. */
+  async unconfirmed (line: number, reason: string): Promise<void> {
+    if (!this.outgoing.has(line)) throw new Error(`line ${line} is not an outgoing message`)
+    await this.write({ unconfirmed: reason, line })
   }
 
   async close (): Promise<void> {
@@ -56,16 +74,23 @@ export class ChatLog {
     await this.file.close()
   }
 
+  private async write (line: Line): Promise<number> {
+    return await new Promise<number>((resolve, reject) => {
+      this.queue.push({ text: JSON.stringify(line) + '\n', line, resolve, reject })
+      this.flushing ??= this.flush().finally(() => { this.flushing = undefined })
+    })
+  }
+
   private async flush (): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue
       this.queue = []
-      const text = batch.map(b => b.line).join('')
+      const text = batch.map(b => b.text).join('')
       try {
-        await this.file.appendFile(text)
+        await this.file.write(text)
         await this.file.datasync()
         this.size += Buffer.byteLength(text)
-        for (const b of batch) { this.index(b.entry); b.resolve() }
+        for (const b of batch) b.resolve(this.index(b.line))
       } catch (err: any) {
         // A failed write (a full disk) may leave part of the batch: cut it off, so the log
         // holds only whole lines, none of them unacknowledged.
@@ -75,9 +100,18 @@ export class ChatLog {
     }
   }
 
-  private index (entry: ChatEntry): void {
-    let list = this.byPeer.get(entry.peer)
-    if (list == null) this.byPeer.set(entry.peer, list = [])
-    list.push(entry)
+  /** Take in the next line of the file; returns its number. */
+  private index (line: Line): number {
+    const number = this.lines++
+    if ('line' in line) {
+      const entry = this.outgoing.get(line.line)
+      if (entry != null) entry.unconfirmed = line.unconfirmed
+      return number
+    }
+    let list = this.byPeer.get(line.peer)
+    if (list == null) this.byPeer.set(line.peer, list = [])
+    list.push(line)
+    if (line.dir === 'out') this.outgoing.set(number, line)
+    return number
   }
 }

@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks'
 import type { PackageContext, PackageRuntime } from 'hwd/package'
 import { printable } from '../../daemon/format.ts'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
-import { ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from '../../protocol/chat/index.ts'
+import { describeError } from '../../errors.ts'
+import { ChatError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from '../../protocol/chat/index.ts'
 import { ChatLog } from '../../storage/chat-log.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
@@ -36,15 +37,34 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         const connection = await ctx.connect(node, { signal })
         const at = Date.now()
         const started = performance.now()
-        await sender.send(connection, { text, sentAt: BigInt(at) }, { signal })
+        // Our copy is written while the message travels, not after: its fdatasync overlaps the
+        // receiver's instead of following it. Should the acknowledgement not come, a later line
+        // marks it unconfirmed (the receiver may or may not have it); a crash before either
+        // leaves it unmarked, but never loses what the user wrote.
+        const stored = log.append({ peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at })
+        stored.catch(() => {}) // awaited below on every path, after the send settles
+        try {
+          await sender.send(connection, { text, sentAt: BigInt(at) }, { signal })
+        } catch (err) {
+          const line = await stored.catch(() => undefined)
+          if (line != null) await log.unconfirmed(line, describeError(err)).catch(() => {})
+          throw err
+        }
         const ms = performance.now() - started
-        await log.append({ peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at })
+        try {
+          await stored
+        } catch (err: any) {
+          throw new ChatError(`delivered to ${node}, but not saved in our history (${err.code ?? err.message})`)
+        }
         out.line(`delivered to ${node} (acknowledged in ${ms.toFixed(2)} ms)`)
       },
       history: async ([node], { out }) => {
         const entries = log.history(ctx.resolve(node).toString())
         if (entries.length === 0) { out.line(`no messages with ${node} yet`); return }
-        for (const e of entries) out.line(`${new Date(e.at).toISOString()} ${e.from}: ${printable(e.text)}`)
+        for (const e of entries) {
+          const why = e.unconfirmed == null ? '' : ` (${e.unconfirmed})`
+          out.line(`${new Date(e.at).toISOString()} ${e.from}: ${printable(e.text)}${why}`)
+        }
       }
     },
     stop: async () => {
