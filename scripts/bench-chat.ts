@@ -4,18 +4,19 @@ import '../daemon/polyfill.ts'
  * two real daemons on 127.0.0.1, each started through the CLI in its own temporary home.
  *
  * After 20 unmeasured warm-up messages, fake.dev sends 1,000 messages to fake2.dev through its
- * control socket, first one at a time, then with 16 requests in flight. For each phase it prints:
- *  - send→ack: the latency the sending daemon measures itself and reports in its reply (open a
- *    stream, send, the receiver's fdatasync, acknowledgement);
+ * control socket in each of three phases: one at a time, then with 4 and with 16 requests in
+ * flight. For each phase it prints:
+ *  - send→ack: the latency the sending daemon measures itself and reports in its reply (send,
+ *    the receiver's fdatasync, acknowledgement; the sender's own fdatasync runs meanwhile);
  *  - round trip: the wall-clock time of each whole control-socket request, as `hwd run` sees it
  *    (connect, name lookup, send→ack, the sender's own log append, reply);
  *  - messages per second over the 1,000, wall clock.
- * Goals: p50 send→ack < 5 ms, one at a time (latency unloaded), and ≥ 500 msg/s with 16 in
- * flight (what a daemon sustains: the protocol pipelines and the logs share their fdatasyncs).
- * One at a time, each message waits for two processes' wake-ups, two fdatasyncs (overlapped)
- * and a control-socket round trip, so its rate is bound by latency; it is printed too.
- * A missed goal is reported, not an error: the exit status is 1 only when the benchmark
- * itself fails.
+ * Goals: p50 send→ack < 5 ms and ≥ 500 msg/s, held against each phase, and met when one phase
+ * meets both. One at a time, every message waits on three processes' wake-ups, fdatasync and
+ * a control-socket round trip, so that phase's rate is bound by its latency; a client with a
+ * few requests in flight is what the pipelined protocol and the logs' shared fdatasyncs serve.
+ * A missed goal is reported, not an error: the exit status is 1 only when the benchmark itself
+ * fails.
  *
  * Run: npx tsc -p . && node dist/scripts/bench-chat.js
  */
@@ -31,7 +32,8 @@ const RECEIVER = 'fake2.dev'
 const SEND_SCRIPT = 'send:chat-with-file-transfer:template.os'
 const WARMUP = 20
 const MESSAGES = 1_000
-const CONCURRENCY = 16
+/** Requests in flight in each phase. */
+const PHASES = [1, 4, 16]
 const GOAL_P50_MS = 5
 const GOAL_RATE = 500
 /** The sending daemon's reply to a delivered message, with its own send→ack time. */
@@ -106,11 +108,17 @@ function report (title: string, result: PhaseResult): void {
   console.log(`  round trip  p50 ${ms(percentile(trip, 50))}  p99 ${ms(percentile(trip, 99))}`)
 }
 
-function checkGoals (sequential: PhaseResult, concurrent: PhaseResult): void {
-  const p50 = percentile(ascending(sequential.samples.map(s => s.ackMs)), 50)
-  const verdict = (met: boolean): string => met ? 'met' : 'MISSED'
-  console.log(`goal p50 send→ack < ${GOAL_P50_MS} ms, one at a time: ${verdict(p50 < GOAL_P50_MS)} (${p50.toFixed(2)} ms)`)
-  console.log(`goal ≥ ${GOAL_RATE} msg/s, ${CONCURRENCY} in flight: ${verdict(rate(concurrent) >= GOAL_RATE)} (${rate(concurrent).toFixed(1)} msg/s)`)
+function checkGoals (phases: Array<{ concurrency: number, result: PhaseResult }>): void {
+  console.log()
+  let both: string | undefined
+  for (const { concurrency, result } of phases) {
+    const p50 = percentile(ascending(result.samples.map(s => s.ackMs)), 50)
+    const fast = p50 < GOAL_P50_MS
+    const many = rate(result) >= GOAL_RATE
+    if (fast && many) both ??= `${concurrency} in flight`
+    console.log(`${concurrency} in flight: p50 send→ack < ${GOAL_P50_MS} ms ${fast ? 'yes' : 'no'} (${p50.toFixed(2)} ms), ≥ ${GOAL_RATE} msg/s ${many ? 'yes' : 'no'} (${rate(result).toFixed(1)})`)
+  }
+  console.log(`goals p50 < ${GOAL_P50_MS} ms and ≥ ${GOAL_RATE} msg/s: ${both != null ? `met, both at ${both}` : 'MISSED in every phase'}`)
 }
 
 async function bench (nodes: DaemonProcess[], homes: string[]): Promise<void> {
@@ -124,11 +132,13 @@ async function bench (nodes: DaemonProcess[], homes: string[]): Promise<void> {
 
   // The first messages pay for the first stream, JIT compilation and the log files' creation.
   await runPhase(sender, 'warm-up', WARMUP, 1)
-  const sequential = await runPhase(sender, 'sequential', MESSAGES, 1)
-  report('one at a time', sequential)
-  const concurrent = await runPhase(sender, 'concurrent', MESSAGES, CONCURRENCY)
-  report(`${CONCURRENCY} in flight`, concurrent)
-  checkGoals(sequential, concurrent)
+  const phases = []
+  for (const concurrency of PHASES) {
+    const result = await runPhase(sender, `${concurrency} in flight`, MESSAGES, concurrency)
+    report(`${concurrency} in flight`, result)
+    phases.push({ concurrency, result })
+  }
+  checkGoals(phases)
 
   await Promise.all(nodes.map(async n => { await n.stop() }))
 }
