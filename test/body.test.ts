@@ -1,0 +1,81 @@
+import '../daemon/polyfill.ts'
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { open, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createNode, type HwdLibp2p } from '../daemon/node.ts'
+import { receiveBody, sendBody } from '../protocol/file-transfer/index.ts'
+import { stopAll, tempHome } from './helpers.ts'
+
+const PROTOCOL = '/hwd/test/body/1.0.0'
+/**
+ * Past the 8 MiB the receiver lets wait for its disk, so it pauses the stream, and within what
+ * the stream's window lets the sender send meanwhile, so the sender finishes and closes.
+ */
+const SIZE = 12 * 1024 * 1024 + 4321
+
+after(stopAll)
+
+async function node (): Promise<HwdLibp2p> {
+  return await createNode({ privateKey: await generateKeyPair('Ed25519'), host: '127.0.0.1', port: 0, announce: [], mdns: false })
+}
+
+describe('a download body between two real nodes', () => {
+  it('arrives whole when the stream closes while a slow disk keeps it paused with data buffered', async () => {
+    const dir = await tempHome('hwd-body-')
+    const source = join(dir, 'source.bin')
+    const data = randomBytes(SIZE)
+    await writeFile(source, data)
+    const [sender, receiver] = await Promise.all([node(), node()])
+    try {
+      const sent = Promise.withResolvers<void>()
+      await sender.handle(PROTOCOL, async stream => {
+        const file = await open(source)
+        try {
+          await sendBody(stream, file, 0, SIZE, () => {}, AbortSignal.timeout(60_000))
+          await stream.close()
+          sent.resolve()
+        } catch (err) {
+          sent.reject(err)
+        } finally {
+          await file.close()
+        }
+      })
+      const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
+      // A receiver that has said all it will say: once the sender closes too, the stream
+      // emits a graceful 'close' (not 'end') while the slow disk keeps data in its buffer.
+      await stream.close()
+      let pausedWhenClosed = false
+      const closed = new Promise(resolve => {
+        // added before receiveBody's own listener, so this sees the stream as the body will
+        stream.addEventListener('close', () => {
+          pausedWhenClosed = stream.readStatus === 'paused' && stream.readBufferLength > 0
+          resolve(undefined)
+        }, { once: true })
+      })
+      const target = await open(join(dir, 'target.bin'), 'w')
+      try {
+        await receiveBody(stream, SIZE, {
+          onChunk: () => {},
+          // a disk that stalls after the first write until the stream has closed
+          write: async (chunks, position) => {
+            if (position > 0) await closed
+            await target.writev(chunks, position)
+          },
+          onProgress: () => {}
+        }, AbortSignal.timeout(30_000))
+      } finally {
+        await target.close()
+      }
+      await sent.promise
+      assert.ok(pausedWhenClosed, 'the stream was paused, with data buffered, when the sender closed')
+      const received = await readFile(join(dir, 'target.bin'))
+      assert.equal(received.byteLength, SIZE)
+      assert.equal(createHash('sha256').update(received).digest('hex'), createHash('sha256').update(data).digest('hex'))
+    } finally {
+      await Promise.all([sender.stop(), receiver.stop()])
+    }
+  })
+})
