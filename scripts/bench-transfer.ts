@@ -19,6 +19,10 @@ import '../daemon/polyfill.ts'
  * Memory: both daemons' RSS before each download, its peak sampled every 100 ms, and the
  * kernel's own peak (VmHWM, reset at the start of each download).
  *
+ * CPU: the processor time each copy took, in seconds per GB: for a baseline, this process's
+ * (both ends run in it); for hwd, both daemons' together, from /proc. Throughput on a busy
+ * machine depends on who else wants its cores; CPU per GB says what each way of copying costs.
+ *
  * Goals: hwd warm ≥ 0.95 × bare libp2p and ≥ 0.6 × TCP, receiver peak RSS < 200 MB.
  * MB = 1e6 bytes. A missed goal is reported, not an error: the exit status is 1 only when the
  * benchmark itself fails.
@@ -27,8 +31,9 @@ import '../daemon/polyfill.ts'
  *      (defaults: 1024 MiB, 3 rounds)
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
 import { createReadStream } from 'node:fs'
-import { link, mkdtemp, open, rm, stat } from 'node:fs/promises'
+import { link, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -62,7 +67,12 @@ interface SourceFile {
 }
 
 /** One process's memory during one download, in bytes. */
-interface HwdResult extends CopyResult {
+/** A copy and the processor time it took, in seconds per GB (1e9 bytes). */
+interface Measured extends CopyResult {
+  cpuPerGb: number
+}
+
+interface HwdResult extends Measured {
   receiver: Memory
   sender: Memory
   /** the receiving daemon's own summary line */
@@ -70,8 +80,8 @@ interface HwdResult extends CopyResult {
 }
 
 interface Round {
-  tcp: CopyResult
-  libp2p: CopyResult
+  tcp: Measured
+  libp2p: Measured
   warm: HwdResult
 }
 
@@ -137,8 +147,23 @@ function mb (bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`
 }
 
-function printCopy (label: string, r: CopyResult): void {
-  console.log(`${label.padEnd(10)} ${r.bytes} bytes in ${r.ms.toFixed(0).padStart(6)} ms = ${r.mbps.toFixed(1).padStart(7)} MB/s`)
+function printCopy (label: string, r: Measured): void {
+  console.log(`${label.padEnd(10)} ${r.bytes} bytes in ${r.ms.toFixed(0).padStart(6)} ms = ${r.mbps.toFixed(1).padStart(7)} MB/s, CPU ${r.cpuPerGb.toFixed(2)} s/GB`)
+}
+
+/** Clock ticks per second, the unit of /proc/<pid>/stat's times. */
+const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }))
+
+/** User and system time a process has used, in seconds: fields 14 and 15 of /proc/<pid>/stat. */
+async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // the command name, in parentheses, may hold spaces: count fields after it
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+}
+
+async function daemonsCpu (daemons: DaemonProcess[]): Promise<number> {
+  return (await Promise.all(daemons.map(async d => await cpuSeconds(d.pid)))).reduce((a, b) => a + b, 0)
 }
 
 function printMemory (role: string, name: string, m: Memory): void {
@@ -146,9 +171,12 @@ function printMemory (role: string, name: string, m: Memory): void {
 }
 
 /** Copy the source with one baseline, check the copy's size and delete it. */
-async function runBaseline (label: string, copy: typeof tcpCopy, src: SourceFile, dir: string): Promise<CopyResult> {
+async function runBaseline (label: string, copy: typeof tcpCopy, src: SourceFile, dir: string): Promise<Measured> {
   const dst = join(dir, 'baseline-copy.bin')
-  const result = await copy(src.path, dst)
+  const cpu = process.cpuUsage()
+  const copied = await copy(src.path, dst)
+  const used = process.cpuUsage(cpu)
+  const result = { ...copied, cpuPerGb: (used.user + used.system) / 1e6 / (copied.bytes / 1e9) }
   await checkSize(dst, src.size)
   await rm(dst)
   printCopy(label, result)
@@ -158,18 +186,20 @@ async function runBaseline (label: string, copy: typeof tcpCopy, src: SourceFile
 /** Download the file from the sender into the receiver's drive, check it, and delete it. */
 async function runHwd (label: string, receiver: DaemonProcess, sender: DaemonProcess, src: SourceFile): Promise<HwdResult> {
   const watch = await MemoryWatch.start([receiver.pid, sender.pid])
+  const cpu = await daemonsCpu([receiver, sender])
   let reply = ''
   const started = performance.now()
   await request(receiver.socket, receiver.home, { op: 'run', argv: [DOWNLOAD_SCRIPT, FILE, SENDER] }, {
     line: text => { reply = text }
   })
   const ms = performance.now() - started
+  const cpuPerGb = (await daemonsCpu([receiver, sender]) - cpu) / (src.size / 1e9)
   const [receiverMemory, senderMemory] = await watch.stop()
   const received = await drivePath(receiver.home, FILE)
   await checkSize(received, src.size)
   if (await sha256(received) !== src.sha256) throw new Error(`${label}: the received file differs from the source`)
   await rm(received)
-  const result = { bytes: src.size, ms, mbps: mbps(src.size, ms), receiver: receiverMemory, sender: senderMemory, reply }
+  const result = { bytes: src.size, ms, mbps: mbps(src.size, ms), cpuPerGb, receiver: receiverMemory, sender: senderMemory, reply }
   printCopy(label, result)
   printMemory('receiver', receiver.name, result.receiver)
   printMemory('sender  ', sender.name, result.sender)
@@ -194,6 +224,8 @@ function summarize (cold: HwdResult, rounds: Round[]): void {
   console.log(`hwd warm / libp2p = ${ofLibp2p.toFixed(3)} (median of rounds: ${each(r => r.warm.mbps / r.libp2p.mbps)})`)
   console.log(`hwd warm / tcp    = ${ofTcp.toFixed(3)} (median of rounds: ${each(r => r.warm.mbps / r.tcp.mbps)})`)
   console.log(`libp2p / tcp      = ${median(rounds.map(r => r.libp2p.mbps / r.tcp.mbps)).toFixed(3)}`)
+  const cpu = (pick: (r: Round) => Measured): string => median(rounds.map(r => pick(r).cpuPerGb)).toFixed(2)
+  console.log(`median CPU s/GB: tcp ${cpu(r => r.tcp)}, libp2p ${cpu(r => r.libp2p)}, hwd warm ${cpu(r => r.warm)} (both daemons)`)
   console.log(`goal hwd warm ≥ ${GOAL_OF_LIBP2P} × libp2p: ${verdict(ofLibp2p >= GOAL_OF_LIBP2P)}`)
   console.log(`goal hwd warm ≥ ${GOAL_OF_TCP} × tcp: ${verdict(ofTcp >= GOAL_OF_TCP)}`)
   console.log(`goal receiver peak RSS < ${mb(GOAL_RSS_BYTES)}: ${verdict(peakRss < GOAL_RSS_BYTES)} (${mb(peakRss)})`)
