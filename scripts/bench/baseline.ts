@@ -1,20 +1,28 @@
 import '../../daemon/polyfill.ts'
+import { spawn } from 'node:child_process'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
+import { createInterface } from 'node:readline'
 import { pipeline } from 'node:stream/promises'
+import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 
-/** One disk-to-disk copy: bytes written to dst, wall time from connect to the fsync of dst, MB/s (1 MB = 1e6 bytes). */
+/**
+ * One disk-to-disk copy: bytes written to dst, wall time from connect to the fsync of dst, MB/s
+ * (1 MB = 1e6 bytes), and the processor time both ends used, in seconds.
+ */
 export interface CopyResult {
   bytes: number
   ms: number
   mbps: number
+  cpuSeconds: number
 }
 
 const HOST = '127.0.0.1'
@@ -46,10 +54,11 @@ export async function tcpCopy (src: string, dst: string): Promise<CopyResult> {
     server.listen(0, HOST, resolve)
   })
   try {
+    const cpu = process.cpuUsage()
     const started = performance.now()
     const socket = connect((server.address() as AddressInfo).port, HOST)
     const [, bytes] = await Promise.all([served.promise, writeFile(socket, dst)])
-    return result(size, bytes, performance.now() - started)
+    return result(size, bytes, performance.now() - started, cpuSince(cpu))
   } finally {
     server.close()
   }
@@ -60,28 +69,111 @@ export async function libp2pCopy (src: string, dst: string): Promise<CopyResult>
   const size = (await stat(src)).size
   const [sender, receiver] = await Promise.all([createNode(), createNode()])
   try {
-    const received = Promise.withResolvers<number>()
-    await receiver.handle(PROTOCOL, async stream => {
-      try {
-        const bytes = await writeFile(toReadable(stream), dst)
-        await closeStream(stream)
-        received.resolve(bytes)
-      } catch (err) {
-        received.reject(err)
-        // libp2p aborts the stream when a handler throws, which fails the sender too
-        throw err
-      }
-    })
+    const { received } = await receiveInto(receiver, dst)
+    const cpu = process.cpuUsage()
     const started = performance.now()
-    const stream = await sender.dialProtocol(receiver.getMultiaddrs()[0], PROTOCOL)
-    const [, bytes] = await Promise.all([sendFile(stream, src), received.promise])
-    return result(size, bytes, performance.now() - started)
+    const [, bytes] = await Promise.all([dialAndSend(sender, receiver.getMultiaddrs()[0].toString(), src), received])
+    return result(size, bytes, performance.now() - started, cpuSince(cpu))
   } finally {
     await Promise.all([sender.stop(), receiver.stop()])
   }
 }
 
-async function createNode (): Promise<Libp2p> {
+/**
+ * As libp2pCopy, but each node in a process of its own (bench/libp2p-end.ts), as each hwd
+ * daemon is: the two ends no longer share one thread, one heap and one garbage collector.
+ * Timed from the sender's go to the receiver's fsync; CPU is what both processes report.
+ */
+export async function libp2pProcessesCopy (src: string, dst: string): Promise<CopyResult> {
+  const size = (await stat(src)).size
+  const receiver = new EndProcess(['receive', dst])
+  const sender = new EndProcess(['send', src])
+  try {
+    const [addr] = await receiver.next('listening')
+    await sender.next('ready')
+    const started = performance.now()
+    sender.tell(`go ${addr}`)
+    const [[bytes, receiverCpu, ms], [senderCpu]] = await Promise.all([
+      receiver.next('done').then(words => [...words, performance.now() - started]),
+      sender.next('sent')
+    ])
+    sender.finish()
+    await Promise.all([receiver.exited, sender.exited])
+    return result(size, Number(bytes), Number(ms), Number(receiverCpu) + Number(senderCpu))
+  } finally {
+    receiver.kill()
+    sender.kill()
+  }
+}
+
+const END = fileURLToPath(new URL('./libp2p-end.js', import.meta.url))
+
+/** A child running bench/libp2p-end.ts, and the lines it prints. */
+class EndProcess {
+  private readonly proc
+  private readonly lines: string[] = []
+  private wake?: () => void
+  readonly exited: Promise<void>
+
+  constructor (args: string[]) {
+    this.proc = spawn(process.execPath, [END, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+    createInterface({ input: this.proc.stdout }).on('line', line => { this.lines.push(line); this.wake?.() })
+    this.exited = new Promise((resolve, reject) => {
+      this.proc.once('exit', code => { code === 0 ? resolve() : reject(new Error(`libp2p-end ${args[0]} exited with ${code}`)); this.wake?.() })
+    })
+    this.exited.catch(() => {}) // reported by next() or by whoever awaits it
+  }
+
+  /** The words after `word` on the next line that starts with it. */
+  async next (word: string): Promise<string[]> {
+    for (;;) {
+      const line = this.lines.shift()
+      if (line != null) {
+        const [first, ...rest] = line.split(' ')
+        if (first === word) return rest
+        throw new Error(`libp2p-end said ${JSON.stringify(line)}, not ${word}`)
+      }
+      if (this.proc.exitCode != null) throw new Error(`libp2p-end exited with ${this.proc.exitCode} before saying ${word}`)
+      await new Promise<void>(resolve => { this.wake = resolve })
+    }
+  }
+
+  tell (line: string): void {
+    this.proc.stdin.write(line + '\n')
+  }
+
+  /** End its stdin: a sender exits then. */
+  finish (): void {
+    this.proc.stdin.end()
+  }
+
+  kill (): void {
+    if (this.proc.exitCode == null) this.proc.kill()
+  }
+}
+
+/** Handle PROTOCOL on node: `received` resolves to the bytes its first stream wrote to dst, once fsynced. */
+export async function receiveInto (node: Libp2p, dst: string): Promise<{ received: Promise<number> }> {
+  const received = Promise.withResolvers<number>()
+  await node.handle(PROTOCOL, async stream => {
+    try {
+      const bytes = await writeFile(toReadable(stream), dst)
+      await closeStream(stream)
+      received.resolve(bytes)
+    } catch (err) {
+      received.reject(err)
+      // libp2p aborts the stream when a handler throws, which fails the sender too
+      throw err
+    }
+  })
+  return { received: received.promise }
+}
+
+export async function dialAndSend (node: Libp2p, addr: string, src: string): Promise<void> {
+  await sendFile(await node.dialProtocol(multiaddr(addr), PROTOCOL), src)
+}
+
+export async function createNode (): Promise<Libp2p> {
   return await createLibp2p({
     addresses: { listen: [`/ip4/${HOST}/tcp/0`] },
     transports: [tcp()],
@@ -92,9 +184,15 @@ async function createNode (): Promise<Libp2p> {
   })
 }
 
-function result (size: number, bytes: number, ms: number): CopyResult {
+function result (size: number, bytes: number, ms: number, cpuSeconds: number): CopyResult {
   if (bytes !== size) throw new Error(`copied ${bytes} bytes of ${size}`)
-  return { bytes, ms, mbps: bytes / 1e6 / (ms / 1000) }
+  return { bytes, ms, mbps: bytes / 1e6 / (ms / 1000), cpuSeconds }
+}
+
+/** Processor time this process has used since `since` (a `process.cpuUsage()`), in seconds. */
+export function cpuSince (since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since)
+  return (used.user + used.system) / 1e6
 }
 
 /** Write everything source yields to dst, fsync it, and return the number of bytes written. */
