@@ -40,17 +40,18 @@ export class ChatLog {
   private readonly outgoing = new Map<number, ChatEntry>()
   private queue: Array<{ text: string, line: Line, resolve: (n: number) => void, reject: (err: Error) => void }> = []
   private flushing?: Promise<void>
+  /** lines in the file so far: the number the next one gets */
+  private lines = 0
 
-  private constructor (private readonly file: FileHandle, private size: number, private lines: number) {}
+  private constructor (private readonly file: FileHandle, private size: number) {}
 
   static async open (path: string): Promise<ChatLog> {
     const file = await open(path, 'a+', 0o600)
     const text = await file.readFile('utf8')
     const kept = text.slice(0, text.lastIndexOf('\n') + 1)
-    const lines = kept.split('\n').slice(0, -1)
-    const log = new ChatLog(file, Buffer.byteLength(kept), 0)
+    const log = new ChatLog(file, Buffer.byteLength(kept))
     if (kept.length < text.length) await file.truncate(log.size)
-    for (const line of lines) log.index(JSON.parse(line) as Line)
+    for (const line of kept.split('\n').slice(0, -1)) log.index(JSON.parse(line) as Line)
     return log
   }
 
@@ -85,11 +86,12 @@ export class ChatLog {
     while (this.queue.length > 0) {
       const batch = this.queue
       this.queue = []
-      const text = batch.map(b => b.text).join('')
+      const data = Buffer.from(batch.map(b => b.text).join(''))
       try {
-        await this.file.write(text)
+        // the file is opened for appending: each write lands at its end
+        for (let at = 0; at < data.byteLength;) at += (await this.file.write(data, at)).bytesWritten
         await this.file.datasync()
-        this.size += Buffer.byteLength(text)
+        this.size += data.byteLength
         for (const b of batch) b.resolve(this.index(b.line))
       } catch (err: any) {
         // A failed write (a full disk) may leave part of the batch: cut it off, so the log
