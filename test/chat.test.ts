@@ -1,12 +1,11 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { encode } from 'uint8-varint'
 import { PROTOCOL as CHAT } from '../protocol/chat/index.ts'
-import { eventually, knows, pair, stopAll, tempHome, TestNode } from './helpers.ts'
+import { eventually, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
 const SEND = 'send:chat-with-file-transfer:template.os'
@@ -76,16 +75,12 @@ describe('chat', () => {
     assert.doesNotMatch(h.stdout, /are you there/, 'an undelivered message is not history')
   })
 
-  it('marks a message the receiver could not store as not delivered, in a history that survives a restart', { skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs' }, async () => {
-    const mnt = await tempHome('hwd-tmpfs-')
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt])
-    try {
-      const home = join(mnt, 'home')
-      await mkdir(home)
+  it('marks a message the receiver could not store as not delivered, in a history that survives a restart', { skip: NO_SMALL_DISK }, async () => {
+    await onSmallDisk('4m', async (mount, home) => {
       const b = await TestNode.start({ name: 'fake2.dev', home })
       const a = await TestNode.start({ name: 'fake.dev', peers: [b.addr] })
       await eventually('a knows fake2.dev', async () => knows(await a.status(), 'fake2.dev', b.peerId))
-      const filler = join(mnt, 'filler')
+      const filler = join(mount, 'filler')
       await assert.rejects(writeFile(filler, Buffer.alloc(8 * 1024 * 1024)), { code: 'ENOSPC' })
       const refused = await a.run(SEND, 'fake2.dev', 'no room')
       assert.equal(refused.stderr, 'hwd: not delivered: the receiver could not store it (ENOSPC)\n')
@@ -100,10 +95,7 @@ describe('chat', () => {
       const hb = await b.run(HISTORY, 'fake.dev')
       assert.deepEqual(hb.stdout.trim().split('\n').map(l => l.replace(/^\S+ /, '')), ['fake.dev: room again'])
       await b.stop()
-    } finally {
-      execFileSync('umount', ['-l', mnt])
-      await rm(mnt, { recursive: true, force: true })
-    }
+    })
   })
 
   it('resets a stream of garbage or an oversized frame, and keeps serving', async () => {

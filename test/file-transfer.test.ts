@@ -1,13 +1,12 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
-import { eventually, knows, pair, stopAll, tempHome, TestNode } from './helpers.ts'
+import { eventually, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
 const CHAT_PKG = 'chat-with-file-transfer:template.os'
@@ -197,12 +196,8 @@ describe('file transfer', () => {
     }
   })
 
-  it('fails a download on a full disk with that reason, and the daemon runs on', { skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs' }, async () => {
-    const mnt = await tempHome('hwd-tmpfs-')
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt])
-    try {
-      const home = join(mnt, 'home')
-      await mkdir(home)
+  it('fails a download on a full disk with that reason, and the daemon runs on', { skip: NO_SMALL_DISK }, async () => {
+    await onSmallDisk('8m', async (_mount, home) => {
       const a = await TestNode.start({ name: 'fake.dev', home })
       const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
       await eventually('a knows fake2.dev', async () => knows(await a.status(), 'fake2.dev', b.peerId))
@@ -213,9 +208,6 @@ describe('file transfer', () => {
       await writeFile(join(drive(b), 'ok.txt'), 'fits')
       assert.equal((await a.run(`download:${CHAT_PKG}`, 'ok.txt', 'fake2.dev')).code, 0, 'the daemon runs on')
       await a.stop()
-    } finally {
-      execFileSync('umount', ['-l', mnt])
-      await rm(mnt, { recursive: true, force: true })
-    }
+    })
   })
 })

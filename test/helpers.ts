@@ -1,6 +1,6 @@
 import '../daemon/polyfill.ts'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,6 +32,23 @@ export async function tempHome (prefix = 'hwd-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   homes.add(dir)
   return dir
+}
+
+/** Why a test that needs a small disk of its own skips, or false where it can run. */
+export const NO_SMALL_DISK = process.getuid?.() !== 0 && 'needs root to mount a small tmpfs'
+
+/** Run `fn` with a tmpfs of `size` (`4m`) mounted, a disk that fills up, and a home made in it. */
+export async function onSmallDisk (size: string, fn: (mount: string, home: string) => Promise<void>): Promise<void> {
+  const mount = await tempHome('hwd-tmpfs-')
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mount])
+  try {
+    const home = join(mount, 'home')
+    await mkdir(home)
+    await fn(mount, home)
+  } finally {
+    execFileSync('umount', ['-l', mount])
+    await rm(mount, { recursive: true, force: true })
+  }
 }
 
 export interface StartOptions {
