@@ -3,15 +3,13 @@ import './polyfill.ts'
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeError, UsageError } from '../errors.ts'
-import { isValidName } from '../protocol/names/index.ts'
 import { homePaths } from '../storage/home.ts'
 import { request } from './control-client.ts'
-import { Daemon, type Status } from './daemon.ts'
+import type { Status } from './daemon.ts'
 import { formatBytes } from './format.ts'
-import { PeerTarget } from './peer-keeper.ts'
 import { ProgressView } from './progress-view.ts'
-import { scaffold } from './scaffold.ts'
-import { Terminal } from './terminal.ts'
+// `start` and `new` load what they need when they run: `hwd run` and `hwd status` only talk to
+// the control socket, and loading libp2p for them cost every command about half a second.
 
 const DEFAULT_HOME = '/tmp/hyperware-fake-node'
 /** A node that has not stopped this long after SIGTERM is stuck; leave anyway. */
@@ -80,9 +78,12 @@ async function start (args: string[]): Promise<number> {
       package: { type: 'string', multiple: true, default: [] }
     }
   })
-  if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
   const port = Number(values.port)
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
+  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }] = await Promise.all([
+    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts')
+  ])
+  if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
 
   // A daemon serves many peers: a promise nobody awaited must not take all of them down.
   process.on('unhandledRejection', err => { console.error(`hwd: internal error, carrying on: ${describeError(err)}`) })
@@ -155,6 +156,7 @@ async function newPackage (args: string[]): Promise<number> {
     allowPositionals: true
   })
   if (positionals.length !== 1) throw new UsageError('usage: hwd new NAME [--publisher P] [--dir DIR]')
+  const { scaffold } = await import('./scaffold.ts')
   const dir = await scaffold(positionals[0], values.publisher, values.dir)
   console.log(`created ${dir}`)
   console.log(`load it with: hwd start --package ${dir}   (or copy it into <home>/packages/)`)
