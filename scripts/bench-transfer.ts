@@ -161,7 +161,7 @@ function printCopy (label: string, r: CopyResult): void {
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }))
 
 /** User and system time a process has used, in seconds: fields 14 and 15 of /proc/<pid>/stat. */
-async function cpuSeconds (pid: number): Promise<number> {
+async function processCpuSeconds (pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
   // the command name, in parentheses, may hold spaces: count fields after it
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -169,7 +169,7 @@ async function cpuSeconds (pid: number): Promise<number> {
 }
 
 async function daemonsCpu (daemons: DaemonProcess[]): Promise<number> {
-  return (await Promise.all(daemons.map(async d => await cpuSeconds(d.pid)))).reduce((a, b) => a + b, 0)
+  return (await Promise.all(daemons.map(async d => await processCpuSeconds(d.pid)))).reduce((a, b) => a + b, 0)
 }
 
 function printMemory (role: string, name: string, m: Memory): void {
