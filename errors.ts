@@ -1,3 +1,5 @@
+import { printable } from './daemon/format.ts'
+
 /**
  * Errors a user can cause or must be told about. Each carries a one-line message fit for a
  * terminal; code branches on `name`, never on the text.
@@ -52,4 +54,17 @@ export function describeError (err: unknown): string {
   if (err instanceof HwdError) return err.message
   if (err instanceof Error) return `${err.name}: ${err.message}`
   return String(err)
+}
+
+/** The most of a peer's own words that one of our one-line errors quotes. */
+const PEER_REASON_CHARS = 200
+
+/**
+ * A reason a peer gave (a refusal, a store that failed), fit to quote in one of our one-line
+ * errors: control characters escaped, so it cannot break the line or drive the terminal, and
+ * at most PEER_REASON_CHARS long.
+ */
+export function peerReason (reason: string): string {
+  const text = printable(reason)
+  return text.length > PEER_REASON_CHARS ? `${text.slice(0, PEER_REASON_CHARS)}…` : text
 }

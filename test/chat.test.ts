@@ -4,8 +4,9 @@ import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { encode } from 'uint8-varint'
-import { PROTOCOL as CHAT } from '../protocol/chat/index.ts'
-import { eventually, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, TestNode } from './helpers.ts'
+import { pbStream } from '@libp2p/utils'
+import { Ack, ChatMessage, PROTOCOL as CHAT } from '../protocol/chat/index.ts'
+import { assertQuotedSafely, eventually, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
 const SEND = 'send:chat-with-file-transfer:template.os'
@@ -96,6 +97,28 @@ describe('chat', () => {
       assert.deepEqual(hb.stdout.trim().split('\n').map(l => l.replace(/^\S+ /, '')), ['fake.dev: room again'])
       await b.stop()
     })
+  })
+
+  it('quotes a hostile receiver\'s refusal on one line, in the error and in history', async () => {
+    const a = await TestNode.start({ name: 'fake.dev' })
+    const raw = await RawPeer.start()
+    try {
+      await raw.node.handle(CHAT, async stream => {
+        const pb = pbStream(stream)
+        await pb.read(ChatMessage)
+        await pb.write({ status: Ack.Status.ERROR, reason: HOSTILE_REASON }, Ack)
+        await stream.close()
+      })
+      await raw.claim(a.addr, 'evil.dev')
+      await eventually('a knows evil.dev', async () => knows(await a.status(), 'evil.dev', raw.peerId))
+      const refused = await a.run(SEND, 'evil.dev', 'hello')
+      assert.notEqual(refused.code, 0)
+      assertQuotedSafely(refused.stderr)
+      const h = await a.run(HISTORY, 'evil.dev')
+      assertQuotedSafely(h.stdout)
+    } finally {
+      await raw.stop()
+    }
   })
 
   it('resets a stream of garbage or an oversized frame, and keeps serving', async () => {

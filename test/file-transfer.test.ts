@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
-import { eventually, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
+import { assertQuotedSafely, eventually, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
 const CHAT_PKG = 'chat-with-file-transfer:template.os'
@@ -143,14 +143,19 @@ describe('file transfer', () => {
     assert.ok(left.some(f => f.startsWith('.hwd-partial-')), 'the partial file stays for resuming')
   })
 
-  it('refuses a file whose hash does not match, and one longer than announced', async () => {
+  it('refuses a file whose hash does not match, one longer than announced, and quotes a hostile refusal safely', async () => {
     const a = await TestNode.start({ name: 'fake.dev' })
     const raw = await RawPeer.start()
     try {
-      let mode: 'bad-hash' | 'too-long' = 'bad-hash'
+      let mode: 'bad-hash' | 'too-long' | 'refused' = 'bad-hash'
       await raw.node.handle(PROTOCOL, async stream => {
         const pb = pbStream(stream)
         await pb.read(Request)
+        if (mode === 'refused') {
+          await pb.write({ status: Response.Status.REFUSED, reason: HOSTILE_REASON, size: 0n, sha256: new Uint8Array(0), files: [], offset: 0n }, Response)
+          await stream.close()
+          return
+        }
         await pb.write({ status: Response.Status.OK, reason: '', size: 5n, sha256: new Uint8Array(32), files: [], offset: 0n }, Response)
         const s = pb.unwrap()
         s.send(new TextEncoder().encode(mode === 'bad-hash' ? 'abcde' : 'abcdefgh'))
@@ -165,6 +170,12 @@ describe('file transfer', () => {
       const long = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
       assert.match(long.stderr, /sent more than the 5 bytes it announced/)
       assert.equal(await readFile(join(drive(a), 'f.txt'), 'utf8'), 'mine')
+      mode = 'refused'
+      for (const argv of [[`download:${CHAT_PKG}`, 'g.txt', 'evil.dev'], [`list-files:${CHAT_PKG}`, 'evil.dev']]) {
+        const refused = await a.run(...argv)
+        assert.notEqual(refused.code, 0)
+        assertQuotedSafely(refused.stderr)
+      }
     } finally {
       await raw.stop()
     }

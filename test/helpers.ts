@@ -1,4 +1,5 @@
 import '../daemon/polyfill.ts'
+import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -32,6 +33,17 @@ export async function tempHome (prefix = 'hwd-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   homes.add(dir)
   return dir
+}
+
+/** A hostile peer's reason for a refusal: a forged line, a terminal escape, and far too much. */
+export const HOSTILE_REASON = 'no\nhwd: all is well\u001b[2J' + 'x'.repeat(5000)
+
+/** A one-line error that quotes HOSTILE_REASON: still one line, escaped, and cut short. */
+export function assertQuotedSafely (text: string): void {
+  assert.equal(text.trimEnd().split('\n').length, 1, `one line: ${text.slice(0, 300)}`)
+  assert.ok(!text.includes('\u001b'), 'no escape character reaches the terminal')
+  assert.ok(text.includes('no\\u000ahwd: all is well\\u001b[2J'), text.slice(0, 300))
+  assert.ok(text.length < 400 && text.includes('x…'), `cut short: ${text.length} characters`)
 }
 
 /** Why a test that needs a small disk of its own skips, or false where it can run. */

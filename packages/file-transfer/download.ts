@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stream } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
-import { asError, HwdError } from '../../errors.ts'
+import { asError, HwdError, peerReason } from '../../errors.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import {
@@ -54,7 +54,7 @@ export async function download (our: PackageContext, id: string, options: Reques
       ifSha256: held != null ? new Uint8Array(Buffer.from(held.record.sha256, 'hex')) : new Uint8Array(0)
     }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header })
-    if (response.status !== Response.Status.OK) throw new DownloadError(`${source}: ${response.reason}`)
+    if (response.status !== Response.Status.OK) throw new DownloadError(`${source}: ${peerReason(response.reason)}`)
     // Unwrap at once, paused: past the header the byte stream would buffer the body itself and
     // overflow its 4 MiB while the partial file is prepared (resuming hashes what it holds);
     // paused, Yamux stops granting window, so at most a window waits (daemon/node.ts).

@@ -3,7 +3,7 @@
  * other packages import to download into theirs.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { asError, describeError } from '../../errors.ts'
+import { asError, describeError, peerReason } from '../../errors.ts'
 import { formatBytes, table } from '../../daemon/format.ts'
 import { checkFileName, isValidFileName } from '../../storage/vfs.ts'
 import { deadline } from '../../protocol/deadline.ts'
@@ -105,7 +105,7 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
     await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0n, ifSha256: new Uint8Array(0) }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })
     await stream.close({ signal: header })
-    if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${response.reason}`)
+    if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${peerReason(response.reason)}`)
     return response.files.filter(f => isValidFileName(f.name)).map(f => ({ name: f.name, size: Number(f.size) }))
   } catch (err: any) {
     stream.abort(asError(err))

@@ -20,7 +20,7 @@
  * yet acknowledged, and the next message opens a new stream.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { asError, HwdError } from '../../errors.ts'
+import { asError, HwdError, peerReason } from '../../errors.ts'
 import { deadline } from '../deadline.ts'
 import { framed } from '../framing.ts'
 import { Ack, ChatMessage } from './chat.ts'
@@ -106,7 +106,7 @@ class Channel {
         const waiting = this.pending.shift()
         if (waiting == null) throw new ChatError('the receiver acknowledged a message that was never sent')
         if (ack.status === Ack.Status.OK) waiting.resolve()
-        else waiting.reject(new ChatError(`not delivered: ${ack.reason}`))
+        else waiting.reject(new ChatError(`not delivered: ${peerReason(ack.reason)}`))
       }
     } catch (err) {
       this.kill(asError(err))
