@@ -6,7 +6,7 @@ import { after, afterEach, describe, it } from 'node:test'
 import { encode } from 'uint8-varint'
 import { pbStream } from '@libp2p/utils'
 import { Ack, ChatMessage, PROTOCOL as CHAT } from '../protocol/chat/index.ts'
-import { assertQuotedSafely, eventually, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, TestNode } from './helpers.ts'
+import { assertQuotedSafely, connected, eventually, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
 const SEND = 'send:chat-with-file-transfer:template.os'
@@ -42,7 +42,7 @@ describe('chat', () => {
     assert.equal(first.code, 0, first.stderr)
     await b.stop('SIGTERM')
     const b2 = await TestNode.start({ name: 'fake2.dev', home: b.home, peers: [a.addr] })
-    await eventually('a reconnected', async () => (await a.status()).peers.some(p => p.peerId === b2.peerId))
+    await eventually('a reconnected', async () => connected(await a.status(), b2.peerId))
     const second = await a.run(SEND, 'fake2.dev', 'second')
     assert.equal(second.code, 0, second.stderr)
     await b2.stop('SIGKILL')

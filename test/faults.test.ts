@@ -6,12 +6,10 @@ import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
-import { eventually, knows, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
+import { CHAT_PKG as PKG, connected, drive, eventually, knows, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
 import { RawPeer } from './raw-peer.ts'
 
-const PKG = 'chat-with-file-transfer:template.os'
 const DOWNLOAD = `download:${PKG}`
-const drive = (node: TestNode): string => join(node.home, 'vfs', PKG, 'files')
 const SIZE = 192 * 1024 * 1024
 
 afterEach(stopAll)
@@ -43,7 +41,7 @@ describe('faults', () => {
     await b.stop('SIGKILL')
     assert.match((await cut).stderr, /cut off .*download it again to resume/)
     const b2 = await TestNode.start({ name: 'fake2.dev', home: b.home, peers: [a.addr] })
-    await eventually('a reconnects to b', async () => (await a.status()).peers.some(p => p.peerId === b2.peerId))
+    await eventually('a reconnects to b', async () => connected(await a.status(), b2.peerId))
     const again = await a.run(DOWNLOAD, 'big.bin', 'fake2.dev')
     assert.equal(again.code, 0, again.stderr)
     assert.ok(resumedAt(again.stdout) > 0)
@@ -62,7 +60,7 @@ describe('faults', () => {
     const listed = await a2.run('transfers')
     assert.match(listed.stdout, /^-\s+cut off\s+big.bin\s+fake2.dev\s+[\d.]+ MiB \/ 192.0 MiB \(\d+%\)$/m)
     assert.equal((await a2.status()).interrupted[0].file, 'big.bin')
-    await eventually('a knows b again', async () => (await a2.status()).peers.some(p => p.peerId === b.peerId))
+    await eventually('a connected to b again', async () => connected(await a2.status(), b.peerId))
     const again = await a2.run(DOWNLOAD, 'big.bin', 'fake2.dev')
     assert.equal(again.code, 0, again.stderr)
     assert.ok(resumedAt(again.stdout) > 0)
@@ -79,7 +77,7 @@ describe('faults', () => {
     const changed = randomBytes(SIZE)
     await writeFile(join(drive(b), 'big.bin'), changed)
     await TestNode.start({ name: 'fake2.dev', home: b.home, peers: [a.addr] })
-    await eventually('a reconnects to b', async () => (await a.status()).peers.some(p => p.peerId === b.peerId))
+    await eventually('a reconnects to b', async () => connected(await a.status(), b.peerId))
     const again = await a.run(DOWNLOAD, 'big.bin', 'fake2.dev')
     assert.equal(again.code, 0, again.stderr)
     assert.doesNotMatch(again.stdout, /resuming/)

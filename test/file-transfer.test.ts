@@ -6,12 +6,9 @@ import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
-import { assertQuotedSafely, eventually, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
+import { assertQuotedSafely, CHAT_PKG, drive, eventually, FT_PKG, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
-const CHAT_PKG = 'chat-with-file-transfer:template.os'
-const FT_PKG = 'file-transfer:template.os'
-const drive = (node: TestNode, pkg = CHAT_PKG): string => join(node.home, 'vfs', pkg, 'files')
 
 afterEach(stopAll)
 after(stopAll)

@@ -179,6 +179,19 @@ export async function eventually<T> (what: string, check: () => Promise<T | unde
   throw new Error(`timed out waiting for ${what}${last != null ? `: ${String(last)}` : ''}`)
 }
 
+export const CHAT_PKG = 'chat-with-file-transfer:template.os'
+export const FT_PKG = 'file-transfer:template.os'
+
+/** Where `pkg`'s files live in a node's home. */
+export function drive (node: TestNode, pkg = CHAT_PKG): string {
+  return join(node.home, 'vfs', pkg, 'files')
+}
+
+/** Whether the node holds a connection to `peerId` now. */
+export function connected (status: Status, peerId: string): boolean {
+  return status.peers.some(p => p.peerId === peerId)
+}
+
 export function knows (status: Status, name: string, peerId: string): boolean {
   return status.names.some(n => n.name === name && n.peerId === peerId)
 }

@@ -5,7 +5,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
-import { eventually, hwd, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { connected, eventually, hwd, knows, stopAll, tempHome, TestNode } from './helpers.ts'
 
 afterEach(stopAll)
 after(stopAll)
@@ -146,7 +146,7 @@ describe('names', () => {
     const c = await TestNode.start({ name: 'fake3.dev', peers: [`127.0.0.1:${b.port}`] })
     await eventually('c knows fake.dev through b', async () => knows(await c.status(), 'fake.dev', a.peerId))
     await eventually('a knows fake3.dev through b', async () => knows(await a.status(), 'fake3.dev', c.peerId))
-    assert.ok(!(await c.status()).peers.some(p => p.peerId === a.peerId), 'c never connected to a')
+    assert.ok(!connected(await c.status(), a.peerId), 'c never connected to a')
     const ping = await c.run('ping', 'fake.dev')
     assert.equal(ping.code, 0, ping.stderr)
     assert.match(ping.stdout, new RegExp(`^fake.dev \\(${a.peerId}\\): \\d+ ms$`, 'm'))
@@ -181,13 +181,13 @@ describe('names', () => {
   it('re-dials a --peer whose connection dropped', async () => {
     const a = await TestNode.start({ name: 'fake.dev' })
     const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
-    await eventually('b connected to a', async () => (await b.status()).peers.some(p => p.peerId === a.peerId))
+    await eventually('b connected to a', async () => connected(await b.status(), a.peerId))
     const port = a.port
     await a.stop()
-    await eventually('b sees a gone', async () => !(await b.status()).peers.some(p => p.peerId === a.peerId))
+    await eventually('b sees a gone', async () => !connected(await b.status(), a.peerId))
     const again = await TestNode.start({ name: 'fake.dev', home: a.home, port })
     assert.equal(again.peerId, a.peerId)
-    await eventually('b re-dialed a', async () => (await b.status()).peers.some(p => p.peerId === a.peerId), 15_000)
+    await eventually('b re-dialed a', async () => connected(await b.status(), a.peerId), 15_000)
   })
 
   it('refuses an invalid --name and --peer with a usage error', async () => {

@@ -8,8 +8,7 @@ import { decode as varintDecode, encode as varint, encodingLength } from 'uint8-
 import { concat, fromString } from 'uint8arrays'
 import type { NameRecord } from '../../protocol/names/names.ts'
 
-export const CHAT_PKG = 'chat-with-file-transfer:template.os'
-export const FT_PKG = 'file-transfer:template.os'
+export { CHAT_PKG, FT_PKG } from '../helpers.ts'
 export const SMALL_SIZE = 1000
 export const BIG_SIZE = 4 * 1024 * 1024 + 77
 

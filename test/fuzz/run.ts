@@ -84,23 +84,30 @@ export async function runCase (peer: RawPeer, addr: string, c: Case, tally: Tall
   }
   count(tally.outcomes, outcome)
   if (c.probe != null) {
-    const why = outcome === 'answered' || outcome === 'closed by B' ? c.probe(concat(chunks)) : `no whole reply (${outcome}, ${received} bytes)`
+    const why = outcome === 'answered' || outcome === 'closed by B' ? judge(c.probe, concat(chunks)) : `no whole reply (${outcome}, ${received} bytes)`
     if (why != null) tally.probeFailures.push(`${c.kind}: ${why}`)
   }
   abort('done')
 }
 
-/** Run `cases` with `workers` in flight; worker i uses peers[i % peers.length]. */
+/** A probe's verdict on a reply; one it cannot even decode is wrong too. */
+function judge (probe: (reply: Uint8Array) => string | undefined, reply: Uint8Array): string | undefined {
+  try {
+    return probe(reply)
+  } catch (err: any) {
+    return `an undecodable reply (${err.message})`
+  }
+}
+
+/**
+ * Run `cases` with `workers` in flight. `run` records every outcome in its tally and never
+ * throws: if it does, that is a bug of the harness, and it fails the test.
+ */
 export async function runPool<T> (cases: T[], workers: number, run: (item: T, worker: number) => Promise<void>): Promise<void> {
   let next = 0
   await Promise.all(Array.from({ length: workers }, async (_, w) => {
     while (next < cases.length) {
-      const item = cases[next++]
-      try {
-        await run(item, w)
-      } catch {
-        // a case never stops the storm
-      }
+      await run(cases[next++], w)
     }
   }))
 }
