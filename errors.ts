@@ -1,5 +1,3 @@
-import { printable } from './daemon/format.ts'
-
 /**
  * Errors a user can cause or must be told about. Each carries a one-line message fit for a
  * terminal; code branches on `name`, never on the text.
@@ -54,6 +52,14 @@ export function describeError (err: unknown): string {
   if (err instanceof HwdError) return err.message
   if (err instanceof Error) return `${err.name}: ${err.message}`
   return String(err)
+}
+
+/**
+ * Text from a peer, safe to put on a terminal: control characters (newlines that would forge
+ * a line from someone else, escape sequences that move the cursor) are shown escaped.
+ */
+export function printable (text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
 /** The most of a peer's own words that one of our one-line errors quotes. */

@@ -58,3 +58,23 @@ export function usage (command: Command): string {
 export function splitLine (line: string): string[] {
   return line.trim().split(/\s+/).filter(w => w !== '')
 }
+
+/** A job of unknown size has its progress passed on at most this often. */
+const UNSIZED_PROGRESS_MS = 100
+
+/**
+ * A filter for one viewer of progress: a job's update passes when its whole percent changes
+ * (or, for a job of unknown size, once per UNSIZED_PROGRESS_MS), so a download that reports
+ * every batch it writes, thousands a second, is shown about a hundred times, 100% among them.
+ */
+export function progressGate (): (update: Progress) => boolean {
+  const shown = new Map<string, number>()
+  return update => {
+    const sized = update.total != null && update.total > 0
+    const step = sized ? Math.floor(update.done * 100 / update.total!) : -Math.floor(performance.now() / UNSIZED_PROGRESS_MS) // negative: never a percent
+    if (shown.get(update.id) === step) return false
+    if (sized && step >= 100) shown.delete(update.id)
+    else shown.set(update.id, step)
+    return true
+  }
+}

@@ -14,14 +14,12 @@ import { chmod, unlink } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { describeError } from '../errors.ts'
-import type { CommandOutput, Commands, Progress } from './commands.ts'
+import { progressGate, type CommandOutput, type Commands, type Progress } from './commands.ts'
 
 const log = logger('hwd:control')
 
 /** A request is one short line; anything longer is refused unread. */
 export const MAX_REQUEST_BYTES = 64 * 1024
-/** A client is sent the progress of a job of unknown size at most this often. */
-const PROGRESS_INTERVAL_MS = 100
 /** A client that connects and says nothing is dropped after this. */
 const REQUEST_TIMEOUT_MS = 10_000
 
@@ -118,24 +116,14 @@ export class ControlServer {
     }
   }
 
-  /**
-   * A command's output to one client. A download reports progress for every batch it writes,
-   * thousands a second; the client is sent a job's update only when its whole percent changes
-   * (or, for a job of unknown size, once per PROGRESS_INTERVAL_MS), so at most about a hundred
-   * per job, always including 100%.
-   */
+  /** A command's output to one client, with its progress through a gate of its own. */
   private output (send: (reply: Reply) => void): CommandOutput {
-    const sentStep = new Map<string, number>()
+    const gate = progressGate()
     return {
       line: text => { send({ t: 'line', text }) },
       progress: update => {
         this.echo.progress(update)
-        const step = update.total != null && update.total > 0
-          ? Math.floor(update.done * 100 / update.total)
-          : -Math.floor(performance.now() / PROGRESS_INTERVAL_MS) // negative: never a percent
-        if (sentStep.get(update.id) === step) return
-        sentStep.set(update.id, step)
-        send({ t: 'progress', ...update })
+        if (gate(update)) send({ t: 'progress', ...update })
       }
     }
   }

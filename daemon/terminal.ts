@@ -1,6 +1,6 @@
 import { createInterface, type Interface } from 'node:readline'
 import { describeError } from '../errors.ts'
-import { splitLine, type CommandOutput, type Commands, type Progress } from './commands.ts'
+import { progressGate, splitLine, type CommandOutput, type Commands, type Progress } from './commands.ts'
 
 /**
  * The node's own terminal: a prompt when stdin is a TTY, plain lines otherwise. The end of
@@ -8,7 +8,7 @@ import { splitLine, type CommandOutput, type Commands, type Progress } from './c
  */
 export class Terminal implements CommandOutput {
   private rl?: Interface
-  private readonly percent = new Map<string, number>()
+  private readonly gate = progressGate()
   private readonly controller = new AbortController()
 
   constructor (private readonly prompt: string) {}
@@ -44,12 +44,8 @@ export class Terminal implements CommandOutput {
 
   /** Hyperware's `<file> progress: N%`, once per percent. */
   progress (update: Progress): void {
-    if (update.total == null || update.total === 0) return
-    const pct = Math.floor(update.done * 100 / update.total)
-    if (this.percent.get(update.id) === pct) return
-    if (pct >= 100) this.percent.delete(update.id)
-    else this.percent.set(update.id, pct)
-    this.line(`${update.label} progress: ${pct}%`)
+    if (update.total == null || update.total === 0 || !this.gate(update)) return
+    this.line(`${update.label} progress: ${Math.floor(update.done * 100 / update.total)}%`)
   }
 
   private async onLine (commands: Commands, line: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises'
+import { HwdError } from '../errors.ts'
 
 export interface ChatEntry {
   /** the other side's peer id */
@@ -8,7 +9,7 @@ export interface ChatEntry {
   /** the author's name as known when it was stored */
   from: string
   text: string
-  /** ms since the epoch: the sender's clock for 'in', ours for 'out' */
+  /** ms since the epoch, by our clock: when we stored it ('in') or sent it ('out') */
   at: number
   /** set on an 'out' message whose acknowledgement never came: why */
   unconfirmed?: string
@@ -50,8 +51,13 @@ export class ChatLog {
     const text = await file.readFile('utf8')
     const kept = text.slice(0, text.lastIndexOf('\n') + 1)
     const log = new ChatLog(file, Buffer.byteLength(kept))
-    if (kept.length < text.length) await file.truncate(log.size)
-    for (const line of kept.split('\n').slice(0, -1)) log.index(JSON.parse(line) as Line)
+    try {
+      if (kept.length < text.length) await file.truncate(log.size)
+      for (const [n, line] of kept.split('\n').slice(0, -1).entries()) log.index(parseLine(path, n, line))
+    } catch (err) {
+      await file.close()
+      throw err
+    }
     return log
   }
 
@@ -88,8 +94,7 @@ export class ChatLog {
       this.queue = []
       const data = Buffer.from(batch.map(b => b.text).join(''))
       try {
-        // the file is opened for appending: each write lands at its end
-        for (let at = 0; at < data.byteLength;) at += (await this.file.write(data, at)).bytesWritten
+        await this.file.appendFile(data)
         await this.file.datasync()
         this.size += data.byteLength
         for (const b of batch) b.resolve(this.index(b.line))
@@ -115,5 +120,13 @@ export class ChatLog {
     list.push(line)
     if (line.dir === 'out') this.outgoing.set(number, line)
     return number
+  }
+}
+
+function parseLine (path: string, n: number, line: string): Line {
+  try {
+    return JSON.parse(line) as Line
+  } catch {
+    throw new HwdError(`${path}: line ${n + 1} is not a chat entry; move the file aside to start a new history`)
   }
 }

@@ -143,28 +143,26 @@ export class Drive {
 
   /** The partial download of `name` and what it came from, if there is one to resume. */
   async partial (name: string): Promise<PartialDownload | undefined> {
-    const path = this.partialPath(name)
-    try {
-      const record = JSON.parse(await readFile(recordPath(path), 'utf8')) as PartialRecord
-      const { size } = await stat(path)
-      return record.file === name && size <= record.size ? { record, have: size } : undefined
-    } catch {
-      return undefined
-    }
+    const found = await readPartial(this.partialPath(name))
+    return found?.record.file === name ? found : undefined
   }
 
   /** Every interrupted download in this drive, for `transfers` after a restart. */
   async partials (): Promise<PartialDownload[]> {
+    let entries: string[]
+    try {
+      entries = await readdir(this.root)
+    } catch (err: any) {
+      if (err.code === 'ENOENT') return [] // the drive's folder was removed under us
+      throw err
+    }
     const found: PartialDownload[] = []
-    for (const entry of await readdir(this.root)) {
-      if (!entry.startsWith(PARTIAL_PREFIX) || !entry.endsWith('.json')) continue
-      try {
-        const record = JSON.parse(await readFile(join(this.root, entry), 'utf8')) as PartialRecord
-        const partial = await this.partial(record.file)
-        if (partial != null) found.push(partial)
-      } catch {
-        // a record without its file, or unreadable: nothing to resume
-      }
+    for (const entry of entries) {
+      if (!entry.startsWith(PARTIAL_PREFIX) || !entry.endsWith(RECORD_SUFFIX)) continue
+      const path = join(this.root, entry.slice(0, -RECORD_SUFFIX.length))
+      const partial = await readPartial(path)
+      // the record must name the file this partial is kept for
+      if (partial != null && isValidFileName(partial.record.file) && this.partialPath(partial.record.file) === path) found.push(partial)
     }
     return found
   }
@@ -193,6 +191,19 @@ export class Drive {
   }
 }
 
+const RECORD_SUFFIX = '.json'
+
 function recordPath (partial: string): string {
-  return `${partial}.json`
+  return partial + RECORD_SUFFIX
+}
+
+/** A partial file and its record; undefined when either is missing or unreadable, or they disagree. */
+async function readPartial (path: string): Promise<PartialDownload | undefined> {
+  try {
+    const record = JSON.parse(await readFile(recordPath(path), 'utf8')) as PartialRecord
+    const { size } = await stat(path)
+    return size <= record.size ? { record, have: size } : undefined
+  } catch {
+    return undefined
+  }
 }

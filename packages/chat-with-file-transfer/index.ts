@@ -5,9 +5,8 @@
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { PackageContext, PackageRuntime } from 'hwd/package'
-import { printable } from '../../daemon/format.ts'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
-import { describeError } from '../../errors.ts'
+import { describeError, printable } from '../../errors.ts'
 import { ChatError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from '../../protocol/chat/index.ts'
 import { ChatLog } from '../../storage/chat-log.ts'
 

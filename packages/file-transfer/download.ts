@@ -6,7 +6,7 @@ import { asError, HwdError, peerReason } from '../../errors.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import {
-  HEADER_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody
+  hashFile, HEADER_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody
 } from '../../protocol/file-transfer/index.ts'
 import type { Drive, PackageContext } from '../../daemon/package-api.ts'
 import type { DownloadResult, RequesterOptions } from './api.ts'
@@ -112,6 +112,10 @@ async function explain (err: any, drive: Drive, file: string, source: string): P
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError') {
     return new DownloadError(`${file} from ${source}: ${err.name === 'TimeoutError' ? 'timed out' : 'stopped'}; download it again to resume`)
   }
+  // an error about one of our own files (they carry a path; the network's do not): a new try meets it again
+  if (typeof err?.path === 'string' && typeof err?.code === 'string') {
+    return new DownloadError(`${file}: cannot be saved into ${drive.id} (${err.code})`)
+  }
   return new DownloadError(`${file} from ${source} was cut off (${err?.message ?? err}); download it again to resume`)
 }
 
@@ -121,13 +125,7 @@ async function openPartial (drive: Drive, file: string, offset: number, hash: Re
   try {
     if (offset > 0) {
       await handle.truncate(offset)
-      const buffer = Buffer.allocUnsafe(1024 * 1024)
-      for (let position = 0; position < offset;) {
-        const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.byteLength, offset - position), position)
-        if (bytesRead === 0) throw new DownloadError('the partial file shrank while it was being read')
-        hash.update(buffer.subarray(0, bytesRead))
-        position += bytesRead
-      }
+      await hashFile(handle, offset, hash)
     }
     return handle
   } catch (err) {

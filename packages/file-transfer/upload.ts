@@ -3,13 +3,12 @@ import { pbStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { deadline } from '../../protocol/deadline.ts'
 import { equals } from 'uint8arrays'
-import { Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
+import { hashFile, Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
 import type { OpenFile, PackageContext } from '../../daemon/package-api.ts'
 import type { ServerOptions } from './api.ts'
 
 /** How many file hashes to remember; each is a few dozen bytes. */
 const HASH_CACHE_ENTRIES = 4096
-const HASH_READ_BYTES = 4 * 1024 * 1024
 
 /**
  * SHA-256 of files by version (device, inode, size, times), so a file served again, or a
@@ -21,7 +20,7 @@ export class HashCache {
   async get (file: OpenFile): Promise<Uint8Array<ArrayBuffer>> {
     let hash = this.entries.get(file.version)
     if (hash == null) {
-      hash = hashFile(file)
+      hash = sha256Of(file)
       this.entries.set(file.version, hash)
       hash.catch(() => this.entries.delete(file.version))
       if (this.entries.size > HASH_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!)
@@ -30,21 +29,23 @@ export class HashCache {
   }
 }
 
-async function hashFile (file: OpenFile): Promise<Uint8Array<ArrayBuffer>> {
+async function sha256Of (file: OpenFile): Promise<Uint8Array<ArrayBuffer>> {
   const hash = createHash('sha256')
-  const buffer = Buffer.allocUnsafe(HASH_READ_BYTES)
-  for (let position = 0; position < file.size;) {
-    const { bytesRead } = await file.handle.read(buffer, 0, Math.min(buffer.byteLength, file.size - position), position)
-    if (bytesRead === 0) break
-    hash.update(buffer.subarray(0, bytesRead))
-    position += bytesRead
-  }
+  await hashFile(file.handle, file.size, hash)
   return new Uint8Array(hash.digest())
 }
 
-export async function respond (stream: Stream, response: Partial<Response> & Pick<Response, 'status'>): Promise<void> {
-  const signal = AbortSignal.timeout(HEADER_TIMEOUT_MS)
+type Answer = Partial<Response> & Pick<Response, 'status'>
+
+/** Write a response header, the fields it leaves out at their defaults. */
+async function writeResponse (stream: Stream, response: Answer, signal: AbortSignal): Promise<void> {
   await pbStream(stream).write({ reason: '', size: 0n, sha256: new Uint8Array(0), files: [], offset: 0n, ...response }, Response, { signal })
+}
+
+/** Answer a request whole (a refusal, a listing) and close. */
+export async function respond (stream: Stream, response: Answer): Promise<void> {
+  const signal = AbortSignal.timeout(HEADER_TIMEOUT_MS)
+  await writeResponse(stream, response, signal)
   await stream.close({ signal })
 }
 
@@ -71,8 +72,7 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
   try {
     const sha256 = await hashes.get(opened)
     const offset = options.offset > 0 && options.offset <= size && equals(options.ifSha256, sha256) ? options.offset : 0
-    const signal = AbortSignal.timeout(HEADER_TIMEOUT_MS)
-    await pbStream(stream).write({ status: Response.Status.OK, reason: '', size: BigInt(size), sha256, files: [], offset: BigInt(offset) }, Response, { signal })
+    await writeResponse(stream, { status: Response.Status.OK, size: BigInt(size), sha256, offset: BigInt(offset) }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
     our.transfers.begin({ id, label: file, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
     await sendBody(stream, handle, offset, size, position => { our.transfers.update(id, position) }, our.signal)
     await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, our.signal) })

@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import type { Stream } from '@libp2p/interface'
+import type { Hash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { deadline } from '../deadline.ts'
 import { CHUNK_BYTES, IDLE_TIMEOUT_MS, WRITE_HIGH_WATER, WRITE_LOW_WATER } from './constants.ts'
@@ -37,6 +38,20 @@ async function readChunk (file: FileHandle, position: number, size: number): Pro
   const { bytesRead } = await file.read(buffer, 0, length, position)
   if (bytesRead === 0) throw new BodyError('the file shrank while it was being sent')
   return buffer.subarray(0, bytesRead)
+}
+
+/** Reads for hashing a file are this large. */
+const HASH_READ_BYTES = 4 * 1024 * 1024
+
+/** Feed bytes [0, length) of a file to `hash`; a file that no longer holds them is an error. */
+export async function hashFile (file: FileHandle, length: number, hash: Hash): Promise<void> {
+  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, length))
+  for (let position = 0; position < length;) {
+    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.byteLength, length - position), position)
+    if (bytesRead === 0) throw new BodyError('the file shrank while it was being hashed')
+    hash.update(buffer.subarray(0, bytesRead))
+    position += bytesRead
+  }
 }
 
 export interface BodySink {

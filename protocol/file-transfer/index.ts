@@ -27,4 +27,4 @@
  */
 export * from './constants.ts'
 export { Request, Response, FileEntry } from './file-transfer.ts'
-export { sendBody, receiveBody, BodyError, type BodySink } from './body.ts'
+export { hashFile, sendBody, receiveBody, BodyError, type BodySink } from './body.ts'
