@@ -4,7 +4,7 @@ import '../daemon/polyfill.ts'
  * two real daemons on 127.0.0.1, each started through the CLI in its own temporary home.
  *
  * After 20 unmeasured warm-up messages, fake.dev sends 1,000 messages to fake2.dev through its
- * control socket in each of three phases: one at a time, then with 4 and with 16 requests in
+ * control socket in each of four phases: one at a time, then with 4, 8 and 16 requests in
  * flight. For each phase it prints:
  *  - send→ack: the latency the sending daemon measures itself and reports in its reply (send,
  *    the receiver's fdatasync, acknowledgement; the sender's own fdatasync runs meanwhile);
@@ -33,7 +33,7 @@ const SEND_SCRIPT = 'send:chat-with-file-transfer:template.os'
 const WARMUP = 20
 const MESSAGES = 1_000
 /** Requests in flight in each phase. */
-const PHASES = [1, 4, 16]
+const PHASES = [1, 4, 8, 16]
 const GOAL_P50_MS = 5
 const GOAL_RATE = 500
 /** The sending daemon's reply to a delivered message, with its own send→ack time. */

@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { encode } from 'uint8-varint'
 import { pbStream } from '@libp2p/utils'
-import { Ack, ChatMessage, PROTOCOL as CHAT } from '../protocol/chat/index.ts'
+import { request } from '../daemon/control-client.ts'
+import { Ack, ChatMessage, MAX_IN_FLIGHT, PROTOCOL as CHAT } from '../protocol/chat/index.ts'
+import { homePaths } from '../storage/home.ts'
 import { assertQuotedSafely, connected, eventually, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
@@ -34,6 +36,17 @@ describe('chat', () => {
       assert.match(lines[0], new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z fake.dev: ${text}$`))
       assert.match(lines[1], /Z fake2.dev: and back$/)
     }
+  })
+
+  it('delivers more messages sent at once than one stream carries unacknowledged', async () => {
+    const [a, b] = await pair()
+    const count = MAX_IN_FLIGHT + 16
+    const sends = await Promise.allSettled(Array.from({ length: count }, async (_, i) => {
+      await request(homePaths(a.home).socket, a.home, { op: 'run', argv: [SEND, 'fake2.dev', `burst ${i}`] }, {})
+    }))
+    assert.deepEqual(sends.flatMap(r => r.status === 'rejected' ? [String(r.reason)] : []), [])
+    const h = await b.run(HISTORY, 'fake.dev')
+    assert.equal(h.stdout.trim().split('\n').length, count)
   })
 
   it('keeps history across a restart and a kill -9 right after the acknowledgement', async () => {

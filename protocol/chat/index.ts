@@ -49,6 +49,8 @@ interface Pending {
 /** One stream to one peer: messages go out in order, acknowledgements come back in order. */
 class Channel {
   private readonly pending: Pending[] = []
+  /** senders waiting for a message to be acknowledged, so that theirs fits */
+  private readonly waiting: Array<() => void> = []
   private readonly pb
   private writing: Promise<void> = Promise.resolve()
   private idle?: NodeJS.Timeout
@@ -61,6 +63,17 @@ class Channel {
 
   get busy (): boolean {
     return this.pending.length >= MAX_IN_FLIGHT
+  }
+
+  /** Resolves once a message fewer waits for its acknowledgement, or the channel is dead. */
+  async room (signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const wake = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
+      const onAbort = (): void => { this.waiting.splice(this.waiting.indexOf(wake), 1); reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.waiting.push(wake)
+    })
   }
 
   async send (message: ChatMessage, signal: AbortSignal): Promise<void> {
@@ -86,6 +99,7 @@ class Channel {
   async close (): Promise<void> {
     this.dead = true
     this.onDead()
+    for (const wake of this.waiting.splice(0)) wake()
     await this.stream.close().catch(() => {})
   }
 
@@ -97,6 +111,7 @@ class Channel {
     this.onDead()
     this.stream.abort(err)
     for (const p of this.pending.splice(0)) p.reject(err)
+    for (const wake of this.waiting.splice(0)) wake()
   }
 
   private async readAcks (): Promise<void> {
@@ -107,6 +122,7 @@ class Channel {
         if (waiting == null) throw new ChatError('the receiver acknowledged a message that was never sent')
         if (ack.status === Ack.Status.OK) waiting.resolve()
         else waiting.reject(new ChatError(`not delivered: ${peerReason(ack.reason)}`))
+        this.waiting.shift()?.()
       }
     } catch (err) {
       this.kill(asError(err))
@@ -117,6 +133,8 @@ class Channel {
 /** Sends messages over one long-lived stream per peer, opening a new one when it breaks. */
 export class ChatSender {
   private readonly channels = new Map<string, Channel>()
+  /** streams being opened, by peer */
+  private readonly opening = new Map<string, Promise<Channel>>()
 
   /** Resolves once the receiver has stored the message; a one-line ChatError otherwise. */
   async send (connection: Connection, message: ChatMessage, options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -135,13 +153,36 @@ export class ChatSender {
     await Promise.all([...this.channels.values()].map(async c => { await c.close() }))
   }
 
+  /**
+   * The peer's channel, waited on when full rather than doubled, and opened by one sender at a
+   * time: a peer takes only MAX_INBOUND_STREAMS, and messages sent at once must share a stream.
+   */
   private async channel (connection: Connection, signal: AbortSignal): Promise<Channel> {
     const key = connection.remotePeer.toString()
-    const current = this.channels.get(key)
-    if (current != null && !current.dead && !current.busy && current.connection.status === 'open') return current
+    for (;;) {
+      const opening = this.opening.get(key)
+      if (opening != null) {
+        await opening.catch(() => {})
+        continue
+      }
+      const current = this.channels.get(key)
+      if (current == null || current.dead || current.connection.status !== 'open') break
+      if (!current.busy) return current
+      await current.room(signal)
+    }
+    const opening = this.open(connection, key, signal)
+    this.opening.set(key, opening)
+    try {
+      return await opening
+    } finally {
+      this.opening.delete(key)
+    }
+  }
+
+  private async open (connection: Connection, key: string, signal: AbortSignal): Promise<Channel> {
     const stream = await connection.newStream(PROTOCOL, { signal })
     const channel: Channel = new Channel(connection, stream, () => { if (this.channels.get(key) === channel) this.channels.delete(key) })
-    if (current == null || current.dead || current.connection.status !== 'open') this.channels.set(key, channel)
+    this.channels.set(key, channel)
     return channel
   }
 }
