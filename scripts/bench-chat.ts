@@ -26,6 +26,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { request } from '../daemon/control-client.ts'
 import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
+import { ascending, percentile } from './bench/stats.ts'
 
 const SENDER = 'fake.dev'
 const RECEIVER = 'fake2.dev'
@@ -84,15 +85,6 @@ async function runPhase (from: DaemonProcess, label: string, count: number, conc
   const started = performance.now()
   await Promise.all(Array.from({ length: concurrency }, worker))
   return { samples, wallMs: performance.now() - started }
-}
-
-/** Nearest-rank percentile of an ascending list. */
-function percentile (sorted: number[], p: number): number {
-  return sorted[Math.ceil(p / 100 * sorted.length) - 1]
-}
-
-function ascending (values: number[]): number[] {
-  return [...values].sort((a, b) => a - b)
 }
 
 function rate (result: PhaseResult): number {

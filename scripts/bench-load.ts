@@ -26,12 +26,10 @@ import '../daemon/polyfill.ts'
  * Run: npx tsc -p . && node dist/scripts/bench-load.js     (exit status 1 on any error)
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describeError } from '../errors.ts'
 import { request, type ClientHandlers } from '../daemon/control-client.ts'
@@ -39,6 +37,7 @@ import type { Request } from '../daemon/control.ts'
 import { homePaths } from '../storage/home.ts'
 import { MemoryWatch, type Memory } from './bench/memory.ts'
 import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
+import { ascending, mb, percentile, sha256File } from './bench/stats.ts'
 
 const SERVER = 'fake.dev'
 const CLIENTS = ['fake2.dev', 'fake3.dev', 'fake4.dev', 'fake5.dev', 'fake6.dev']
@@ -88,25 +87,6 @@ function drive (home: string): string {
   return join(homePaths(home).vfs, PKG, 'files')
 }
 
-async function sha256File (path: string): Promise<string> {
-  const hash = createHash('sha256')
-  await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), hash)
-  return hash.digest('hex')
-}
-
-/** Nearest-rank percentile of an ascending list. */
-function percentile (sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.max(0, Math.ceil(p / 100 * sorted.length) - 1)]
-}
-
-function ascending (values: number[]): number[] {
-  return [...values].sort((a, b) => a - b)
-}
-
-function mb (bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`
-}
-
 function ms (value: number): string {
   return `${value.toFixed(2)} ms`
 }
@@ -143,7 +123,8 @@ async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Prom
   for (let i = 0; i < FILES; i++) {
     const name = `file-${i}.bin`
     const data = randomBytes(FILE_BYTES)
-    await writeFile(join(drive(serverHome), name), data)
+    // flushed now, so that writing it back does not happen during the timed load
+    await writeFile(join(drive(serverHome), name), data, { flush: true })
     files.push({ name, sha256: createHash('sha256').update(data).digest('hex') })
   }
   console.log(`${FILES} random files of ${FILE_BYTES / 1024 / 1024} MiB on ${SERVER}; homes in ${dir}`)
@@ -262,8 +243,6 @@ async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Prom
   }
   row('server', server.name, serverMemory)
   clients.forEach((c, i) => { row('client', c.name, clientMemory[i]) })
-  console.log(`errors          ${errors.list.length}`)
-
   for (const node of nodes) {
     try {
       await node.stop()
@@ -271,6 +250,8 @@ async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Prom
       errors.add(describeError(err))
     }
   }
+  // last, so that a daemon that failed to stop is counted too
+  console.log(`errors          ${errors.list.length}`)
 }
 
 async function main (): Promise<number> {

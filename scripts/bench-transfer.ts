@@ -5,7 +5,9 @@ import '../daemon/polyfill.ts'
  * the same run (scripts/bench/baseline.ts): a plain TCP connection; one bare libp2p stream over
  * TCP + Noise + Yamux between two nodes in this process ("libp2p"); and the same between two
  * nodes in two processes ("libp2p ×2"), as the two daemons are. Every copy goes from a random
- * source file to a file on the same disk and ends with the destination's fsync.
+ * source file to a file on the same disk and ends with the destination's fsync. An hwd
+ * download does more than a baseline copy: the receiver checks every byte against SHA-256,
+ * and keeps a record for resuming; the ratios include that work.
  *
  * A first, unreported TCP copy settles the disk. hwd cold is the first download of the file:
  * the sending daemon hashes it before its first byte. Then come ROUNDS rounds of
@@ -36,13 +38,10 @@ import '../daemon/polyfill.ts'
  *      (defaults: 1024 MiB, 3 rounds)
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { execFileSync } from 'node:child_process'
-import { createReadStream } from 'node:fs'
-import { link, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
+import { link, mkdtemp, open, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { pipeline } from 'node:stream/promises'
 import { parseArgs } from 'node:util'
 import { request } from '../daemon/control-client.ts'
 import { MemoryWatch, type Memory } from './bench/memory.ts'
@@ -50,6 +49,7 @@ import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
 import { homePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
 import { libp2pCopy, libp2pProcessesCopy, tcpCopy, type CopyResult } from './bench/baseline.ts'
+import { cpuSeconds, mb, median, sha256File } from './bench/stats.ts'
 
 const RECEIVER = 'fake.dev'
 const SENDER = 'fake2.dev'
@@ -100,22 +100,19 @@ function optionsFromArgs (): { size: number, rounds: number } {
 
 async function makeRandomFile (path: string, size: number): Promise<SourceFile> {
   const file = await open(path, 'w')
+  const hash = createHash('sha256')
   try {
     for (let written = 0; written < size; written += WRITE_CHUNK) {
-      await file.write(randomBytes(Math.min(WRITE_CHUNK, size - written)))
+      const chunk = randomBytes(Math.min(WRITE_CHUNK, size - written))
+      hash.update(chunk)
+      await file.write(chunk)
     }
     // so that the first copy does not pay for flushing the source's dirty pages
     await file.sync()
   } finally {
     await file.close()
   }
-  return { path, size, sha256: await sha256(path) }
-}
-
-async function sha256 (path: string): Promise<string> {
-  const hash = createHash('sha256')
-  await pipeline(createReadStream(path, { highWaterMark: MIB }), hash)
-  return hash.digest('hex')
+  return { path, size, sha256: hash.digest('hex') }
 }
 
 async function checkSize (path: string, size: number): Promise<void> {
@@ -144,10 +141,6 @@ function mbps (bytes: number, ms: number): number {
   return bytes / 1e6 / (ms / 1000)
 }
 
-function mb (bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`
-}
-
 /** Processor seconds per GB (1e9 bytes) copied. */
 function cpuPerGb (r: CopyResult): number {
   return r.cpuSeconds / (r.bytes / 1e9)
@@ -155,21 +148,6 @@ function cpuPerGb (r: CopyResult): number {
 
 function printCopy (label: string, r: CopyResult): void {
   console.log(`${label.padEnd(10)} ${r.bytes} bytes in ${r.ms.toFixed(0).padStart(6)} ms = ${r.mbps.toFixed(1).padStart(7)} MB/s, CPU ${cpuPerGb(r).toFixed(2)} s/GB`)
-}
-
-/** Clock ticks per second, the unit of /proc/<pid>/stat's times. */
-const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }))
-
-/** User and system time a process has used, in seconds: fields 14 and 15 of /proc/<pid>/stat. */
-async function processCpuSeconds (pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  // the command name, in parentheses, may hold spaces: count fields after it
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
-}
-
-async function daemonsCpu (daemons: DaemonProcess[]): Promise<number> {
-  return (await Promise.all(daemons.map(async d => await processCpuSeconds(d.pid)))).reduce((a, b) => a + b, 0)
 }
 
 function printMemory (role: string, name: string, m: Memory): void {
@@ -189,31 +167,25 @@ async function runBaseline (label: string, copy: typeof tcpCopy, src: SourceFile
 /** Download the file from the sender into the receiver's drive, check it, and delete it. */
 async function runHwd (label: string, receiver: DaemonProcess, sender: DaemonProcess, src: SourceFile): Promise<HwdResult> {
   const watch = await MemoryWatch.start([receiver.pid, sender.pid])
-  const cpu = await daemonsCpu([receiver, sender])
+  const cpu = await cpuSeconds([receiver.pid, sender.pid])
   let reply = ''
   const started = performance.now()
   await request(receiver.socket, receiver.home, { op: 'run', argv: [DOWNLOAD_SCRIPT, FILE, SENDER] }, {
     line: text => { reply = text }
   })
   const ms = performance.now() - started
-  const cpuSeconds = await daemonsCpu([receiver, sender]) - cpu
+  const used = await cpuSeconds([receiver.pid, sender.pid]) - cpu
   const [receiverMemory, senderMemory] = await watch.stop()
   const received = await drivePath(receiver.home, FILE)
   await checkSize(received, src.size)
-  if (await sha256(received) !== src.sha256) throw new Error(`${label}: the received file differs from the source`)
+  if (await sha256File(received) !== src.sha256) throw new Error(`${label}: the received file differs from the source`)
   await rm(received)
-  const result = { bytes: src.size, ms, mbps: mbps(src.size, ms), cpuSeconds, receiver: receiverMemory, sender: senderMemory, reply }
+  const result = { bytes: src.size, ms, mbps: mbps(src.size, ms), cpuSeconds: used, receiver: receiverMemory, sender: senderMemory, reply }
   printCopy(label, result)
   printMemory('receiver', receiver.name, result.receiver)
   printMemory('sender  ', sender.name, result.sender)
   console.log(`  daemon: ${reply}`)
   return result
-}
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
 function summarize (cold: HwdResult, rounds: Round[]): void {

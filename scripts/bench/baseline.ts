@@ -13,6 +13,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
+import { cpuSeconds } from './stats.ts'
 
 /**
  * One disk-to-disk copy: bytes written to dst, wall time from connect to the fsync of dst, MB/s
@@ -82,7 +83,7 @@ export async function libp2pCopy (src: string, dst: string): Promise<CopyResult>
 /**
  * As libp2pCopy, but each node in a process of its own (bench/libp2p-end.ts), as each hwd
  * daemon is: the two ends no longer share one thread, one heap and one garbage collector.
- * Timed from the sender's go to the receiver's fsync; CPU is what both processes report.
+ * Timed from the sender's go to the receiver's fsync; CPU is both processes' over that time.
  */
 export async function libp2pProcessesCopy (src: string, dst: string): Promise<CopyResult> {
   const size = (await stat(src)).size
@@ -91,15 +92,19 @@ export async function libp2pProcessesCopy (src: string, dst: string): Promise<Co
   try {
     const [addr] = await receiver.next('listening')
     await sender.next('ready')
+    const pids = [receiver.pid, sender.pid]
+    const cpu = await cpuSeconds(pids)
     const started = performance.now()
     sender.tell(`go ${addr}`)
-    const [[bytes, receiverCpu, ms], [senderCpu]] = await Promise.all([
-      receiver.next('done').then(words => [...words, performance.now() - started]),
-      sender.next('sent')
-    ])
+    const [bytes] = await receiver.next('done')
+    const ms = performance.now() - started
+    // read while both still run, and only once the receiver has everything: the sender's
+    // `sent` comes before its last bytes have left
+    const used = await cpuSeconds(pids) - cpu
+    await sender.next('sent')
     sender.finish()
     await Promise.all([receiver.exited, sender.exited])
-    return result(size, Number(bytes), Number(ms), Number(receiverCpu) + Number(senderCpu))
+    return result(size, Number(bytes), ms, used)
   } finally {
     receiver.kill()
     sender.kill()
@@ -114,6 +119,10 @@ class EndProcess {
   private readonly lines: string[] = []
   private wake?: () => void
   readonly exited: Promise<void>
+
+  get pid (): number {
+    return this.proc.pid!
+  }
 
   constructor (args: string[]) {
     this.proc = spawn(process.execPath, [END, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -190,7 +199,7 @@ function result (size: number, bytes: number, ms: number, cpuSeconds: number): C
 }
 
 /** Processor time this process has used since `since` (a `process.cpuUsage()`), in seconds. */
-export function cpuSince (since: NodeJS.CpuUsage): number {
+function cpuSince (since: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(since)
   return (used.user + used.system) / 1e6
 }
