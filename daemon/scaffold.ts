@@ -1,5 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { PACKAGE_NAME, PUBLISHER_NAME } from './packages.ts'
 
@@ -16,12 +16,31 @@ export async function scaffold (name: string, publisher: string, parent: string)
   try {
     await mkdir(dir, { recursive: false })
   } catch (err: any) {
-    if (err.code === 'EEXIST') throw new UsageError(`${dir} already exists`)
+    throw cannotCreate(err, dir)
+  }
+  try {
+    await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata(name, publisher), null, 2) + '\n')
+    await writeFile(join(dir, 'index.js'), ENTRY)
+  } catch (err) {
+    // A half-written package would fail to load and block the next `hwd new` with EEXIST.
+    await rm(dir, { recursive: true, force: true })
     throw err
   }
-  await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata(name, publisher), null, 2) + '\n')
-  await writeFile(join(dir, 'index.js'), ENTRY)
   return dir
+}
+
+/** The one line to show for a folder we could not make; a failure we did not foresee as is. */
+function cannotCreate (err: NodeJS.ErrnoException, dir: string): Error {
+  const parent = dirname(dir)
+  switch (err.code) {
+    case 'EEXIST': return new UsageError(`${dir} already exists`)
+    case 'ENOENT': return new UsageError(`no folder ${parent} to create the package in`)
+    case 'ENOTDIR': return new UsageError(`${parent} is not a folder`)
+    case 'EACCES':
+    case 'EPERM': return new UsageError(`no permission to create ${dir}`)
+    case 'EROFS': return new UsageError(`${parent} is on a read-only file system`)
+    default: return err
+  }
 }
 
 function metadata (name: string, publisher: string): object {

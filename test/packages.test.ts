@@ -61,6 +61,19 @@ describe('packages from outside', () => {
     assert.match(other.stdout, /offers no files/, 'each package has its own drive')
   })
 
+  it('hwd new into a folder that is missing or a file says so in one line', async () => {
+    const work = await tempHome('hwd-pkg-')
+    const missing = join(work, 'no', 'such')
+    const gone = await hwd(['new', 'photos', '--dir', missing])
+    assert.equal(gone.code, 2)
+    assert.equal(gone.stderr, `hwd: no folder ${missing} to create the package in\n`)
+    const file = join(work, 'a-file')
+    await writeFile(file, '')
+    const notDir = await hwd(['new', 'photos', '--dir', file])
+    assert.equal(notDir.code, 2)
+    assert.equal(notDir.stderr, `hwd: ${file} is not a folder\n`)
+  })
+
   it('loads packages from <home>/packages at start', async () => {
     const home = await tempHome()
     await writePackage(join(home, 'packages'), 'greeter', { scripts: helloScripts }, HELLO)
