@@ -17,7 +17,7 @@ usage () {
 usage: $0 up N [PREFIX]        create namespaces \${PREFIX}1..N on a bridge in \${PREFIX}sw
        $0 down N [PREFIX]      remove them (and stop their daemons); fine if already gone
        $0 start I NAME [ARGS]  start hwd NAME on host I (198.51.100.(10+I):8080) in the background
-       $0 stop I               stop host I's daemon (SIGTERM)
+       $0 stop I               stop host I's daemon (SIGTERM); fails if it still runs after 10 s
        $0 cut I | mend I       take host I's link down | up
 PREFIX defaults to \$NETNS_PREFIX, else hwd.
 EOF
@@ -89,12 +89,24 @@ case $cmd in
     echo "started $name on host $i (198.51.100.$((10 + i)):8080), pid $!, log /tmp/${PREFIX}$i.log, home /tmp/${PREFIX}$i-home"
     ;;
   stop)
-    pidfile=/tmp/${PREFIX}$2.pid
+    i=$2 ns=${PREFIX}$2
+    pidfile=/tmp/$ns.pid
     pid=$(cat "$pidfile" 2>/dev/null || true)
-    [[ -n $pid ]] || { echo "$0: host $2 has no daemon ($pidfile)" >&2; exit 1; }
+    # A stale pid may since belong to another process: only one inside the host's namespace is ours.
+    if [[ -z $pid || $(ip netns identify "$pid" 2>/dev/null) != "$ns" ]]; then
+      rm -f "$pidfile"
+      echo "nothing running on host $i"
+      exit 0
+    fi
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      # The pid file stays, so that stop can be tried again.
+      echo "$0: host $i's daemon (pid $pid) still runs 10 s after SIGTERM; see /tmp/$ns.log, or kill -KILL $pid" >&2
+      exit 1
+    fi
     rm -f "$pidfile"
+    echo "stopped host $i's daemon (pid $pid)"
     ;;
   cut) sw link set "h$2" down ;;
   mend) sw link set "h$2" up ;;
