@@ -71,9 +71,15 @@ export interface StartOptions {
   extra?: string[]
   /** keep stdin open so the test can type into the node's terminal */
   keepStdin?: boolean
+  /** a command that runs the daemon, such as `ip netns exec NS` */
+  prefix?: string[]
+  /** the address to listen on */
+  host?: string
+  /** LAN discovery, which sends multicast on the machine's real interfaces unless in a namespace */
+  mdns?: boolean
 }
 
-/** A real daemon, started through the CLI as a child process on 127.0.0.1 with mDNS off. */
+/** A real daemon, started through the CLI as a child process; on 127.0.0.1 with mDNS off unless told. */
 export class TestNode {
   output = ''
   errors = ''
@@ -88,9 +94,10 @@ export class TestNode {
   static async start (options: StartOptions = {}): Promise<TestNode> {
     const name = options.name ?? 'fake.dev'
     const home = options.home ?? await tempHome()
-    const args = ['start', '--name', name, '--home', home, '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--no-mdns',
-      ...(options.peers ?? []).flatMap(p => ['--peer', p]), ...(options.extra ?? [])]
-    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const args = ['start', '--name', name, '--home', home, '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0),
+      ...(options.mdns === true ? [] : ['--no-mdns']), ...(options.peers ?? []).flatMap(p => ['--peer', p]), ...(options.extra ?? [])]
+    const [command, ...rest] = [...(options.prefix ?? []), process.execPath, CLI, ...args]
+    const proc = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'] })
     if (options.keepStdin !== true) proc.stdin!.end()
     const node = new TestNode(proc, name, home)
     nodes.add(node)
@@ -109,6 +116,10 @@ export class TestNode {
 
   get port (): number {
     return Number(this.addr.split('/').pop())
+  }
+
+  get running (): boolean {
+    return this.proc.exitCode == null && this.proc.signalCode == null
   }
 
   /** Resolves when the node's own terminal output matches, or fails after the deadline. */
@@ -147,7 +158,7 @@ export class TestNode {
   }
 
   async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill(signal)
+    if (this.running) this.proc.kill(signal)
     const code = await this.exited
     nodes.delete(this)
     return code

@@ -7,15 +7,13 @@ import '../daemon/polyfill.ts'
  * control socket in the home, and the file system is shared.
  */
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import type { Status } from '../daemon/daemon.ts'
-import { CLI, connected, eventually, hwd, knows, type CliResult } from './helpers.ts'
+import { connected, eventually, knows, stopAll, tempHome, TestNode } from './helpers.ts'
 
 const NETNS = fileURLToPath(new URL('../../scripts/netns.sh', import.meta.url))
 /** Unique per run, so runs at the same time never share a namespace. */
@@ -43,81 +41,16 @@ function netns (...args: string[]): void {
   if (r.status !== 0) throw new Error(`netns.sh ${args.join(' ')} failed (${r.status}): ${r.stderr}`)
 }
 
-/** A daemon started through the real CLI inside host i's namespace. */
-class Host {
-  output = ''
-  errors = ''
-  readonly exited: Promise<number | null>
-
-  private constructor (readonly i: number, readonly name: string, readonly home: string, readonly proc: ChildProcess) {
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.output += d })
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => { this.errors += d })
-    this.exited = new Promise(resolve => proc.on('exit', code => { resolve(code) }))
-  }
-
-  static async start (i: number, name: string, extra: string[] = []): Promise<Host> {
-    const home = await mkdtemp(join(tmpdir(), `${PREFIX}-h${i}-`))
-    const args = ['netns', 'exec', `${PREFIX}${i}`, process.execPath, CLI, 'start',
-      '--name', name, '--host', ip(i), '--port', '8080', '--home', home, ...extra]
-    const host = new Host(i, name, home, spawn('ip', args, { stdio: ['pipe', 'pipe', 'pipe'] }))
-    host.proc.stdin!.end()
-    hosts.push(host)
-    await host.waitForOutput(/^home\s+/m, 20_000)
-    return host
-  }
-
-  get peerId (): string {
-    return /^peer id\s+(\S+)/m.exec(this.output)![1]
-  }
-
-  get running (): boolean {
-    return this.proc.exitCode == null && this.proc.signalCode == null
-  }
-
-  async waitForOutput (pattern: RegExp, timeoutMs = 10_000): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (pattern.test(this.output)) { cleanup(); resolve() }
-      }
-      const onExit = (code: number | null): void => {
-        cleanup()
-        reject(new Error(`${this.name} exited (${code}) before ${pattern}:\n${this.output}\n${this.errors}`))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`${this.name}: no ${pattern} in output within ${timeoutMs} ms:\n${this.output}\n${this.errors}`))
-      }, timeoutMs)
-      const cleanup = (): void => { clearTimeout(timer); this.proc.stdout!.off('data', check); this.proc.off('exit', onExit) }
-      this.proc.stdout!.on('data', check)
-      this.proc.on('exit', onExit)
-      check()
-    })
-  }
-
-  async run (...argv: string[]): Promise<CliResult> {
-    return await hwd(['run', '--home', this.home, ...argv])
-  }
-
-  async status (): Promise<Status> {
-    const r = await hwd(['status', '--home', this.home, '--json'])
-    if (r.code !== 0) throw new Error(`status of ${this.name} failed: ${r.stderr}`)
-    return JSON.parse(r.stdout) as Status
-  }
-
-  /** SIGTERM, then SIGKILL if it has not stopped within a few seconds. */
-  async stop (): Promise<void> {
-    if (this.running) this.proc.kill('SIGTERM')
-    const timer = setTimeout(() => { if (this.running) this.proc.kill('SIGKILL') }, 6_000)
-    await this.exited
-    clearTimeout(timer)
-  }
+/** A daemon started through the real CLI inside host i's namespace, on its own address. */
+async function startHost (i: number, name: string, extra: string[] = []): Promise<TestNode> {
+  const home = await tempHome(`${PREFIX}-h${i}-`)
+  return await TestNode.start({ name, home, prefix: ['ip', 'netns', 'exec', `${PREFIX}${i}`], host: ip(i), port: 8080, mdns: true, extra })
 }
 
-const hosts: Host[] = []
 const reason = cannotMakeNamespaces()
 
 describe(`three hosts in network namespaces ${PREFIX}1..${PREFIX}${HOSTS}`, { skip: reason }, () => {
-  let h1: Host, h2: Host, h3: Host
+  let h1: TestNode, h2: TestNode, h3: TestNode
   let cutMs: number | undefined
   let reconnected: Promise<boolean> | undefined
 
@@ -126,20 +59,19 @@ describe(`three hosts in network namespaces ${PREFIX}1..${PREFIX}${HOSTS}`, { sk
     // Hosts 1 and 2 find each other by mDNS; host 3 has mDNS off and only host 2 as a peer
     // (which it re-dials until host 2 listens). Host 1 is up before host 2 starts, so host 2's
     // first mDNS query is answered by a node already listening.
-    h1 = await Host.start(1, 'fake.dev')
+    h1 = await startHost(1, 'fake.dev')
     ;[h2, h3] = await Promise.all([
-      Host.start(2, 'fake2.dev'),
-      Host.start(3, 'fake3.dev', ['--no-mdns', '--peer', `${ip(2)}:8080`])
+      startHost(2, 'fake2.dev'),
+      startHost(3, 'fake3.dev', ['--no-mdns', '--peer', `${ip(2)}:8080`])
     ])
   })
 
   after(async () => {
-    // The daemons first, by pid; then the namespaces (with anything still inside); then homes.
+    // The daemons first, by pid, and their homes; then the namespaces, with anything still inside.
     try {
-      await Promise.all(hosts.map(async h => { await h.stop() }))
-      netns('down', String(HOSTS), PREFIX)
+      await stopAll()
     } finally {
-      await Promise.all(hosts.map(async h => { await rm(h.home, { recursive: true, force: true }) }))
+      netns('down', String(HOSTS), PREFIX)
     }
   })
 
@@ -212,7 +144,7 @@ describe(`three hosts in network namespaces ${PREFIX}1..${PREFIX}${HOSTS}`, { sk
       return r.code === 0
     }, 30_000)
     await h1.waitForOutput(new RegExp(`^fake3\\.dev: back ${n}$`, 'm'))
-    for (const h of hosts) assert.ok(h.running, `${h.name} still runs`)
+    for (const h of [h1, h2, h3]) assert.ok(h.running, `${h.name} still runs`)
     assert.equal((await h1.status()).pid, h1.proc.pid, 'the same daemon')
   })
 
