@@ -61,9 +61,9 @@ export interface PartialRecord {
   /** the source's name and peer id */
   source: string
   peer: string
-  /** the whole file's size and SHA-256 (hex) as the source announced them */
+  /** the whole file's size and version as the source announced them */
   size: number
-  sha256: string
+  version: string
 }
 
 export interface PartialDownload {
@@ -75,8 +75,15 @@ export interface PartialDownload {
 export interface OpenFile {
   handle: FileHandle
   size: number
-  /** identifies this version of the file's contents, for caching its hash */
+  /** identifies this version of the file's contents: 32 hex digits that change when it does */
   version: string
+}
+
+/** The version of an open file's contents: from its identity, size and times, not its bytes. */
+export async function fileVersion (handle: FileHandle): Promise<{ size: number, version: string, isFile: boolean }> {
+  const st = await handle.stat({ bigint: true })
+  const version = createHash('sha256').update(`${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`).digest('hex').slice(0, 32)
+  return { size: Number(st.size), version, isFile: st.isFile() }
 }
 
 export class Drive {
@@ -116,12 +123,12 @@ export class Drive {
       if (err.code !== 'ELOOP') throw err
       handle = await this.openSymlink(name, path)
     }
-    const st = await handle.stat({ bigint: true })
-    if (!st.isFile()) {
+    const { size, version, isFile } = await fileVersion(handle)
+    if (!isFile) {
       await handle.close()
       throw new FileNotFoundError(`${name} in ${this.id} is not a regular file`)
     }
-    return { handle, size: Number(st.size), version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` }
+    return { handle, size, version }
   }
 
   private async openSymlink (name: string, path: string): Promise<FileHandle> {
@@ -201,6 +208,7 @@ function recordPath (partial: string): string {
 async function readPartial (path: string): Promise<PartialDownload | undefined> {
   try {
     const record = JSON.parse(await readFile(recordPath(path), 'utf8')) as PartialRecord
+    if (typeof record.version !== 'string' || !/^[0-9a-f]{32}$/.test(record.version)) return undefined
     const { size } = await stat(path)
     return size <= record.size ? { record, have: size } : undefined
   } catch {

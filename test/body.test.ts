@@ -27,6 +27,7 @@ describe('a download body between two real nodes', () => {
     const dir = await tempHome('hwd-body-')
     const source = join(dir, 'source.bin')
     const data = randomBytes(SIZE)
+    const sha256 = createHash('sha256').update(data).digest()
     await writeFile(source, data)
     const [sender, receiver] = await Promise.all([node(), node()])
     try {
@@ -34,7 +35,7 @@ describe('a download body between two real nodes', () => {
       await sender.handle(PROTOCOL, async stream => {
         const file = await open(source)
         try {
-          await sendBody(stream, file, 0, SIZE, () => {}, AbortSignal.timeout(60_000))
+          await sendBody(stream, file, 0, SIZE, { onSent: () => {}, trailer: async () => sha256 }, AbortSignal.timeout(60_000))
           await stream.close()
           sent.resolve()
         } catch (err) {
@@ -56,8 +57,9 @@ describe('a download body between two real nodes', () => {
         }, { once: true })
       })
       const target = await open(join(dir, 'target.bin'), 'w')
+      let trailer: Uint8Array
       try {
-        await receiveBody(stream, SIZE, {
+        trailer = await receiveBody(stream, SIZE, {
           onChunk: () => {},
           // a disk that stalls after the first write until the stream has closed
           write: async (chunks, position) => {
@@ -73,7 +75,8 @@ describe('a download body between two real nodes', () => {
       assert.ok(pausedWhenClosed, 'the stream was paused, with data buffered, when the sender closed')
       const received = await readFile(join(dir, 'target.bin'))
       assert.equal(received.byteLength, SIZE)
-      assert.equal(createHash('sha256').update(received).digest('hex'), createHash('sha256').update(data).digest('hex'))
+      assert.equal(createHash('sha256').update(received).digest('hex'), sha256.toString('hex'))
+      assert.deepEqual(Buffer.from(trailer), sha256, 'the trailer follows the body')
     } finally {
       await Promise.all([sender.stop(), receiver.stop()])
     }

@@ -1,7 +1,7 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { open, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
@@ -84,6 +84,36 @@ describe('faults', () => {
     assert.ok((await readFile(join(drive(a), 'big.bin'))).equals(changed))
   })
 
+  it('resets a download whose source is written to while it is sent, then serves the new version whole', async () => {
+    const [a, b] = await pair()
+    const path = join(drive(b), 'big.bin')
+    const size = 64 * 1024 * 1024
+    await writeFile(path, randomBytes(size))
+    const raw = await RawPeer.start()
+    try {
+      const pb = pbStream(await raw.open(b.addr, PROTOCOL))
+      await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0n, ifVersion: new Uint8Array(0) }, Request)
+      assert.equal((await pb.read(Response)).status, Response.Status.OK)
+      const body = pb.unwrap()
+      // held unread, the upload cannot finish before the write below
+      queueMicrotask(() => { body.pause() })
+      await eventually('the upload is listed', async () => (await b.status()).transfers.some(t => t.direction === 'upload'))
+      const file = await open(path, 'r+')
+      await file.write(Buffer.from('changed'), 0, 7, size / 2)
+      await file.close()
+      let received = 0
+      const read = (async () => { for await (const chunk of body) received += chunk.byteLength })()
+      body.resume()
+      await assert.rejects(read, /reset/i)
+      assert.ok(received <= size, `${received} bytes: the body, but no hash of two versions after it`)
+    } finally {
+      await raw.stop()
+    }
+    const again = await a.run(DOWNLOAD, 'big.bin', 'fake2.dev')
+    assert.equal(again.code, 0, again.stderr)
+    assert.ok((await readFile(join(drive(a), 'big.bin'))).equals(await readFile(path)))
+  })
+
   it('cancels a running download by id or file name, leaving no file', async () => {
     const a = await TestNode.start({ name: 'fake.dev' })
     const slow = await RawPeer.start()
@@ -92,7 +122,7 @@ describe('faults', () => {
       await slow.node.handle(PROTOCOL, async stream => {
         const pb = pbStream(stream)
         await pb.read(Request)
-        await pb.write({ status: Response.Status.OK, reason: '', size: 1n << 30n, sha256: new Uint8Array(32), files: [], offset: 0n }, Response)
+        await pb.write({ status: Response.Status.OK, reason: '', size: 1n << 30n, version: new Uint8Array(16), files: [], offset: 0n }, Response)
         pb.unwrap().send(new Uint8Array(64 * 1024))
       })
       await slow.claim(a.addr, 'slow.dev')
@@ -123,7 +153,7 @@ describe('faults', () => {
     const raw = await RawPeer.start()
     try {
       const pb = pbStream(await raw.open(b.addr, PROTOCOL))
-      await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0n, ifSha256: new Uint8Array(0) }, Request)
+      await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0n, ifVersion: new Uint8Array(0) }, Request)
       assert.equal((await pb.read(Response)).status, Response.Status.OK)
       const stalled = pb.unwrap()
       queueMicrotask(() => { stalled.pause() })

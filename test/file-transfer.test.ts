@@ -14,7 +14,7 @@ afterEach(stopAll)
 after(stopAll)
 
 function request (file: string, pkg = CHAT_PKG, offset = 0n): Request {
-  return { kind: Request.Kind.DOWNLOAD, drive: pkg, file, offset, ifSha256: new Uint8Array(0) }
+  return { kind: Request.Kind.DOWNLOAD, drive: pkg, file, offset, ifVersion: new Uint8Array(0) }
 }
 
 describe('file transfer', () => {
@@ -149,13 +149,15 @@ describe('file transfer', () => {
         const pb = pbStream(stream)
         await pb.read(Request)
         if (mode === 'refused') {
-          await pb.write({ status: Response.Status.REFUSED, reason: HOSTILE_REASON, size: 0n, sha256: new Uint8Array(0), files: [], offset: 0n }, Response)
+          await pb.write({ status: Response.Status.REFUSED, reason: HOSTILE_REASON, size: 0n, version: new Uint8Array(0), files: [], offset: 0n }, Response)
           await stream.close()
           return
         }
-        await pb.write({ status: Response.Status.OK, reason: '', size: 5n, sha256: new Uint8Array(32), files: [], offset: 0n }, Response)
+        await pb.write({ status: Response.Status.OK, reason: '', size: 5n, version: new Uint8Array(16), files: [], offset: 0n }, Response)
         const s = pb.unwrap()
-        s.send(new TextEncoder().encode(mode === 'bad-hash' ? 'abcde' : 'abcdefgh'))
+        // the body, then a trailer that is not its SHA-256, then for 'too-long' a byte more
+        s.send(new TextEncoder().encode('abcde'))
+        s.send(new Uint8Array(mode === 'bad-hash' ? 32 : 33))
         await s.close().catch(() => {})
       })
       await raw.claim(a.addr, 'evil.dev')
@@ -165,7 +167,7 @@ describe('file transfer', () => {
       assert.equal(bad.stderr, 'hwd: f.txt from evil.dev failed its SHA-256 check; nothing was saved\n')
       mode = 'too-long'
       const long = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
-      assert.match(long.stderr, /sent more than the 5 bytes it announced/)
+      assert.match(long.stderr, /sent more than the 5 bytes it announced and the trailer/)
       assert.equal(await readFile(join(drive(a), 'f.txt'), 'utf8'), 'mine')
       mode = 'refused'
       for (const argv of [[`download:${CHAT_PKG}`, 'g.txt', 'evil.dev'], [`list-files:${CHAT_PKG}`, 'evil.dev']]) {

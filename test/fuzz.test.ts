@@ -24,7 +24,7 @@ import '../daemon/polyfill.ts'
  */
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -37,6 +37,7 @@ import { ChatMessage, PROTOCOL as CHAT } from '../protocol/chat/index.ts'
 import { PROTOCOL as FILES, Request } from '../protocol/file-transfer/index.ts'
 import { PROTOCOL as NAMES } from '../protocol/names/index.ts'
 import { homePaths } from '../storage/home.ts'
+import { fileVersion } from '../storage/vfs.ts'
 import { chatCase, validChat } from './fuzz/chat.ts'
 import { controlCase, runControl } from './fuzz/control.ts'
 import { filesCase, validRequest } from './fuzz/file-transfer.ts'
@@ -98,6 +99,9 @@ describe('fuzz', () => {
     fx.smallSha = createHash('sha256').update(fx.small).digest()
     fx.big = randomBytes(BIG_SIZE)
     await writeFile(join(drive(b), 'small.txt'), fx.small)
+    const small = await open(join(drive(b), 'small.txt'))
+    fx.smallVersion = Buffer.from((await fileVersion(small)).version, 'hex')
+    await small.close()
     await writeFile(join(drive(b), 'big.bin'), fx.big)
     await writeFile(join(drive(b, FT_PKG), 'small.txt'), fx.small)
   })
@@ -143,7 +147,7 @@ describe('fuzz', () => {
     for (let i = 0; i < 2; i++) {
       const stream = await idler.open(b.addr, FILES)
       stream.pause()
-      stream.send(lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'big.bin', offset: 0n, ifSha256: new Uint8Array(0) })))
+      stream.send(lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'big.bin', offset: 0n, ifVersion: new Uint8Array(0) })))
       held.push(stream)
     }
     await eventually('the unread downloads show as uploads', async () => (await b.status()).transfers.filter(x => x.direction === 'upload').length === 2)

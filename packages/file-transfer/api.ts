@@ -32,7 +32,8 @@ export interface ServerOptions {
   peer: PeerId
   file: string
   offset: number
-  ifSha256: Uint8Array
+  /** resume at `offset` only if the file is still this version; otherwise send it whole */
+  ifVersion: Uint8Array
 }
 
 export interface DownloadResult {

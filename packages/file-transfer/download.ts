@@ -6,7 +6,7 @@ import { asError, HwdError, peerReason } from '../../errors.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import {
-  hashFile, HEADER_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody
+  hashFile, HEADER_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, VERSION_BYTES
 } from '../../protocol/file-transfer/index.ts'
 import type { Drive, PackageContext } from '../../daemon/package-api.ts'
 import type { DownloadResult, RequesterOptions } from './api.ts'
@@ -51,7 +51,7 @@ export async function download (our: PackageContext, id: string, options: Reques
       drive: our.id,
       file,
       offset: BigInt(held?.have ?? 0),
-      ifSha256: held != null ? new Uint8Array(Buffer.from(held.record.sha256, 'hex')) : new Uint8Array(0)
+      ifVersion: held != null ? new Uint8Array(Buffer.from(held.record.version, 'hex')) : new Uint8Array(0)
     }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header })
     if (response.status !== Response.Status.OK) throw new DownloadError(`${source}: ${peerReason(response.reason)}`)
@@ -62,17 +62,17 @@ export async function download (our: PackageContext, id: string, options: Reques
     raw.pause()
     const size = Number(response.size)
     const offset = Number(response.offset)
-    if (response.sha256.byteLength !== 32 || offset > size || offset > (held?.have ?? 0)) {
+    if (response.version.byteLength !== VERSION_BYTES || offset > size || offset > (held?.have ?? 0)) {
       throw new DownloadError(`${source} sent a malformed response`)
     }
-    const sha256 = toString(response.sha256, 'hex')
     const hash = createHash('sha256')
     const handle = await openPartial(drive, file, offset, hash)
     if (offset > 0) options.onResume?.(offset)
     our.transfers.begin({ id, label: file, peer: source, direction: 'download', done: offset, total: size, startedAt: started }, err => { cancel.abort(err) })
+    let sha256: string
     try {
-      await drive.recordPartial({ file, source, peer, size, sha256 })
-      await receiveBody(raw, size - offset, {
+      await drive.recordPartial({ file, source, peer, size, version: toString(response.version, 'hex') })
+      const trailer = await receiveBody(raw, size - offset, {
         onChunk: chunk => { hash.update(chunk) },
         write: async (chunks, position) => { await writeAll(handle, chunks, offset + position) },
         onProgress: received => {
@@ -81,6 +81,7 @@ export async function download (our: PackageContext, id: string, options: Reques
         }
       }, signal)
       await raw.close({ signal }).catch(() => {})
+      sha256 = toString(trailer, 'hex')
       if (hash.digest('hex') !== sha256) {
         await drive.discardPartial(file)
         throw new DownloadError(`${file} from ${source} failed its SHA-256 check; nothing was saved`)

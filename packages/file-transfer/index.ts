@@ -79,7 +79,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     }
     uploads.set(peer, mine + 1)
     try {
-      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: Number(request.offset), ifSha256: request.ifSha256 }).done
+      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: Number(request.offset), ifVersion: request.ifVersion }).done
     } finally {
       const left = (uploads.get(peer) ?? 1) - 1
       if (left === 0) uploads.delete(peer)
@@ -102,7 +102,7 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
   const stream = await connection.newStream(PROTOCOL, { signal: header })
   try {
     const pb = framed(stream, MAX_RESPONSE_BYTES)
-    await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0n, ifSha256: new Uint8Array(0) }, Request, { signal: header })
+    await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0n, ifVersion: new Uint8Array(0) }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })
     await stream.close({ signal: header })
     if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${peerReason(response.reason)}`)

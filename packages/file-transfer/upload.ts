@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { pbStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { deadline } from '../../protocol/deadline.ts'
-import { equals } from 'uint8arrays'
-import { hashFile, Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
+import { fileVersion } from '../../storage/vfs.ts'
+import { BodyError, hashFile, Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
 import type { OpenFile, PackageContext } from '../../daemon/package-api.ts'
 import type { ServerOptions } from './api.ts'
 
@@ -11,35 +11,27 @@ import type { ServerOptions } from './api.ts'
 const HASH_CACHE_ENTRIES = 4096
 
 /**
- * SHA-256 of files by version (device, inode, size, times), so a file served again, or a
- * download resumed, is not read twice before its first byte is sent.
+ * SHA-256 of files by version, learnt as they are sent whole, so a file served again or a
+ * download resumed is not hashed again.
  */
 export class HashCache {
-  private readonly entries = new Map<string, Promise<Uint8Array<ArrayBuffer>>>()
+  private readonly entries = new Map<string, Uint8Array>()
 
-  async get (file: OpenFile): Promise<Uint8Array<ArrayBuffer>> {
-    let hash = this.entries.get(file.version)
-    if (hash == null) {
-      hash = sha256Of(file)
-      this.entries.set(file.version, hash)
-      hash.catch(() => this.entries.delete(file.version))
-      if (this.entries.size > HASH_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!)
-    }
-    return await hash
+  get (version: string): Uint8Array | undefined {
+    return this.entries.get(version)
   }
-}
 
-async function sha256Of (file: OpenFile): Promise<Uint8Array<ArrayBuffer>> {
-  const hash = createHash('sha256')
-  await hashFile(file.handle, file.size, hash)
-  return new Uint8Array(hash.digest())
+  set (version: string, sha256: Uint8Array): void {
+    this.entries.set(version, sha256)
+    if (this.entries.size > HASH_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!)
+  }
 }
 
 type Answer = Partial<Response> & Pick<Response, 'status'>
 
 /** Write a response header, the fields it leaves out at their defaults. */
 async function writeResponse (stream: Stream, response: Answer, signal: AbortSignal): Promise<void> {
-  await pbStream(stream).write({ reason: '', size: 0n, sha256: new Uint8Array(0), files: [], offset: 0n, ...response }, Response, { signal })
+  await pbStream(stream).write({ reason: '', size: 0n, version: new Uint8Array(0), files: [], offset: 0n, ...response }, Response, { signal })
 }
 
 /** Answer a request whole (a refusal, a listing) and close. */
@@ -50,9 +42,9 @@ export async function respond (stream: Stream, response: Answer): Promise<void> 
 }
 
 /**
- * The serving worker: answer one download request with the file's size and hash, then send
- * it from the offset asked for, or whole if the file changed since the requester's partial
- * copy began.
+ * The serving worker: answer one download request with the file's size and version, then
+ * send it from the offset asked for (or whole, if the file changed since the requester's
+ * partial copy began), then its SHA-256, hashed on the way unless already known.
  */
 export async function upload (our: PackageContext, id: string, options: ServerOptions, hashes: HashCache): Promise<void> {
   const { stream, file } = options
@@ -68,13 +60,25 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
     await respond(stream, { status, reason })
     return
   }
-  const { handle, size } = opened
+  const { handle, size, version } = opened
   try {
-    const sha256 = await hashes.get(opened)
-    const offset = options.offset > 0 && options.offset <= size && equals(options.ifSha256, sha256) ? options.offset : 0
-    await writeResponse(stream, { status: Response.Status.OK, size: BigInt(size), sha256, offset: BigInt(offset) }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
+    const offset = options.offset > 0 && options.offset <= size && Buffer.from(options.ifVersion).toString('hex') === version ? options.offset : 0
+    await writeResponse(stream, { status: Response.Status.OK, size: BigInt(size), version: Buffer.from(version, 'hex'), offset: BigInt(offset) }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
     our.transfers.begin({ id, label: file, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
-    await sendBody(stream, handle, offset, size, position => { our.transfers.update(id, position) }, our.signal)
+    const known = hashes.get(version)
+    const hash = known == null ? createHash('sha256') : undefined
+    if (hash != null && offset > 0) await hashFile(handle, offset, hash)
+    await sendBody(stream, handle, offset, size, {
+      onRead: hash != null ? chunk => { hash.update(chunk) } : undefined,
+      onSent: position => { our.transfers.update(id, position) },
+      trailer: async () => {
+        // what was read is one version of the file only if no write came meanwhile
+        if ((await fileVersion(handle)).version !== version) throw new BodyError(`${file} changed while it was being sent`)
+        const sha256 = known ?? hash!.digest()
+        hashes.set(version, sha256)
+        return sha256
+      }
+    }, our.signal)
     await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, our.signal) })
   } finally {
     our.transfers.end(id)

@@ -3,7 +3,7 @@ import type { Stream } from '@libp2p/interface'
 import type { Hash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { deadline } from '../deadline.ts'
-import { CHUNK_BYTES, IDLE_TIMEOUT_MS, WRITE_HIGH_WATER, WRITE_LOW_WATER } from './constants.ts'
+import { CHUNK_BYTES, IDLE_TIMEOUT_MS, TRAILER_BYTES, WRITE_HIGH_WATER, WRITE_LOW_WATER } from './constants.ts'
 
 const log = logger('hwd:file-transfer:body')
 
@@ -12,23 +12,36 @@ export class BodyError extends Error {
   name = 'BodyError'
 }
 
+export interface BodySource {
+  /** called in order for every chunk as it is read, before it is sent (to hash it) */
+  onRead?(chunk: Uint8Array): void
+  onSent(position: number): void
+  /** the TRAILER_BYTES that follow the last chunk, asked for once every chunk is sent */
+  trailer(): Promise<Uint8Array>
+}
+
 /**
- * Send bytes [offset, size) of a file, respecting the stream's backpressure: the next chunk
- * is read from disk while the previous one drains, and never more than one chunk waits. A
- * stream that does not drain for IDLE_TIMEOUT_MS is given up.
+ * Send bytes [offset, size) of a file, then its trailer, respecting the stream's
+ * backpressure: the next chunk is read from disk while the previous one drains, and never
+ * more than one chunk waits. A stream that does not drain for IDLE_TIMEOUT_MS is given up.
  */
-export async function sendBody (stream: Stream, file: FileHandle, offset: number, size: number, onSent: (position: number) => void, signal: AbortSignal): Promise<void> {
+export async function sendBody (stream: Stream, file: FileHandle, offset: number, size: number, source: BodySource, signal: AbortSignal): Promise<void> {
+  const send = async (bytes: Uint8Array): Promise<void> => {
+    // a reader that stops reading holds the window shut: give it IDLE_TIMEOUT_MS, then let go
+    if (!stream.send(bytes)) await stream.onDrain({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
+  }
   let position = offset
   let next = readChunk(file, position, size)
   while (position < size) {
     const chunk = await next
     position += chunk.byteLength
     next = readChunk(file, position, size)
-    // a reader that stops reading holds the window shut: give it IDLE_TIMEOUT_MS, then let go
-    if (!stream.send(chunk)) await stream.onDrain({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
-    onSent(position)
+    source.onRead?.(chunk)
+    await send(chunk)
+    source.onSent(position)
   }
   await next
+  await send(await source.trailer())
 }
 
 async function readChunk (file: FileHandle, position: number, size: number): Promise<Uint8Array> {
@@ -63,15 +76,17 @@ export interface BodySink {
 }
 
 /**
- * Receive exactly `expected` bytes from a raw stream into `sink`, resuming it if the caller
- * paused it to prepare the sink. The stream is paused while
+ * Receive exactly `expected` bytes from a raw stream into `sink`, then the TRAILER_BYTES that
+ * the promise resolves to, resuming the stream if the caller paused it to prepare the sink.
+ * The stream is paused while
  * more than WRITE_HIGH_WATER bytes wait for the disk (Yamux then stops the sender once its
  * window is spent), so memory stays bounded however slow the disk is. Rejects on a reset, on
- * more bytes than announced, on an end before `expected` bytes, or on IDLE_TIMEOUT_MS of
- * silence.
+ * more bytes than announced, on an end before them all, or on IDLE_TIMEOUT_MS of silence.
  */
-export async function receiveBody (stream: Stream, expected: number, sink: BodySink, signal: AbortSignal): Promise<void> {
-  return await new Promise<void>((resolve, reject) => {
+export async function receiveBody (stream: Stream, expected: number, sink: BodySink, signal: AbortSignal): Promise<Uint8Array> {
+  return await new Promise<Uint8Array>((resolve, reject) => {
+    const trailer = new Uint8Array(TRAILER_BYTES)
+    let trailerHave = 0
     const queue: Uint8Array[] = []
     let queued = 0
     let received = 0
@@ -137,17 +152,22 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       }
       if (remoteDone && queue.length === 0 && stream.readBufferLength === 0) {
         cleanup()
-        if (received === expected) resolve()
-        else reject(new BodyError(`the stream ended after ${received} of ${expected} bytes`))
+        if (trailerHave === TRAILER_BYTES) resolve(trailer)
+        else reject(new BodyError(received < expected ? `the stream ended after ${received} of ${expected} bytes` : 'the stream ended before the trailer'))
       }
     }
     const onMessage = (evt: { data: Uint8Array | Iterable<Uint8Array> }): void => {
       if (failed) return
       armIdle()
       // a Uint8ArrayList is a list of buffers: take them as they are rather than join them
-      for (const chunk of evt.data instanceof Uint8Array ? [evt.data] : evt.data) {
+      for (const data of evt.data instanceof Uint8Array ? [evt.data] : evt.data) {
+        const chunk = data.subarray(0, expected - received)
+        const after = data.subarray(chunk.byteLength)
+        if (trailerHave + after.byteLength > TRAILER_BYTES) { fail(new BodyError(`the peer sent more than the ${expected} bytes it announced and the trailer`)); return }
+        trailer.set(after, trailerHave)
+        trailerHave += after.byteLength
+        if (chunk.byteLength === 0) continue
         received += chunk.byteLength
-        if (received > expected) { fail(new BodyError(`the peer sent more than the ${expected} bytes it announced`)); return }
         sink.onChunk(chunk)
         queue.push(chunk)
         queued += chunk.byteLength

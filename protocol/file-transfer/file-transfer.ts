@@ -8,7 +8,7 @@ export interface Request {
   drive: string
   file: string
   offset: bigint
-  ifSha256: Uint8Array<ArrayBuffer>
+  ifVersion: Uint8Array<ArrayBuffer>
 }
 
 export namespace Request {
@@ -57,9 +57,9 @@ export namespace Request {
           w.uint64(obj.offset)
         }
 
-        if ((obj.ifSha256 != null && obj.ifSha256.byteLength > 0)) {
+        if ((obj.ifVersion != null && obj.ifVersion.byteLength > 0)) {
           w.uint32(42)
-          w.bytes(obj.ifSha256)
+          w.bytes(obj.ifVersion)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -71,7 +71,7 @@ export namespace Request {
           drive: '',
           file: '',
           offset: 0n,
-          ifSha256: uint8ArrayAlloc(0)
+          ifVersion: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -97,7 +97,7 @@ export namespace Request {
               break
             }
             case 5: {
-              obj.ifSha256 = reader.bytes()
+              obj.ifVersion = reader.bytes()
               break
             }
             default: {
@@ -145,7 +145,7 @@ export namespace Request {
             }
             case 5: {
               yield {
-                field: `${prefix}.ifSha256`,
+                field: `${prefix}.ifVersion`,
                 value: reader.bytes()
               }
               break
@@ -182,8 +182,8 @@ export namespace Request {
     value: bigint
   }
 
-  export interface RequestIfSha256FieldEvent {
-    field: '$.ifSha256'
+  export interface RequestIfVersionFieldEvent {
+    field: '$.ifVersion'
     value: Uint8Array<ArrayBuffer>
   }
 
@@ -195,7 +195,7 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestKindFieldEvent | RequestDriveFieldEvent | RequestFileFieldEvent | RequestOffsetFieldEvent | RequestIfSha256FieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestKindFieldEvent | RequestDriveFieldEvent | RequestFileFieldEvent | RequestOffsetFieldEvent | RequestIfVersionFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
   }
 }
@@ -316,7 +316,7 @@ export interface Response {
   status: Response.Status
   reason: string
   size: bigint
-  sha256: Uint8Array<ArrayBuffer>
+  version: Uint8Array<ArrayBuffer>
   files: FileEntry[]
   offset: bigint
 }
@@ -368,9 +368,9 @@ export namespace Response {
           w.uint64(obj.size)
         }
 
-        if ((obj.sha256 != null && obj.sha256.byteLength > 0)) {
+        if ((obj.version != null && obj.version.byteLength > 0)) {
           w.uint32(34)
-          w.bytes(obj.sha256)
+          w.bytes(obj.version)
         }
 
         if (obj.files != null && obj.files.length > 0) {
@@ -393,7 +393,7 @@ export namespace Response {
           status: Status.OK,
           reason: '',
           size: 0n,
-          sha256: uint8ArrayAlloc(0),
+          version: uint8ArrayAlloc(0),
           files: [],
           offset: 0n
         }
@@ -417,7 +417,7 @@ export namespace Response {
               break
             }
             case 4: {
-              obj.sha256 = reader.bytes()
+              obj.version = reader.bytes()
               break
             }
             case 5: {
@@ -476,7 +476,7 @@ export namespace Response {
             }
             case 4: {
               yield {
-                field: `${prefix}.sha256`,
+                field: `${prefix}.version`,
                 value: reader.bytes()
               }
               break
@@ -533,8 +533,8 @@ export namespace Response {
     value: bigint
   }
 
-  export interface ResponseSha256FieldEvent {
-    field: '$.sha256'
+  export interface ResponseVersionFieldEvent {
+    field: '$.version'
     value: Uint8Array<ArrayBuffer>
   }
 
@@ -563,7 +563,7 @@ export namespace Response {
     return decodeMessage(buf, Response.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseStatusFieldEvent | ResponseReasonFieldEvent | ResponseSizeFieldEvent | ResponseSha256FieldEvent | ResponseFilesNameFieldEvent | ResponseFilesSizeFieldEvent | ResponseOffsetFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseStatusFieldEvent | ResponseReasonFieldEvent | ResponseSizeFieldEvent | ResponseVersionFieldEvent | ResponseFilesNameFieldEvent | ResponseFilesSizeFieldEvent | ResponseOffsetFieldEvent> {
     return streamMessage(buf, Response.codec(), opts)
   }
 }

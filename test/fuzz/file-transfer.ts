@@ -1,6 +1,5 @@
 import '../../daemon/polyfill.ts'
 /** Fuzz cases for file transfer: requests in and out of range, and probes whose replies are checked. */
-import { createHash } from 'node:crypto'
 import { concat, equals } from 'uint8arrays'
 import { MAX_REQUEST_BYTES, PROTOCOL as FILES, Request, Response } from '../../protocol/file-transfer/index.ts'
 import { BIG_SIZE, type Case, CHAT_PKG, field, type Fixtures, framingCase, FT_PKG, lp, type Rng, SMALL_SIZE, splitFrame } from './harness.ts'
@@ -12,12 +11,12 @@ const DRIVES = [CHAT_PKG, FT_PKG, '', 'nope:x', `${CHAT_PKG}\0`, '../..', 'a'.re
 const OFFSETS = [0n, 1n, 500n, 999n, 1000n, 1001n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n]
 
 export function validRequest (rng: Rng): Uint8Array {
-  if (rng.chance(0.3)) return Request.encode({ kind: Request.Kind.LIST, drive: rng.pick([CHAT_PKG, FT_PKG]), file: '', offset: 0n, ifSha256: new Uint8Array(0) })
-  return Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: rng.pick(['small.txt', 'big.bin', 'missing.bin']), offset: rng.pick(OFFSETS), ifSha256: rng.bytes(rng.pick([0, 32])) })
+  if (rng.chance(0.3)) return Request.encode({ kind: Request.Kind.LIST, drive: rng.pick([CHAT_PKG, FT_PKG]), file: '', offset: 0n, ifVersion: new Uint8Array(0) })
+  return Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: rng.pick(['small.txt', 'big.bin', 'missing.bin']), offset: rng.pick(OFFSETS), ifVersion: rng.bytes(rng.pick([0, 16])) })
 }
 
 function wrongForFiles (rng: Rng): Uint8Array {
-  return Response.encode({ status: rng.pick([Response.Status.OK, Response.Status.BUSY]), reason: rng.text(rng.size(100)), size: BigInt(rng.int(1e9)), sha256: rng.bytes(32), files: [{ name: 'x', size: 1n }], offset: 0n })
+  return Response.encode({ status: rng.pick([Response.Status.OK, Response.Status.BUSY]), reason: rng.text(rng.size(100)), size: BigInt(rng.int(1e9)), version: rng.bytes(16), files: [{ name: 'x', size: 1n }], offset: 0n })
 }
 
 /** A Request with fields anywhere in or out of range, written by hand so any enum value fits. */
@@ -28,7 +27,7 @@ function hostileRequest (rng: Rng, fx: Fixtures): Uint8Array {
   parts.push(field.bytes(2, rng.chance(0.7) ? CHAT_PKG : rng.pick(DRIVES)))
   parts.push(field.bytes(3, rng.chance(0.25) ? rng.pick(['small.txt', 'big.bin']) : rng.chance(0.8) ? rng.pick(BAD_FILES) : rng.text(rng.size(300))))
   if (rng.chance(0.6)) parts.push(field.varint(4, rng.pick(OFFSETS)))
-  if (rng.chance(0.5)) parts.push(field.bytes(5, rng.chance(0.5) ? fx.smallSha : rng.bytes(rng.pick([1, 31, 32, 33, 500, 900]))))
+  if (rng.chance(0.5)) parts.push(field.bytes(5, rng.chance(0.5) ? fx.smallVersion : rng.bytes(rng.pick([1, 15, 16, 17, 32, 500, 900]))))
   if (rng.chance(0.15)) parts.push(parts[rng.int(parts.length)]) // a field twice
   if (rng.chance(0.1)) parts.push(field.varint(3, 7n)) // the file name with the wrong wire type
   for (let i = parts.length - 1; i > 0 && rng.chance(0.3); i--) { const j = rng.int(i + 1); [parts[i], parts[j]] = [parts[j], parts[i]] }
@@ -48,12 +47,11 @@ function fileReply (reply: Uint8Array): { response: Response, body: Uint8Array }
 
 function filesProbe (rng: Rng, fx: Fixtures): Case {
   const base = { protocol: FILES, ending: 'close' as const }
-  const sha = (b: Uint8Array): Uint8Array => createHash('sha256').update(b).digest()
   switch (rng.int(5)) {
     case 0: return {
       ...base,
       kind: 'probe: list',
-      frames: [lp(Request.encode({ kind: Request.Kind.LIST, drive: CHAT_PKG, file: '', offset: 0n, ifSha256: new Uint8Array(0) }))],
+      frames: [lp(Request.encode({ kind: Request.Kind.LIST, drive: CHAT_PKG, file: '', offset: 0n, ifVersion: new Uint8Array(0) }))],
       probe: reply => {
         const r = fileReply(reply)
         if (typeof r === 'string') return r
@@ -69,22 +67,22 @@ function filesProbe (rng: Rng, fx: Fixtures): Case {
       return {
         ...base,
         kind: 'probe: download small.txt',
-        frames: [lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'small.txt', offset: BigInt(offset), ifSha256: (same ? fx.smallSha : sha(rng.bytes(8))) as Uint8Array<ArrayBuffer> }))],
+        frames: [lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'small.txt', offset: BigInt(offset), ifVersion: (same ? fx.smallVersion : rng.bytes(16)) as Uint8Array<ArrayBuffer> }))],
         probe: reply => {
           const r = fileReply(reply)
           if (typeof r === 'string') return r
           const { response, body } = r
           if (response.status !== Response.Status.OK) return `DOWNLOAD at ${offset} answered ${response.status}: ${response.reason}`
-          if (response.size !== BigInt(SMALL_SIZE) || !equals(response.sha256, fx.smallSha)) return `wrong size or hash: ${response.size}`
-          if (response.offset !== BigInt(expectOffset)) return `asked from ${offset} (same hash: ${same}), served from ${response.offset}`
-          return equals(body, fx.small.subarray(expectOffset)) ? undefined : `body of ${body.byteLength} bytes differs from bytes ${expectOffset}.. of small.txt`
+          if (response.size !== BigInt(SMALL_SIZE) || !equals(response.version, fx.smallVersion)) return `wrong size or version: ${response.size}`
+          if (response.offset !== BigInt(expectOffset)) return `asked from ${offset} (same version: ${same}), served from ${response.offset}`
+          return equals(body, concat([fx.small.subarray(expectOffset), fx.smallSha])) ? undefined : `body of ${body.byteLength} bytes is not bytes ${expectOffset}.. of small.txt and its SHA-256`
         }
       }
     }
     case 3: return {
       ...base,
       kind: 'probe: missing file',
-      frames: [lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'missing.bin', offset: 0n, ifSha256: new Uint8Array(0) }))],
+      frames: [lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'missing.bin', offset: 0n, ifVersion: new Uint8Array(0) }))],
       probe: reply => {
         const r = fileReply(reply)
         if (typeof r === 'string') return r
@@ -96,7 +94,7 @@ function filesProbe (rng: Rng, fx: Fixtures): Case {
       return {
         ...base,
         kind: 'probe: bad name',
-        frames: [lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: name, offset: 0n, ifSha256: new Uint8Array(0) }))],
+        frames: [lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: name, offset: 0n, ifVersion: new Uint8Array(0) }))],
         probe: reply => {
           const r = fileReply(reply)
           if (typeof r === 'string') return r
@@ -117,7 +115,7 @@ export function filesCase (rng: Rng, fx: Fixtures): Case {
   }
   if (r < 0.48) {
     // a request above MAX_REQUEST_BYTES, and not by its prefix alone
-    const request = Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'z'.repeat(MAX_REQUEST_BYTES), offset: 0n, ifSha256: new Uint8Array(0) })
+    const request = Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'z'.repeat(MAX_REQUEST_BYTES), offset: 0n, ifVersion: new Uint8Array(0) })
     return { protocol: FILES, kind: 'oversized request', frames: [lp(request)], ending: 'keep' }
   }
   const c = framingCase(rng, FILES, MAX_REQUEST_BYTES, () => validRequest(rng), () => wrongForFiles(rng))

@@ -139,6 +139,8 @@ export interface Case {
 export interface Fixtures {
   small: Uint8Array
   smallSha: Uint8Array
+  /** small.txt's version in B's drive, as a download response names it */
+  smallVersion: Uint8Array
   big: Uint8Array
   /** signed names records, good and bad, for announcements */
   records: Array<{ label: string, record: NameRecord }>
