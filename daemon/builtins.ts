@@ -103,5 +103,5 @@ export function registerBuiltins (daemon: Daemon): void {
 }
 
 function progress (done: number, total?: number): string {
-  return total == null ? formatBytes(done) : `${formatBytes(done)} / ${formatBytes(total)} (${Math.floor(done * 100 / Math.max(total, 1))}%)`
+  return total == null ? 'connecting' : `${formatBytes(done)} / ${formatBytes(total)} (${Math.floor(done * 100 / Math.max(total, 1))}%)`
 }

@@ -178,7 +178,7 @@ function printStatus (s: Status): void {
   for (const p of s.packages) row('package', `${p.id} ${p.version}`)
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
-    row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatBytes(t.done)}${t.total != null ? ` / ${formatBytes(t.total)}` : ''}`)
+    row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${t.total != null ? `${formatBytes(t.done)} / ${formatBytes(t.total)}` : 'connecting'}`)
   }
   for (const i of s.interrupted) row('cut off', `${i.file} from ${i.source} in ${i.package}: ${formatBytes(i.have)} / ${formatBytes(i.size)}`)
 }

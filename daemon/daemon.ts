@@ -123,11 +123,10 @@ export class Daemon {
 
   /** Downloads cut off in any package's drive and not running now. */
   async interrupted (): Promise<Interrupted[]> {
-    const running = new Set(this.transfers.list().filter(t => t.direction === 'download').map(t => t.label))
     const found: Interrupted[] = []
     for (const pkg of this.packages.list()) {
       for (const p of await pkg.drive.partials()) {
-        if (!running.has(p.record.file)) found.push({ package: pkg.id, file: p.record.file, source: p.record.source, have: p.have, size: p.record.size })
+        if (!this.transfers.has('download', pkg.id, p.record.file)) found.push({ package: pkg.id, file: p.record.file, source: p.record.source, have: p.have, size: p.record.size })
       }
     }
     return found

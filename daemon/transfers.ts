@@ -2,6 +2,8 @@ import { HwdError } from '../errors.ts'
 import type { Progress } from './commands.ts'
 
 export interface TransferInfo extends Progress {
+  /** the package whose drive the file is read from or written into */
+  drive: string
   peer: string
   direction: 'download' | 'upload'
   startedAt: number
@@ -21,9 +23,17 @@ export class TransferTable {
     this.running.set(info.id, { info, cancel })
   }
 
-  update (id: string, done: number): void {
+  /** `total` once it is known: a download learns it from the source's answer */
+  update (id: string, done: number, total?: number): void {
     const entry = this.running.get(id)
-    if (entry != null) entry.info.done = done
+    if (entry == null) return
+    entry.info.done = done
+    if (total != null) entry.info.total = total
+  }
+
+  /** Whether `label` is being moved in that direction in that drive. */
+  has (direction: TransferInfo['direction'], drive: string, label: string): boolean {
+    return [...this.running.values()].some(({ info }) => info.direction === direction && info.drive === drive && info.label === label)
   }
 
   end (id: string): void {

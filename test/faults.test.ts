@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
-import { CHAT_PKG as PKG, connected, drive, eventually, knows, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
+import { CHAT_PKG as PKG, connected, FT_PKG, drive, eventually, knows, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
 import { RawPeer } from './raw-peer.ts'
 
 const DOWNLOAD = `download:${PKG}`
@@ -131,7 +131,7 @@ describe('faults', () => {
       const byId = a.run(DOWNLOAD, 'two.bin', 'slow.dev')
       const listed = await eventually('both are listed', async () => {
         const r = await a.run('transfers')
-        return /one.bin/.test(r.stdout) && /two.bin/.test(r.stdout) ? r.stdout : undefined
+        return /one.bin.* \/ 1.0 GiB/.test(r.stdout) && /two.bin.* \/ 1.0 GiB/.test(r.stdout) ? r.stdout : undefined
       })
       const id = /^(\w{8})\s+download\s+two.bin\s+slow.dev\s+64.0 KiB \/ 1.0 GiB \(0%\)$/m.exec(listed)?.[1]
       assert.ok(id != null, listed)
@@ -144,6 +144,38 @@ describe('faults', () => {
       assert.equal(none.stderr, 'hwd: no running transfer has the id or file "one.bin"; see transfers\n')
     } finally {
       await slow.stop()
+    }
+  })
+
+  it('lists and cancels a download still waiting for its source, beside a cut-off one of the same name in another drive', async () => {
+    const a = await TestNode.start({ name: 'fake.dev' })
+    const mute = await RawPeer.start()
+    try {
+      // a source that cuts off downloads into file-transfer's drive, and never answers the others
+      await mute.node.handle(PROTOCOL, async stream => {
+        const pb = pbStream(stream)
+        const request = await pb.read(Request)
+        if (request.drive !== FT_PKG) return
+        await pb.write({ status: Response.Status.OK, reason: '', size: 1n << 20n, version: new Uint8Array(16), files: [], offset: 0n }, Response)
+        const body = pb.unwrap()
+        body.send(new Uint8Array(1000))
+        await body.close()
+      })
+      await mute.claim(a.addr, 'mute.dev')
+      await eventually('a knows mute.dev', async () => knows(await a.status(), 'mute.dev', mute.peerId))
+      assert.match((await a.run(`download:${FT_PKG}`, 'a.bin', 'mute.dev')).stderr, /cut off/)
+      const waiting = a.run(DOWNLOAD, 'a.bin', 'mute.dev')
+      const listed = await eventually('the waiting download is listed', async () => {
+        const r = await a.run('transfers')
+        return /download\s+a.bin/.test(r.stdout) ? r.stdout : undefined
+      })
+      assert.match(listed, /^\w{8}\s+download\s+a.bin\s+mute.dev\s+connecting$/m)
+      assert.match(listed, /^-\s+cut off\s+a.bin\s+mute.dev\s+1000 B \/ 1.0 MiB \(0%\)$/m, 'the other drive\'s cut-off a.bin is not hidden')
+      assert.match((await a.run('cancel', 'a.bin')).stdout, /^cancelled download \w{8} of a.bin\n$/)
+      assert.equal((await waiting).stderr, 'hwd: a.bin: cancelled\n')
+      assert.deepEqual((await a.status()).interrupted.map(i => `${i.package} ${i.file}`), [`${FT_PKG} a.bin`])
+    } finally {
+      await mute.stop()
     }
   })
 

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
+import { PROTOCOL as CHAT } from '../protocol/chat/index.ts'
 import { assertQuotedSafely, CHAT_PKG, drive, eventually, FT_PKG, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
@@ -115,10 +116,21 @@ describe('file transfer', () => {
     assert.equal((await b.status()).name, 'fake2.dev')
   })
 
-  it('fails fast for an unknown or offline node', async () => {
+  it('fails fast for an unknown or offline node, or one that serves neither file transfer nor chat', async () => {
     const [a, b] = await pair()
     const unknown = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'nobody.dev')
     assert.equal(unknown.stderr, 'hwd: unknown node "nobody.dev"; known names: fake.dev, fake2.dev\n')
+    const bare = await RawPeer.start()
+    try {
+      await bare.claim(a.addr, 'bare.dev')
+      await eventually('a knows bare.dev', async () => knows(await a.status(), 'bare.dev', bare.peerId))
+      for (const argv of [[`download:${CHAT_PKG}`, 'f.txt', 'bare.dev'], [`list-files:${CHAT_PKG}`, 'bare.dev']]) {
+        assert.equal((await a.run(...argv)).stderr, `hwd: bare.dev does not serve file transfer (${PROTOCOL})\n`)
+      }
+      assert.equal((await a.run(`send:${CHAT_PKG}`, 'bare.dev', 'hi')).stderr, `hwd: not delivered: the node does not serve chat (${CHAT})\n`)
+    } finally {
+      await bare.stop()
+    }
     await b.stop()
     const offline = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'fake2.dev')
     assert.match(offline.stderr, /^hwd: fake2.dev is offline/)

@@ -25,17 +25,17 @@ export function newTransferId (): string {
  * file beside the final name; only a body of the announced size and SHA-256, flushed to
  * disk, is renamed to the final name. A download cut off leaves the partial file and its
  * record, and the next one resumes it if the source still has the same file; one cancelled
- * with `cancel` leaves nothing. `downloading` holds the downloads running on this node, so
- * two never write the same partial file.
+ * with `cancel` leaves nothing. The download is in the node's transfer table from its first
+ * step to its last, so two never write the same partial file, and `cancel` finds it even
+ * while it connects.
  */
-export async function download (our: PackageContext, id: string, options: RequesterOptions, downloading: Set<string>): Promise<DownloadResult> {
+export async function download (our: PackageContext, id: string, options: RequesterOptions): Promise<DownloadResult> {
   const { drive } = our
   const { file, source } = options
-  const key = `${drive.root}\0${file}`
-  if (downloading.has(key)) throw new DownloadError(`${file} is already being downloaded into ${our.id}`)
-  downloading.add(key)
+  if (our.transfers.has('download', our.id, file)) throw new DownloadError(`${file} is already being downloaded into ${our.id}`)
   const started = Date.now()
   const cancel = new AbortController()
+  our.transfers.begin({ id, label: file, drive: our.id, peer: source, direction: 'download', done: 0, startedAt: started }, err => { cancel.abort(err) })
   const signal = AbortSignal.any([our.signal, cancel.signal, ...(options.signal != null ? [options.signal] : [])])
   let stream: Stream | undefined
   try {
@@ -68,7 +68,7 @@ export async function download (our: PackageContext, id: string, options: Reques
     const hash = createHash('sha256')
     const handle = await openPartial(drive, file, offset, hash)
     if (offset > 0) options.onResume?.(offset)
-    our.transfers.begin({ id, label: file, peer: source, direction: 'download', done: offset, total: size, startedAt: started }, err => { cancel.abort(err) })
+    our.transfers.update(id, offset, size)
     let sha256: string
     try {
       await drive.recordPartial({ file, source, peer, size, version: toString(response.version, 'hex') })
@@ -91,7 +91,6 @@ export async function download (our: PackageContext, id: string, options: Reques
       signal.throwIfAborted()
     } finally {
       await handle.close()
-      our.transfers.end(id)
     }
     await drive.commit(file)
     return { file, source, size, sha256, resumedAt: offset, ms: Date.now() - started }
@@ -99,7 +98,7 @@ export async function download (our: PackageContext, id: string, options: Reques
     stream?.abort(asError(err))
     throw await explain(cancel.signal.aborted ? cancel.signal.reason : err, drive, file, source)
   } finally {
-    downloading.delete(key)
+    our.transfers.end(id)
   }
 }
 
@@ -110,6 +109,7 @@ async function explain (err: any, drive: Drive, file: string, source: string): P
     return err instanceof HwdError ? err : new DownloadError(`${file}: the disk is full; the partial download was removed`)
   }
   if (err instanceof HwdError) return err
+  if (err?.name === 'UnsupportedProtocolError') return new DownloadError(`${source} does not serve file transfer (${PROTOCOL})`)
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError') {
     return new DownloadError(`${file} from ${source}: ${err.name === 'TimeoutError' ? 'timed out' : 'stopped'}; download it again to resume`)
   }

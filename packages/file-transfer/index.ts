@@ -19,7 +19,6 @@ import { HashCache, respond, upload } from './upload.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const served = new Map<string, PackageContext>()
-  const downloading = new Set<string>()
   const hashes = new HashCache()
   const uploads = new Map<string, number>()
 
@@ -28,7 +27,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   function startDownload (our: PackageContext, options: RequesterOptions | ServerOptions): Worker<DownloadResult | void> {
     const id = newTransferId()
     const done = options.isRequester
-      ? download(our, id, options, downloading)
+      ? download(our, id, options)
       : upload(our, id, options, hashes)
     return { id, done }
   }
@@ -99,8 +98,9 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
 async function listFiles (our: PackageContext, node: string, signal?: AbortSignal): Promise<DriveFile[]> {
   const connection = await our.connect(node, { signal })
   const header = deadline(HEADER_TIMEOUT_MS, signal)
-  const stream = await connection.newStream(PROTOCOL, { signal: header })
+  let stream: Stream | undefined
   try {
+    stream = await connection.newStream(PROTOCOL, { signal: header })
     const pb = framed(stream, MAX_RESPONSE_BYTES)
     await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0n, ifVersion: new Uint8Array(0) }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })
@@ -108,8 +108,9 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
     if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${peerReason(response.reason)}`)
     return response.files.filter(f => isValidFileName(f.name)).map(f => ({ name: f.name, size: Number(f.size) }))
   } catch (err: any) {
-    stream.abort(asError(err))
+    stream?.abort(asError(err))
     if (err instanceof DownloadError) throw err
+    if (err?.name === 'UnsupportedProtocolError') throw new DownloadError(`${node} does not serve file transfer (${PROTOCOL})`)
     throw new DownloadError(`list-files from ${node} failed: ${describeError(err)}`)
   }
 }

@@ -64,7 +64,7 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
   try {
     const offset = options.offset > 0 && options.offset <= size && Buffer.from(options.ifVersion).toString('hex') === version ? options.offset : 0
     await writeResponse(stream, { status: Response.Status.OK, size: BigInt(size), version: Buffer.from(version, 'hex'), offset: BigInt(offset) }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
-    our.transfers.begin({ id, label: file, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
+    our.transfers.begin({ id, label: file, drive: our.id, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
     const known = hashes.get(version)
     const hash = known == null ? createHash('sha256') : undefined
     if (hash != null && offset > 0) await hashFile(handle, offset, hash)

@@ -144,6 +144,7 @@ export class ChatSender {
       await channel.send(message, signal)
     } catch (err: any) {
       if (err instanceof ChatError) throw err
+      if (err?.name === 'UnsupportedProtocolError') throw new ChatError(`not delivered: the node does not serve chat (${PROTOCOL})`)
       if (signal.aborted && options.signal?.aborted !== true) throw new ChatError(`not delivered: no acknowledgement within ${TIMEOUT_MS / 1000}s`)
       throw new ChatError(`not delivered: the connection broke (${err.message})`)
     }
