@@ -9,10 +9,11 @@ import '../daemon/polyfill.ts'
  * download does more than a baseline copy: the receiver checks every byte against SHA-256,
  * and keeps a record for resuming; the ratios include that work.
  *
- * A first, unreported TCP copy settles the disk. hwd cold is the first download of the file:
- * the sending daemon hashes it before its first byte. Then come ROUNDS rounds of
- *   tcp, libp2p, libp2p ×2, hwd warm
- * where hwd warm downloads the file again, with the hash in the sender's cache. The machine's
+ * A first, unreported TCP copy settles the disk. Then come ROUNDS rounds of
+ *   tcp, libp2p, libp2p ×2, hwd first, hwd again
+ * where hwd first downloads a version of the file the sender has not served before (its
+ * modification time is moved), so the sender hashes it as it sends it, as for any first
+ * download; hwd again downloads the same version, its hash in the sender's cache. The machine's
  * speed drifts (a shared disk, other work on the same cores), and each round's copies see the
  * same drift: hwd is compared with the baselines of its own round, and the median of the
  * rounds' ratios is what is reported and held against the goals. An hwd download is timed
@@ -29,8 +30,8 @@ import '../daemon/polyfill.ts'
  * that finds the bytes it just wrote, one heap, one garbage collector), so libp2p ×2 is the
  * baseline of the same shape as a download between two daemons.
  *
- * Goals: hwd warm ≥ 0.95 × bare libp2p (reported against both), ≥ 0.6 × TCP, receiver peak
- * RSS < 200 MB.
+ * Goals, held against hwd first: ≥ 0.95 × bare libp2p (reported against both), ≥ 0.6 × TCP,
+ * receiver peak RSS < 200 MB.
  * MB = 1e6 bytes. A missed goal is reported, not an error: the exit status is 1 only when the
  * benchmark itself fails.
  *
@@ -38,7 +39,7 @@ import '../daemon/polyfill.ts'
  *      (defaults: 1024 MiB, 3 rounds)
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { link, mkdtemp, open, rm, stat } from 'node:fs/promises'
+import { link, mkdtemp, open, rm, stat, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -83,7 +84,8 @@ interface Round {
   tcp: CopyResult
   libp2p: CopyResult
   libp2pProcesses: CopyResult
-  warm: HwdResult
+  first: HwdResult
+  again: HwdResult
 }
 
 function optionsFromArgs (): { size: number, rounds: number } {
@@ -188,27 +190,28 @@ async function runHwd (label: string, receiver: DaemonProcess, sender: DaemonPro
   return result
 }
 
-function summarize (cold: HwdResult, rounds: Round[]): void {
-  const ratio = (of: (r: Round) => CopyResult): { median: number, each: string } => {
-    const each = rounds.map(r => r.warm.mbps / of(r).mbps)
+function summarize (rounds: Round[]): void {
+  const ratio = (hwd: (r: Round) => HwdResult, of: (r: Round) => CopyResult): { median: number, each: string } => {
+    const each = rounds.map(r => hwd(r).mbps / of(r).mbps)
     return { median: median(each), each: each.map(x => x.toFixed(3)).join(', ') }
   }
-  const ofLibp2p = ratio(r => r.libp2p)
-  const ofProcesses = ratio(r => r.libp2pProcesses)
-  const ofTcp = ratio(r => r.tcp)
-  const peakRss = Math.max(cold.receiver.hwm, cold.receiver.sampledPeak, ...rounds.flatMap(r => [r.warm.receiver.hwm, r.warm.receiver.sampledPeak]))
-  const verdict = (met: boolean): string => met ? 'met' : 'MISSED'
   const speed = (of: (r: Round) => CopyResult): string => median(rounds.map(r => of(r).mbps)).toFixed(1)
   const cpu = (of: (r: Round) => CopyResult): string => median(rounds.map(r => cpuPerGb(of(r)))).toFixed(2)
   console.log()
-  console.log(`median MB/s: tcp ${speed(r => r.tcp)}, libp2p ${speed(r => r.libp2p)}, libp2p ×2 ${speed(r => r.libp2pProcesses)}, hwd warm ${speed(r => r.warm)}, hwd cold ${cold.mbps.toFixed(1)}`)
-  console.log(`median CPU s/GB: tcp ${cpu(r => r.tcp)}, libp2p ${cpu(r => r.libp2p)}, libp2p ×2 ${cpu(r => r.libp2pProcesses)}, hwd warm ${cpu(r => r.warm)}`)
-  console.log(`hwd warm / libp2p    = ${ofLibp2p.median.toFixed(3)} (rounds: ${ofLibp2p.each})`)
-  console.log(`hwd warm / libp2p ×2 = ${ofProcesses.median.toFixed(3)} (rounds: ${ofProcesses.each})`)
-  console.log(`hwd warm / tcp       = ${ofTcp.median.toFixed(3)} (rounds: ${ofTcp.each})`)
+  console.log(`median MB/s: tcp ${speed(r => r.tcp)}, libp2p ${speed(r => r.libp2p)}, libp2p ×2 ${speed(r => r.libp2pProcesses)}, hwd first ${speed(r => r.first)}, hwd again ${speed(r => r.again)}`)
+  console.log(`median CPU s/GB: tcp ${cpu(r => r.tcp)}, libp2p ${cpu(r => r.libp2p)}, libp2p ×2 ${cpu(r => r.libp2pProcesses)}, hwd first ${cpu(r => r.first)}, hwd again ${cpu(r => r.again)}`)
+  const goals = { libp2p: ratio(r => r.first, r => r.libp2p), libp2pProcesses: ratio(r => r.first, r => r.libp2pProcesses), tcp: ratio(r => r.first, r => r.tcp) }
+  for (const [name, hwd] of [['hwd first', (r: Round) => r.first], ['hwd again', (r: Round) => r.again]] as const) {
+    for (const [baseline, of] of [['libp2p   ', (r: Round) => r.libp2p], ['libp2p ×2', (r: Round) => r.libp2pProcesses], ['tcp      ', (r: Round) => r.tcp]] as const) {
+      const { median, each } = ratio(hwd, of)
+      console.log(`${name} / ${baseline} = ${median.toFixed(3)} (rounds: ${each})`)
+    }
+  }
   console.log(`libp2p / tcp = ${median(rounds.map(r => r.libp2p.mbps / r.tcp.mbps)).toFixed(3)}, libp2p ×2 / tcp = ${median(rounds.map(r => r.libp2pProcesses.mbps / r.tcp.mbps)).toFixed(3)}`)
-  console.log(`goal hwd warm ≥ ${GOAL_OF_LIBP2P} × bare libp2p: ${verdict(ofLibp2p.median >= GOAL_OF_LIBP2P)} against one process, ${verdict(ofProcesses.median >= GOAL_OF_LIBP2P)} against two`)
-  console.log(`goal hwd warm ≥ ${GOAL_OF_TCP} × tcp: ${verdict(ofTcp.median >= GOAL_OF_TCP)}`)
+  const peakRss = Math.max(...rounds.flatMap(r => [r.first, r.again]).flatMap(h => [h.receiver.hwm, h.receiver.sampledPeak]))
+  const verdict = (met: boolean): string => met ? 'met' : 'MISSED'
+  console.log(`goal hwd first ≥ ${GOAL_OF_LIBP2P} × bare libp2p: ${verdict(goals.libp2p.median >= GOAL_OF_LIBP2P)} against one process, ${verdict(goals.libp2pProcesses.median >= GOAL_OF_LIBP2P)} against two`)
+  console.log(`goal hwd first ≥ ${GOAL_OF_TCP} × tcp: ${verdict(goals.tcp.median >= GOAL_OF_TCP)}`)
   console.log(`goal receiver peak RSS < ${mb(GOAL_RSS_BYTES)}: ${verdict(peakRss < GOAL_RSS_BYTES)} (${mb(peakRss)})`)
 }
 
@@ -218,21 +221,23 @@ async function bench (dir: string, nodes: DaemonProcess[]): Promise<void> {
   const src = await makeRandomFile(join(dir, 'source.bin'), size)
   const { receiver, sender } = await startDaemons(dir, nodes)
   // A hard link shares the source's inode: nothing copied, and the page cache stays shared.
-  await link(src.path, await drivePath(sender.home, FILE))
+  const served = await drivePath(sender.home, FILE)
+  await link(src.path, served)
 
   await runBaseline('(settle)', tcpCopy, src, dir)
-  const cold = await runHwd('hwd cold', receiver, sender, src)
   const results: Round[] = []
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round} of ${rounds}`)
-    results.push({
-      tcp: await runBaseline('tcp', tcpCopy, src, dir),
-      libp2p: await runBaseline('libp2p', libp2pCopy, src, dir),
-      libp2pProcesses: await runBaseline('libp2p ×2', libp2pProcessesCopy, src, dir),
-      warm: await runHwd('hwd warm', receiver, sender, src)
-    })
+    const tcp = await runBaseline('tcp', tcpCopy, src, dir)
+    const libp2p = await runBaseline('libp2p', libp2pCopy, src, dir)
+    const libp2pProcesses = await runBaseline('libp2p ×2', libp2pProcessesCopy, src, dir)
+    // a new version to the sender (the same bytes, a later modification time): not hashed yet
+    await utimes(served, new Date(), new Date(Date.now() + round * 1000))
+    const first = await runHwd('hwd first', receiver, sender, src)
+    const again = await runHwd('hwd again', receiver, sender, src)
+    results.push({ tcp, libp2p, libp2pProcesses, first, again })
   }
-  summarize(cold, results)
+  summarize(results)
 
   await Promise.all(nodes.map(async n => { await n.stop() }))
 }
