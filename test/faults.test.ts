@@ -129,9 +129,9 @@ describe('faults', () => {
       await eventually('a knows slow.dev', async () => knows(await a.status(), 'slow.dev', slow.peerId))
       const byName = a.run(DOWNLOAD, 'one.bin', 'slow.dev')
       const byId = a.run(DOWNLOAD, 'two.bin', 'slow.dev')
-      const listed = await eventually('both are listed', async () => {
+      const listed = await eventually('both are listed with what they received', async () => {
         const r = await a.run('transfers')
-        return /one.bin.* \/ 1.0 GiB/.test(r.stdout) && /two.bin.* \/ 1.0 GiB/.test(r.stdout) ? r.stdout : undefined
+        return /one.bin.* 64.0 KiB \/ 1.0 GiB/.test(r.stdout) && /two.bin.* 64.0 KiB \/ 1.0 GiB/.test(r.stdout) ? r.stdout : undefined
       })
       const id = /^(\w{8})\s+download\s+two.bin\s+slow.dev\s+64.0 KiB \/ 1.0 GiB \(0%\)$/m.exec(listed)?.[1]
       assert.ok(id != null, listed)
