@@ -128,8 +128,11 @@ function fileScripts (our: PackageContext, api: FileTransferApi): Record<'downlo
         onResume: offset => { out.line(`resuming ${file} at ${formatBytes(offset)}`) }
       })
       const r = await worker.done
-      const seconds = Math.max(r.ms, 1) / 1000
-      out.line(`downloaded ${r.file} from ${r.source}: ${formatBytes(r.size)} in ${seconds.toFixed(1)} s, ${((r.size - r.resumedAt) / 1e6 / seconds).toFixed(1)} MB/s, sha256 ${r.sha256.slice(0, 16)}…`)
+      const moved = r.size - r.resumedAt
+      const took = r.ms < 1000 ? `${r.ms} ms` : `${(r.ms / 1000).toFixed(1)} s`
+      // a rate over a few bytes or a few milliseconds says nothing
+      const rate = moved >= 1e6 ? `, ${(moved / 1e6 / (Math.max(r.ms, 1) / 1000)).toFixed(1)} MB/s` : ''
+      out.line(`downloaded ${r.file} from ${r.source}: ${formatBytes(r.size)} in ${took}${rate}, sha256 ${r.sha256.slice(0, 16)}…`)
     },
     'list-files': async ([node], { out, signal }) => {
       const files = await api.listFiles(our, node, { signal })
