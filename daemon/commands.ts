@@ -26,6 +26,9 @@ export interface Command {
   run(args: string[], out: CommandOutput, signal: AbortSignal): Promise<void>
 }
 
+/** Names longer than this are no typo of a command, and not worth comparing. */
+const MAX_SUGGESTED_LENGTH = 100
+
 /** The terminal's command table, shared by the prompt and the control socket. */
 export class Commands {
   private readonly table = new Map<string, Command>()
@@ -39,10 +42,24 @@ export class Commands {
     return [...this.table.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
 
+  /** The command a typo most likely meant: the nearest one, at most two edits away. */
+  private nearest (typed: string): string | undefined {
+    if (typed.length > MAX_SUGGESTED_LENGTH) return undefined
+    let best: { name: string, edits: number } | undefined
+    for (const name of this.table.keys()) {
+      const edits = editDistance(typed, name)
+      if (edits <= 2 && (best == null || edits < best.edits)) best = { name, edits }
+    }
+    return best?.name
+  }
+
   async execute (argv: string[], out: CommandOutput, signal: AbortSignal): Promise<void> {
     const [name, ...args] = argv
     const command = name == null ? undefined : this.table.get(name)
-    if (command == null) throw new UnknownCommandError(`unknown command ${JSON.stringify(name ?? '')}; type help for the list`)
+    if (command == null) {
+      const near = this.nearest(name ?? '')
+      throw new UnknownCommandError(`unknown command ${JSON.stringify(name ?? '')}; ${near != null ? `did you mean ${near}? ` : ''}type help for the list`)
+    }
     if (args.length < command.minArgs || (command.maxArgs != null && args.length > command.maxArgs)) {
       throw new UsageError(`usage: ${usage(command)}`)
     }
@@ -77,4 +94,17 @@ export function progressGate (): (update: Progress) => boolean {
     else shown.set(update.id, step)
     return true
   }
+}
+
+/** Levenshtein distance, for names of a few dozen characters. */
+function editDistance (a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = row
+  }
+  return previous[b.length]
 }

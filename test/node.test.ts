@@ -105,6 +105,8 @@ describe('a node', () => {
     const bad = await a.run('frobnicate')
     assert.notEqual(bad.code, 0)
     assert.equal(bad.stderr, 'hwd: unknown command "frobnicate"; type help for the list\n')
+    const typo = await a.run('downlod:file-transfer:template.os', 'a.txt', 'fake2.dev')
+    assert.equal(typo.stderr, 'hwd: unknown command "downlod:file-transfer:template.os"; did you mean download:file-transfer:template.os? type help for the list\n')
     const usage = await a.run('ping')
     assert.notEqual(usage.code, 0)
     assert.equal(usage.stderr, 'hwd: usage: ping NODE\n')
