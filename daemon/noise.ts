@@ -6,22 +6,24 @@ type NoiseFactory = ReturnType<typeof noise>
 /** Noise messages carry at most this many bytes, the 16-byte tag included (Noise spec §3). */
 const NOISE_MESSAGE_BYTES = 65535
 const TAG_BYTES = 16
+/** Below this, noise decrypts with its own cipher, which does write into `dst` (crypto/index.ts). */
+const NODE_CIPHER_MIN_BYTES = 1200
 
 /** The part of @chainsafe/libp2p-noise 17's secured connection that `decrypt` uses. */
 interface Decrypting {
   decrypt: (chunk: Uint8Array | Uint8ArrayList) => Uint8ArrayList
-  handshake: { decrypt: (ciphertext: Uint8Array | Uint8ArrayList) => Uint8Array | Uint8ArrayList }
+  handshake: { decrypt: (ciphertext: Uint8Array | Uint8ArrayList, dst?: Uint8Array) => Uint8Array | Uint8ArrayList }
   metrics?: { decryptedPackets: { increment: () => void }, decryptErrors: { increment: () => void } }
 }
 
 /**
- * Noise, with one copy fewer of every byte received. @chainsafe/libp2p-noise 17 hands each
- * message's decryption a contiguous `dst` to write into, made with `subarray`, which copies a
- * message that spans two socket reads: almost every 64 KiB message does. Node's
- * ChaCha20-Poly1305, which noise uses for messages that large, ignores `dst` and returns new
- * memory, so the copy is thrown away, and the garbage it makes adds to a busy receiver's
- * full garbage collections. The connections made here decrypt without `dst`; the bytes on the
- * wire are the same. A connection of another shape (another noise version) is left as it is,
+ * Noise, with one copy fewer of every byte received in large messages. @chainsafe/libp2p-noise
+ * 17 hands each message's decryption a contiguous `dst` to write into, made with `subarray`,
+ * which copies a message that spans two socket reads: almost every 64 KiB message does. Node's
+ * ChaCha20-Poly1305, which noise uses for messages of NODE_CIPHER_MIN_BYTES and more, ignores
+ * `dst` and returns new memory, so the copy is thrown away, and the garbage it makes adds to a
+ * busy receiver's full garbage collections. The connections made here give such messages no
+ * `dst`, and smaller ones the same `dst` as before; the bytes on the wire are the same. A connection of another shape (another noise version) is left as it is,
  * and test/body.test.ts fails.
  */
 export function noiseWithoutDecryptCopy (): NoiseFactory {
@@ -49,15 +51,16 @@ function decryptWithoutCopy (connection: unknown): void {
   if (typeof c.decrypt === 'function' && typeof c.handshake?.decrypt === 'function') c.decrypt = decrypt
 }
 
-/** @chainsafe/libp2p-noise 17's own decrypt (src/utils.ts), without the `dst` it builds. */
+/** @chainsafe/libp2p-noise 17's own decrypt (src/utils.ts), without the `dst` that Node's cipher ignores. */
 function decrypt (this: Decrypting, chunk: Uint8Array | Uint8ArrayList): Uint8ArrayList {
   const output = new Uint8ArrayList()
   for (let i = 0; i < chunk.byteLength; i += NOISE_MESSAGE_BYTES) {
     const end = Math.min(i + NOISE_MESSAGE_BYTES, chunk.byteLength)
     if (end - TAG_BYTES < i) throw new Error('Invalid chunk')
     const encrypted = chunk instanceof Uint8Array ? chunk.subarray(i, end) : chunk.sublist(i, end)
+    const dst = end - i < NODE_CIPHER_MIN_BYTES ? chunk.subarray(i, end - TAG_BYTES) : undefined
     try {
-      output.append(this.handshake.decrypt(encrypted))
+      output.append(this.handshake.decrypt(encrypted, dst))
       this.metrics?.decryptedPackets.increment()
     } catch (err) {
       this.metrics?.decryptErrors.increment()

@@ -23,7 +23,7 @@ export async function scaffold (name: string, publisher: string, parent: string)
     await writeFile(join(dir, 'index.js'), ENTRY)
   } catch (err) {
     // A half-written package would fail to load and block the next `hwd new` with EEXIST.
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true }).catch(() => {})
     throw err
   }
   return dir
@@ -35,7 +35,7 @@ function cannotCreate (err: NodeJS.ErrnoException, dir: string): Error {
   switch (err.code) {
     case 'EEXIST': return new UsageError(`${dir} already exists`)
     case 'ENOENT': return new UsageError(`no folder ${parent} to create the package in`)
-    case 'ENOTDIR': return new UsageError(`${parent} is not a folder`)
+    case 'ENOTDIR': return new UsageError(`cannot create a folder under ${parent}: a part of that path is a file`)
     case 'EACCES':
     case 'EPERM': return new UsageError(`no permission to create ${dir}`)
     case 'EROFS': return new UsageError(`${parent} is on a read-only file system`)

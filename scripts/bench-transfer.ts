@@ -13,8 +13,8 @@ import '../daemon/polyfill.ts'
  *
  * A first, unreported TCP copy settles the disk. Then come ROUNDS rounds of
  *   tcp, libp2p, libp2p ×2, hwd first, hwd again
- * where hwd first downloads a version of the file the sender has not served before (its
- * modification time is moved), so the sender hashes it as it sends it, as for any first
+ * where hwd first downloads a version of the file the sender has not served before (its times
+ * are touched), so the sender hashes it as it sends it, as for any first
  * download; hwd again downloads the same version, its hash in the sender's cache. The machine's
  * speed drifts (a shared disk, other work on the same cores), and each round's copies see the
  * same drift: hwd is compared with the baselines of its own round, and the median of the
@@ -32,8 +32,8 @@ import '../daemon/polyfill.ts'
  * that finds the bytes it just wrote, one heap, one garbage collector), so libp2p ×2 is the
  * baseline of the same shape as a download between two daemons.
  *
- * Goals, held against hwd first: ≥ 0.95 × bare libp2p (reported against both), ≥ 0.6 × TCP,
- * receiver peak RSS < 200 MB.
+ * Goals: hwd first ≥ 0.95 × bare libp2p (reported against both) and ≥ 0.6 × TCP; the
+ * receiver's peak RSS < 200 MB over every download.
  * MB = 1e6 bytes. A missed goal is reported, not an error: the exit status is 1 only when the
  * benchmark itself fails.
  *
@@ -202,18 +202,19 @@ function summarize (rounds: Round[]): void {
   console.log()
   console.log(`median MB/s: tcp ${speed(r => r.tcp)}, libp2p ${speed(r => r.libp2p)}, libp2p ×2 ${speed(r => r.libp2pProcesses)}, hwd first ${speed(r => r.first)}, hwd again ${speed(r => r.again)}`)
   console.log(`median CPU s/GB: tcp ${cpu(r => r.tcp)}, libp2p ${cpu(r => r.libp2p)}, libp2p ×2 ${cpu(r => r.libp2pProcesses)}, hwd first ${cpu(r => r.first)}, hwd again ${cpu(r => r.again)}`)
-  const goals = { libp2p: ratio(r => r.first, r => r.libp2p), libp2pProcesses: ratio(r => r.first, r => r.libp2pProcesses), tcp: ratio(r => r.first, r => r.tcp) }
+  const firstOf: Record<string, number> = {}
   for (const [name, hwd] of [['hwd first', (r: Round) => r.first], ['hwd again', (r: Round) => r.again]] as const) {
-    for (const [baseline, of] of [['libp2p   ', (r: Round) => r.libp2p], ['libp2p ×2', (r: Round) => r.libp2pProcesses], ['tcp      ', (r: Round) => r.tcp]] as const) {
+    for (const [baseline, of] of [['libp2p', (r: Round) => r.libp2p], ['libp2p ×2', (r: Round) => r.libp2pProcesses], ['tcp', (r: Round) => r.tcp]] as const) {
       const { median, each } = ratio(hwd, of)
-      console.log(`${name} / ${baseline} = ${median.toFixed(3)} (rounds: ${each})`)
+      if (name === 'hwd first') firstOf[baseline] = median
+      console.log(`${name} / ${baseline.padEnd(9)} = ${median.toFixed(3)} (rounds: ${each})`)
     }
   }
   console.log(`libp2p / tcp = ${median(rounds.map(r => r.libp2p.mbps / r.tcp.mbps)).toFixed(3)}, libp2p ×2 / tcp = ${median(rounds.map(r => r.libp2pProcesses.mbps / r.tcp.mbps)).toFixed(3)}`)
   const peakRss = Math.max(...rounds.flatMap(r => [r.first, r.again]).flatMap(h => [h.receiver.hwm, h.receiver.sampledPeak]))
   const verdict = (met: boolean): string => met ? 'met' : 'MISSED'
-  console.log(`goal hwd first ≥ ${GOAL_OF_LIBP2P} × bare libp2p: ${verdict(goals.libp2p.median >= GOAL_OF_LIBP2P)} against one process, ${verdict(goals.libp2pProcesses.median >= GOAL_OF_LIBP2P)} against two`)
-  console.log(`goal hwd first ≥ ${GOAL_OF_TCP} × tcp: ${verdict(goals.tcp.median >= GOAL_OF_TCP)}`)
+  console.log(`goal hwd first ≥ ${GOAL_OF_LIBP2P} × bare libp2p: ${verdict(firstOf.libp2p >= GOAL_OF_LIBP2P)} against one process, ${verdict(firstOf['libp2p ×2'] >= GOAL_OF_LIBP2P)} against two`)
+  console.log(`goal hwd first ≥ ${GOAL_OF_TCP} × tcp: ${verdict(firstOf.tcp >= GOAL_OF_TCP)}`)
   console.log(`goal receiver peak RSS < ${mb(GOAL_RSS_BYTES)}: ${verdict(peakRss < GOAL_RSS_BYTES)} (${mb(peakRss)})`)
 }
 
@@ -233,8 +234,8 @@ async function bench (dir: string, nodes: DaemonProcess[]): Promise<void> {
     const tcp = await runBaseline('tcp', tcpCopy, src, dir)
     const libp2p = await runBaseline('libp2p', libp2pCopy, src, dir)
     const libp2pProcesses = await runBaseline('libp2p ×2', libp2pProcessesCopy, src, dir)
-    // a new version to the sender (the same bytes, a later modification time): not hashed yet
-    await utimes(served, new Date(), new Date(Date.now() + round * 1000))
+    // a new version to the sender (the same bytes, a new change time): not hashed yet
+    await utimes(served, new Date(), new Date())
     const first = await runHwd('hwd first', receiver, sender, src)
     const again = await runHwd('hwd again', receiver, sender, src)
     results.push({ tcp, libp2p, libp2pProcesses, first, again })

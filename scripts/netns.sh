@@ -26,6 +26,9 @@ EOF
 
 num () { [[ ${1-} =~ ^[1-9][0-9]*$ && $1 -le 200 ]] || { echo "$0: $2 must be a number from 1 to 200, not '${1-}'" >&2; exit 2; }; }
 sw () { ip -n "${PREFIX}sw" "$@"; }
+# The pid of host I's daemon, from its pid file, if that process still runs inside the host's
+# namespace: a stale pid may since belong to another process.
+ours () { local pid; pid=$(cat "/tmp/${PREFIX}$1.pid" 2>/dev/null || true); [[ -n $pid && $(ip netns identify "$pid" 2>/dev/null) == "${PREFIX}$1" ]] && echo "$pid"; }
 
 cmd=${1-}
 [[ $# -ge 2 ]] || usage
@@ -77,8 +80,8 @@ case $cmd in
     i=$2 name=$3
     shift 3
     pidfile=/tmp/${PREFIX}$i.pid
-    if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      echo "$0: host $i already runs a daemon (pid $(cat "$pidfile"))" >&2; exit 1
+    if running=$(ours "$i"); then
+      echo "$0: host $i already runs a daemon (pid $running)" >&2; exit 1
     fi
     root=$(cd "$(dirname "$0")/.." && pwd)
     # ip netns exec execs node itself, so $! is the daemon's pid.
@@ -91,9 +94,7 @@ case $cmd in
   stop)
     i=$2 ns=${PREFIX}$2
     pidfile=/tmp/$ns.pid
-    pid=$(cat "$pidfile" 2>/dev/null || true)
-    # A stale pid may since belong to another process: only one inside the host's namespace is ours.
-    if [[ -z $pid || $(ip netns identify "$pid" 2>/dev/null) != "$ns" ]]; then
+    if ! pid=$(ours "$i"); then
       rm -f "$pidfile"
       echo "nothing running on host $i"
       exit 0

@@ -77,6 +77,8 @@ export interface StartOptions {
   host?: string
   /** LAN discovery, which sends multicast on the machine's real interfaces unless in a namespace */
   mdns?: boolean
+  /** how long start-up may take */
+  startMs?: number
 }
 
 /** A real daemon, started through the CLI as a child process; on 127.0.0.1 with mDNS off unless told. */
@@ -101,7 +103,7 @@ export class TestNode {
     if (options.keepStdin !== true) proc.stdin!.end()
     const node = new TestNode(proc, name, home)
     nodes.add(node)
-    await node.waitForOutput(/^home\s+/m, 15_000)
+    await node.waitForOutput(/^home\s+/m, options.startMs ?? 15_000)
     return node
   }
 
@@ -111,7 +113,7 @@ export class TestNode {
 
   /** The dialable address, as `--peer` takes it. */
   get addr (): string {
-    return /^listening\s+(\/ip4\/127\.0\.0\.1\/tcp\/\d+)/m.exec(this.output)![1]
+    return /^listening\s+(\/ip4\/[\d.]+\/tcp\/\d+)/m.exec(this.output)![1]
   }
 
   get port (): number {

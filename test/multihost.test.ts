@@ -42,9 +42,10 @@ function netns (...args: string[]): void {
 }
 
 /** A daemon started through the real CLI inside host i's namespace, on its own address. */
-async function startHost (i: number, name: string, extra: string[] = []): Promise<TestNode> {
+async function startHost (i: number, name: string, options: { mdns: boolean, extra?: string[] }): Promise<TestNode> {
   const home = await tempHome(`${PREFIX}-h${i}-`)
-  return await TestNode.start({ name, home, prefix: ['ip', 'netns', 'exec', `${PREFIX}${i}`], host: ip(i), port: 8080, mdns: true, extra })
+  // two hosts start at once: give them longer than a lone test node
+  return await TestNode.start({ name, home, prefix: ['ip', 'netns', 'exec', `${PREFIX}${i}`], host: ip(i), port: 8080, startMs: 20_000, ...options })
 }
 
 const reason = cannotMakeNamespaces()
@@ -59,10 +60,10 @@ describe(`three hosts in network namespaces ${PREFIX}1..${PREFIX}${HOSTS}`, { sk
     // Hosts 1 and 2 find each other by mDNS; host 3 has mDNS off and only host 2 as a peer
     // (which it re-dials until host 2 listens). Host 1 is up before host 2 starts, so host 2's
     // first mDNS query is answered by a node already listening.
-    h1 = await startHost(1, 'fake.dev')
+    h1 = await startHost(1, 'fake.dev', { mdns: true })
     ;[h2, h3] = await Promise.all([
-      startHost(2, 'fake2.dev'),
-      startHost(3, 'fake3.dev', ['--no-mdns', '--peer', `${ip(2)}:8080`])
+      startHost(2, 'fake2.dev', { mdns: true }),
+      startHost(3, 'fake3.dev', { mdns: false, extra: ['--peer', `${ip(2)}:8080`] })
     ])
   })
 

@@ -71,7 +71,7 @@ describe('packages from outside', () => {
     await writeFile(file, '')
     const notDir = await hwd(['new', 'photos', '--dir', file])
     assert.equal(notDir.code, 2)
-    assert.equal(notDir.stderr, `hwd: ${file} is not a folder\n`)
+    assert.equal(notDir.stderr, `hwd: cannot create a folder under ${file}: a part of that path is a file\n`)
   })
 
   it('loads packages from <home>/packages at start', async () => {
