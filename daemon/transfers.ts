@@ -16,11 +16,15 @@ export class CancelledError extends HwdError {
 
 /** The transfers running on this node, for `transfers`, `cancel` and `hwd status`. */
 export class TransferTable {
-  private readonly running = new Map<string, { info: TransferInfo, cancel: (err: CancelledError) => void }>()
+  private readonly running = new Map<string, { info: TransferInfo, cancel: (err: CancelledError) => void, cancelled: boolean }>()
 
-  /** `cancel` stops the transfer's worker; it is called at most once, by `cancel`. */
+  /**
+   * `cancel` stops the transfer's worker; it is called at most once, by `cancel`. The transfer
+   * stays in the table until its worker calls `end`, done cleaning up: so no other transfer
+   * takes its file meanwhile.
+   */
   begin (info: TransferInfo, cancel: (err: CancelledError) => void): void {
-    this.running.set(info.id, { info, cancel })
+    this.running.set(info.id, { info, cancel, cancelled: false })
   }
 
   /** `total` once it is known: a download learns it from the source's answer */
@@ -46,9 +50,9 @@ export class TransferTable {
 
   /** Cancel the transfers with this id, or of this file; returns what was cancelled. */
   cancel (idOrFile: string): TransferInfo[] {
-    const hits = [...this.running.values()].filter(e => e.info.id === idOrFile || e.info.label === idOrFile)
+    const hits = [...this.running.values()].filter(e => !e.cancelled && (e.info.id === idOrFile || e.info.label === idOrFile))
     for (const e of hits) {
-      this.running.delete(e.info.id)
+      e.cancelled = true
       e.cancel(new CancelledError(`${e.info.label}: cancelled`))
     }
     return hits.map(e => e.info)

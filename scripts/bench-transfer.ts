@@ -45,12 +45,14 @@ import { link, mkdtemp, open, rm, stat, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { request } from '../daemon/control-client.ts'
 import { MemoryWatch, type Memory } from './bench/memory.ts'
 import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
 import { homePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
+import { RACY_MS } from '../packages/file-transfer/upload.ts'
 import { libp2pCopy, libp2pProcessesCopy, tcpCopy, type CopyResult } from './bench/baseline.ts'
 import { cpuSeconds, mb, median, sha256File } from './bench/stats.ts'
 
@@ -234,8 +236,10 @@ async function bench (dir: string, nodes: DaemonProcess[]): Promise<void> {
     const tcp = await runBaseline('tcp', tcpCopy, src, dir)
     const libp2p = await runBaseline('libp2p', libp2pCopy, src, dir)
     const libp2pProcesses = await runBaseline('libp2p ×2', libp2pProcessesCopy, src, dir)
-    // a new version to the sender (the same bytes, a new change time): not hashed yet
+    // a new version to the sender (the same bytes, a new change time): not hashed yet, and
+    // hashed as it is sent once it is older than a file system's time granule
     await utimes(served, new Date(), new Date())
+    await sleep(RACY_MS)
     const first = await runHwd('hwd first', receiver, sender, src)
     const again = await runHwd('hwd again', receiver, sender, src)
     results.push({ tcp, libp2p, libp2pProcesses, first, again })

@@ -75,15 +75,21 @@ export interface PartialDownload {
 export interface OpenFile {
   handle: FileHandle
   size: number
-  /** identifies this version of the file's contents: 32 hex digits that change when it does */
+  /**
+   * identifies this version of the file's contents: 32 hex digits that change when it does, on
+   * a file system whose times are finer than the writes (see `changedMs`)
+   */
   version: string
+  /** when the file last changed, in ms since the epoch: a write within a file system's time granule of this may leave `version` as it was */
+  changedMs: number
 }
 
 /** The version of an open file's contents: from its identity, size and times, not its bytes. */
-export async function fileVersion (handle: FileHandle): Promise<{ size: number, version: string, isFile: boolean }> {
+export async function fileVersion (handle: FileHandle): Promise<{ size: number, version: string, changedMs: number, isFile: boolean }> {
   const st = await handle.stat({ bigint: true })
   const version = createHash('sha256').update(`${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`).digest('hex').slice(0, 32)
-  return { size: Number(st.size), version, isFile: st.isFile() }
+  const changedMs = Number((st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs) / 1_000_000n)
+  return { size: Number(st.size), version, changedMs, isFile: st.isFile() }
 }
 
 export class Drive {
@@ -123,12 +129,12 @@ export class Drive {
       if (err.code !== 'ELOOP') throw err
       handle = await this.openSymlink(name, path)
     }
-    const { size, version, isFile } = await fileVersion(handle)
+    const { size, version, changedMs, isFile } = await fileVersion(handle)
     if (!isFile) {
       await handle.close()
       throw new FileNotFoundError(`${name} in ${this.id} is not a regular file`)
     }
-    return { handle, size, version }
+    return { handle, size, version, changedMs }
   }
 
   private async openSymlink (name: string, path: string): Promise<FileHandle> {

@@ -147,15 +147,15 @@ describe('faults', () => {
     }
   })
 
-  it('lists and cancels a download still waiting for its source, beside a cut-off one of the same name in another drive', async () => {
+  it('lists and cancels a download still waiting for its source, keeping the partial it would resume and another drive\'s', async () => {
     const a = await TestNode.start({ name: 'fake.dev' })
     const mute = await RawPeer.start()
     try {
-      // a source that cuts off downloads into file-transfer's drive, and never answers the others
+      // a source that cuts off every download from the start, and never answers a resume
       await mute.node.handle(PROTOCOL, async stream => {
         const pb = pbStream(stream)
         const request = await pb.read(Request)
-        if (request.drive !== FT_PKG) return
+        if (request.offset > 0n) return
         await pb.write({ status: Response.Status.OK, reason: '', size: 1n << 20n, version: new Uint8Array(16), files: [], offset: 0n }, Response)
         const body = pb.unwrap()
         body.send(new Uint8Array(1000))
@@ -163,7 +163,7 @@ describe('faults', () => {
       })
       await mute.claim(a.addr, 'mute.dev')
       await eventually('a knows mute.dev', async () => knows(await a.status(), 'mute.dev', mute.peerId))
-      assert.match((await a.run(`download:${FT_PKG}`, 'a.bin', 'mute.dev')).stderr, /cut off/)
+      for (const pkg of [FT_PKG, PKG]) assert.match((await a.run(`download:${pkg}`, 'a.bin', 'mute.dev')).stderr, /cut off/)
       const waiting = a.run(DOWNLOAD, 'a.bin', 'mute.dev')
       const listed = await eventually('the waiting download is listed', async () => {
         const r = await a.run('transfers')
@@ -173,7 +173,8 @@ describe('faults', () => {
       assert.match(listed, /^-\s+cut off\s+a.bin\s+mute.dev\s+1000 B \/ 1.0 MiB \(0%\)$/m, 'the other drive\'s cut-off a.bin is not hidden')
       assert.match((await a.run('cancel', 'a.bin')).stdout, /^cancelled download \w{8} of a.bin\n$/)
       assert.equal((await waiting).stderr, 'hwd: a.bin: cancelled\n')
-      assert.deepEqual((await a.status()).interrupted.map(i => `${i.package} ${i.file}`), [`${FT_PKG} a.bin`])
+      const kept = (await a.status()).interrupted.map(i => `${i.package} ${i.file} ${i.have}`).sort()
+      assert.deepEqual(kept, [`${PKG} a.bin 1000`, `${FT_PKG} a.bin 1000`].sort(), 'a cancelled attempt removes no partial it did not open')
     } finally {
       await mute.stop()
     }

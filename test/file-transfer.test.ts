@@ -126,7 +126,7 @@ describe('file transfer', () => {
       await bare.claim(a.addr, 'bare.dev')
       await eventually('a knows bare.dev', async () => knows(await a.status(), 'bare.dev', bare.peerId))
       for (const argv of [[`download:${CHAT_PKG}`, 'f.txt', 'bare.dev'], [`list-files:${CHAT_PKG}`, 'bare.dev']]) {
-        assert.equal((await a.run(...argv)).stderr, `hwd: bare.dev does not serve file transfer (${PROTOCOL})\n`)
+        assert.equal((await a.run(...argv)).stderr, `hwd: bare.dev does not serve file transfer (${PROTOCOL}); it may run another version of hwd\n`)
       }
       assert.equal((await a.run(`send:${CHAT_PKG}`, 'bare.dev', 'hi')).stderr, `hwd: not delivered: the node does not serve chat (${CHAT})\n`)
     } finally {
@@ -153,11 +153,12 @@ describe('file transfer', () => {
     assert.ok(left.some(f => f.startsWith('.hwd-partial-')), 'the partial file stays for resuming')
   })
 
-  it('refuses a file whose hash does not match, one longer than announced, and quotes a hostile refusal safely', async () => {
+  it('refuses a file whose hash does not match, is missing or is longer than announced, and quotes a hostile refusal safely', async () => {
     const a = await TestNode.start({ name: 'fake.dev' })
     const raw = await RawPeer.start()
     try {
-      let mode: 'bad-hash' | 'too-long' | 'refused' = 'bad-hash'
+      let mode: 'bad-hash' | 'no-hash' | 'too-long' | 'refused' = 'bad-hash'
+      const bodyArrived = Promise.withResolvers<void>()
       await raw.node.handle(PROTOCOL, async stream => {
         const pb = pbStream(stream)
         await pb.read(Request)
@@ -168,8 +169,15 @@ describe('file transfer', () => {
         }
         await pb.write({ status: Response.Status.OK, reason: '', size: 5n, version: new Uint8Array(16), files: [], offset: 0n }, Response)
         const s = pb.unwrap()
-        // the body, then a trailer that is not its SHA-256, then for 'too-long' a byte more
+        // the body, then a trailer that is not its SHA-256 (half of one, then a reset, for
+        // 'no-hash'), then for 'too-long' a byte more
         s.send(new TextEncoder().encode('abcde'))
+        if (mode === 'no-hash') {
+          s.send(new Uint8Array(16))
+          await bodyArrived.promise
+          s.abort(new Error('gone'))
+          return
+        }
         s.send(new Uint8Array(mode === 'bad-hash' ? 32 : 33))
         await s.close().catch(() => {})
       })
@@ -178,6 +186,12 @@ describe('file transfer', () => {
       await writeFile(join(drive(a), 'f.txt'), 'mine')
       const bad = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
       assert.equal(bad.stderr, 'hwd: f.txt from evil.dev failed its SHA-256 check; nothing was saved\n')
+      mode = 'no-hash'
+      const run = a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
+      await eventually('the body is written', async () => /f.txt\s+evil.dev\s+5 B \/ 5 B/.test((await a.run('transfers')).stdout))
+      bodyArrived.resolve()
+      const unconfirmed = await run
+      assert.equal(unconfirmed.stderr, 'hwd: f.txt from evil.dev: the source stopped before confirming the file\'s hash (it may have changed while it was sent); download it again\n')
       mode = 'too-long'
       const long = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
       assert.match(long.stderr, /sent more than the 5 bytes it announced and the trailer/)

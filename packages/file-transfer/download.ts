@@ -6,7 +6,7 @@ import { asError, HwdError, peerReason } from '../../errors.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import {
-  hashFile, HEADER_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, VERSION_BYTES
+  hashFile, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, VERSION_BYTES
 } from '../../protocol/file-transfer/index.ts'
 import type { Drive, PackageContext } from '../../daemon/package-api.ts'
 import type { DownloadResult, RequesterOptions } from './api.ts'
@@ -35,9 +35,11 @@ export async function download (our: PackageContext, id: string, options: Reques
   if (our.transfers.has('download', our.id, file)) throw new DownloadError(`${file} is already being downloaded into ${our.id}`)
   const started = Date.now()
   const cancel = new AbortController()
-  our.transfers.begin({ id, label: file, drive: our.id, peer: source, direction: 'download', done: 0, startedAt: started }, err => { cancel.abort(err) })
   const signal = AbortSignal.any([our.signal, cancel.signal, ...(options.signal != null ? [options.signal] : [])])
+  our.transfers.begin({ id, label: file, drive: our.id, peer: source, direction: 'download', done: 0, startedAt: started }, err => { cancel.abort(err) })
   let stream: Stream | undefined
+  // whether this attempt has opened the partial file: only then is it this attempt's to remove
+  let opened = false
   try {
     const connection = await our.connect(source, { signal })
     stream = await connection.newStream(PROTOCOL, { signal: deadline(HEADER_TIMEOUT_MS, signal) })
@@ -62,16 +64,18 @@ export async function download (our: PackageContext, id: string, options: Reques
     raw.pause()
     const size = Number(response.size)
     const offset = Number(response.offset)
-    if (response.version.byteLength !== VERSION_BYTES || offset > size || offset > (held?.have ?? 0)) {
+    const version = toString(response.version, 'hex')
+    if (response.version.byteLength !== VERSION_BYTES || offset > size || offset > (held?.have ?? 0) || (offset > 0 && version !== held?.record.version)) {
       throw new DownloadError(`${source} sent a malformed response`)
     }
-    const hash = createHash('sha256')
-    const handle = await openPartial(drive, file, offset, hash)
-    if (offset > 0) options.onResume?.(offset)
     our.transfers.update(id, offset, size)
+    const hash = createHash('sha256')
+    opened = true
+    const handle = await openPartial(drive, file, offset, hash, signal)
+    if (offset > 0) options.onResume?.(offset)
     let sha256: string
     try {
-      await drive.recordPartial({ file, source, peer, size, version: toString(response.version, 'hex') })
+      await drive.recordPartial({ file, source, peer, size, version })
       const trailer = await receiveBody(raw, size - offset, {
         onChunk: chunk => { hash.update(chunk) },
         write: async (chunks, position) => { await writeAll(handle, chunks, offset + position) },
@@ -79,7 +83,7 @@ export async function download (our: PackageContext, id: string, options: Reques
           our.transfers.update(id, offset + received)
           options.onProgress?.({ id, label: file, done: offset + received, total: size })
         }
-      }, signal)
+      }, signal, offset > 0 ? resumePatienceMs(offset) : undefined)
       await raw.close({ signal }).catch(() => {})
       sha256 = toString(trailer, 'hex')
       if (hash.digest('hex') !== sha256) {
@@ -96,20 +100,26 @@ export async function download (our: PackageContext, id: string, options: Reques
     return { file, source, size, sha256, resumedAt: offset, ms: Date.now() - started }
   } catch (err: any) {
     stream?.abort(asError(err))
-    throw await explain(cancel.signal.aborted ? cancel.signal.reason : err, drive, file, source)
+    throw await explain(cancel.signal.aborted ? cancel.signal.reason : err, drive, file, source, opened)
   } finally {
     our.transfers.end(id)
   }
 }
 
-/** A one-line reason for a failed download; a partial file stays only where resuming makes sense. */
-async function explain (err: any, drive: Drive, file: string, source: string): Promise<Error> {
+/**
+ * A one-line reason for a failed download; a partial file stays only where resuming makes
+ * sense, and one this attempt never `opened` (kept from an earlier one) always stays.
+ */
+async function explain (err: any, drive: Drive, file: string, source: string, opened: boolean): Promise<Error> {
   if (err?.name === 'CancelledError' || err?.code === 'ENOSPC' || err?.code === 'EDQUOT') {
-    await drive.discardPartial(file)
+    if (opened) await drive.discardPartial(file)
     return err instanceof HwdError ? err : new DownloadError(`${file}: the disk is full; the partial download was removed`)
   }
   if (err instanceof HwdError) return err
-  if (err?.name === 'UnsupportedProtocolError') return new DownloadError(`${source} does not serve file transfer (${PROTOCOL})`)
+  if (err?.name === 'UnsupportedProtocolError') return new DownloadError(notServed(source))
+  if (err?.name === 'TrailerMissingError') {
+    return new DownloadError(`${file} from ${source}: the source stopped before confirming the file's hash (it may have changed while it was sent); download it again`)
+  }
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError') {
     return new DownloadError(`${file} from ${source}: ${err.name === 'TimeoutError' ? 'timed out' : 'stopped'}; download it again to resume`)
   }
@@ -120,13 +130,29 @@ async function explain (err: any, drive: Drive, file: string, source: string): P
   return new DownloadError(`${file} from ${source} was cut off (${err?.message ?? err}); download it again to resume`)
 }
 
+/** The one line for a node that does not answer our protocol. */
+export function notServed (node: string): string {
+  return `${node} does not serve file transfer (${PROTOCOL}); it may run another version of hwd`
+}
+
+/**
+ * How long a resumed download waits for its first byte: the server first hashes the `offset`
+ * bytes it sent before, unless it still knows their hash, and its disk may be slow.
+ */
+function resumePatienceMs (offset: number): number {
+  return IDLE_TIMEOUT_MS + Math.ceil(offset / RESUME_HASH_BYTES_PER_MS)
+}
+
+/** The slowest disk a resume's wait allows for: 20 MB/s. */
+const RESUME_HASH_BYTES_PER_MS = 20_000
+
 /** Open the partial file at `offset` bytes, feeding the bytes kept to `hash`. */
-async function openPartial (drive: Drive, file: string, offset: number, hash: ReturnType<typeof createHash>): Promise<FileHandle> {
+async function openPartial (drive: Drive, file: string, offset: number, hash: ReturnType<typeof createHash>, signal: AbortSignal): Promise<FileHandle> {
   const handle = await drive.openPartial(file, offset > 0)
   try {
     if (offset > 0) {
       await handle.truncate(offset)
-      await hashFile(handle, offset, hash)
+      await hashFile(handle, offset, hash, signal)
     }
     return handle
   } catch (err) {

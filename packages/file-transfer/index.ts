@@ -14,7 +14,7 @@ import {
 } from '../../protocol/file-transfer/index.ts'
 import type { DriveFile, PackageContext, PackageRuntime, Script } from '../../daemon/package-api.ts'
 import type { DownloadResult, FileTransferApi, RequesterOptions, ServerOptions, Worker } from './api.ts'
-import { download, DownloadError, newTransferId } from './download.ts'
+import { download, DownloadError, newTransferId, notServed } from './download.ts'
 import { HashCache, respond, upload } from './upload.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
@@ -110,7 +110,7 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
   } catch (err: any) {
     stream?.abort(asError(err))
     if (err instanceof DownloadError) throw err
-    if (err?.name === 'UnsupportedProtocolError') throw new DownloadError(`${node} does not serve file transfer (${PROTOCOL})`)
+    if (err?.name === 'UnsupportedProtocolError') throw new DownloadError(notServed(node))
     throw new DownloadError(`list-files from ${node} failed: ${describeError(err)}`)
   }
 }

@@ -9,6 +9,11 @@ import type { ServerOptions } from './api.ts'
 
 /** How many file hashes to remember; each is a few dozen bytes. */
 const HASH_CACHE_ENTRIES = 4096
+/**
+ * A file changed less than this before it was read may change again within the same time
+ * granule of its file system (2 s on FAT) and keep its version: its hash is not remembered.
+ */
+export const RACY_MS = 2_000
 
 /**
  * SHA-256 of files by version, learnt as they are sent whole, so a file served again or a
@@ -61,13 +66,19 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
     return
   }
   const { handle, size, version } = opened
+  // the requester gone (a reset, a cancel) stops the work done for it, the prefix's hash included
+  const gone = new AbortController()
+  const onClose = (): void => { gone.abort(new BodyError(`${peer} is no longer reading ${file}`)) }
+  stream.addEventListener('close', onClose, { once: true })
+  const signal = AbortSignal.any([our.signal, gone.signal])
   try {
     const offset = options.offset > 0 && options.offset <= size && Buffer.from(options.ifVersion).toString('hex') === version ? options.offset : 0
     await writeResponse(stream, { status: Response.Status.OK, size: BigInt(size), version: Buffer.from(version, 'hex'), offset: BigInt(offset) }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
     our.transfers.begin({ id, label: file, drive: our.id, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
     const known = hashes.get(version)
     const hash = known == null ? createHash('sha256') : undefined
-    if (hash != null && offset > 0) await hashFile(handle, offset, hash)
+    const readFrom = Date.now()
+    if (hash != null && offset > 0) await hashFile(handle, offset, hash, signal)
     await sendBody(stream, handle, offset, size, {
       onRead: hash != null ? chunk => { hash.update(chunk) } : undefined,
       onSent: position => { our.transfers.update(id, position) },
@@ -75,12 +86,13 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
         // what was read is one version of the file only if no write came meanwhile
         if ((await fileVersion(handle)).version !== version) throw new BodyError(`${file} changed while it was being sent`)
         const sha256 = known ?? hash!.digest()
-        hashes.set(version, sha256)
+        if (readFrom - opened.changedMs >= RACY_MS) hashes.set(version, sha256)
         return sha256
       }
-    }, our.signal)
-    await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, our.signal) })
+    }, signal)
+    await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
   } finally {
+    stream.removeEventListener('close', onClose)
     our.transfers.end(id)
     await handle.close()
   }

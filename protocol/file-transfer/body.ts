@@ -12,6 +12,12 @@ export class BodyError extends Error {
   name = 'BodyError'
 }
 
+/** The whole body came, but the stream ended before the trailer that confirms it. */
+export class TrailerMissingError extends BodyError {
+  static name = 'TrailerMissingError'
+  name = 'TrailerMissingError'
+}
+
 export interface BodySource {
   /** called in order for every chunk as it is read, before it is sent (to hash it) */
   onRead?(chunk: Uint8Array): void
@@ -57,9 +63,10 @@ async function readChunk (file: FileHandle, position: number, size: number): Pro
 const HASH_READ_BYTES = 4 * 1024 * 1024
 
 /** Feed bytes [0, length) of a file to `hash`; a file that no longer holds them is an error. */
-export async function hashFile (file: FileHandle, length: number, hash: Hash): Promise<void> {
+export async function hashFile (file: FileHandle, length: number, hash: Hash, signal: AbortSignal): Promise<void> {
   const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, length))
   for (let position = 0; position < length;) {
+    signal.throwIfAborted()
     const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.byteLength, length - position), position)
     if (bytesRead === 0) throw new BodyError('the file shrank while it was being hashed')
     hash.update(buffer.subarray(0, bytesRead))
@@ -78,12 +85,13 @@ export interface BodySink {
 /**
  * Receive exactly `expected` bytes from a raw stream into `sink`, then the TRAILER_BYTES that
  * the promise resolves to, resuming the stream if the caller paused it to prepare the sink.
+ * The first byte may take `firstByteMs`, longer than the IDLE_TIMEOUT_MS allowed between bytes.
  * The stream is paused while
  * more than WRITE_HIGH_WATER bytes wait for the disk (Yamux then stops the sender once its
  * window is spent), so memory stays bounded however slow the disk is. Rejects on a reset, on
  * more bytes than announced, on an end before them all, or on IDLE_TIMEOUT_MS of silence.
  */
-export async function receiveBody (stream: Stream, expected: number, sink: BodySink, signal: AbortSignal): Promise<Uint8Array> {
+export async function receiveBody (stream: Stream, expected: number, sink: BodySink, signal: AbortSignal, firstByteMs = IDLE_TIMEOUT_MS): Promise<Uint8Array> {
   return await new Promise<Uint8Array>((resolve, reject) => {
     const trailer = new Uint8Array(TRAILER_BYTES)
     let trailerHave = 0
@@ -112,9 +120,9 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       stream.abort(err)
       reject(err)
     }
-    const armIdle = (): void => {
+    const armIdle = (ms = IDLE_TIMEOUT_MS): void => {
       clearTimeout(idle)
-      idle = setTimeout(() => { fail(new BodyError(`no data for ${IDLE_TIMEOUT_MS / 1000}s`)) }, IDLE_TIMEOUT_MS)
+      idle = setTimeout(() => { fail(new BodyError(`no data for ${Math.round(ms / 1000)}s`)) }, ms)
     }
     const setPaused = (value: boolean): void => {
       if (paused === value) return
@@ -153,7 +161,7 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       if (remoteDone && queue.length === 0 && stream.readBufferLength === 0) {
         cleanup()
         if (trailerHave === TRAILER_BYTES) resolve(trailer)
-        else reject(new BodyError(received < expected ? `the stream ended after ${received} of ${expected} bytes` : 'the stream ended before the trailer'))
+        else reject(received < expected ? new BodyError(`the stream ended after ${received} of ${expected} bytes`) : new TrailerMissingError('the stream ended before the trailer'))
       }
     }
     const onMessage = (evt: { data: Uint8Array | Iterable<Uint8Array> }): void => {
@@ -179,7 +187,10 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
     // A graceful 'close' can come while a paused stream still buffers data, and no 'end' may
     // follow it: resume, so the buffer is dispatched, and finish once it is written.
     const onClose = (evt: Event & { error?: Error }): void => {
-      if (evt.error != null) { fail(evt.error); return }
+      if (evt.error != null) {
+        fail(received === expected ? new TrailerMissingError(`the stream was reset before the trailer (${evt.error.message})`) : evt.error)
+        return
+      }
       remoteDone = true
       setPaused(false)
       void pump()
@@ -194,7 +205,7 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       fail(new BodyError(`the stream was ${stream.status} before the body arrived`))
       return
     }
-    armIdle()
+    armIdle(firstByteMs)
     try {
       stream.resume()
     } catch {

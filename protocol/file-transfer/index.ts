@@ -31,4 +31,4 @@
  */
 export * from './constants.ts'
 export { Request, Response, FileEntry } from './file-transfer.ts'
-export { hashFile, sendBody, receiveBody, BodyError, type BodySink, type BodySource } from './body.ts'
+export { hashFile, sendBody, receiveBody, BodyError, TrailerMissingError, type BodySink, type BodySource } from './body.ts'
