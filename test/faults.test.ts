@@ -5,6 +5,7 @@ import { open, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
 import { CHAT_PKG as PKG, connected, FT_PKG, drive, eventually, knows, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
 import { RawPeer } from './raw-peer.ts'
@@ -24,6 +25,17 @@ async function startedDownload (a: TestNode): Promise<{ done: Promise<CliResult>
     return lines.some(m => Number(m[1]) >= 5 && Number(m[1]) < 90)
   }, 30_000)
   return { done: run }
+}
+
+/** Ask `b` for big.bin as a raw peer and hold the body unread, once `b` lists the upload: it cannot finish. */
+async function heldUpload (raw: RawPeer, b: TestNode): Promise<Stream> {
+  const pb = pbStream(await raw.open(b.addr, PROTOCOL))
+  await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0n, ifVersion: new Uint8Array(0) }, Request)
+  assert.equal((await pb.read(Response)).status, Response.Status.OK)
+  const body = pb.unwrap()
+  queueMicrotask(() => { body.pause() })
+  await eventually('the upload is listed', async () => (await b.status()).transfers.some(t => t.direction === 'upload'))
+  return body
 }
 
 function resumedAt (stdout: string): number {
@@ -91,13 +103,8 @@ describe('faults', () => {
     await writeFile(path, randomBytes(size))
     const raw = await RawPeer.start()
     try {
-      const pb = pbStream(await raw.open(b.addr, PROTOCOL))
-      await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0n, ifVersion: new Uint8Array(0) }, Request)
-      assert.equal((await pb.read(Response)).status, Response.Status.OK)
-      const body = pb.unwrap()
       // held unread, the upload cannot finish before the write below
-      queueMicrotask(() => { body.pause() })
-      await eventually('the upload is listed', async () => (await b.status()).transfers.some(t => t.direction === 'upload'))
+      const body = await heldUpload(raw, b)
       const file = await open(path, 'r+')
       await file.write(Buffer.from('changed'), 0, 7, size / 2)
       await file.close()
@@ -185,12 +192,7 @@ describe('faults', () => {
     await writeFile(join(drive(b), 'big.bin'), randomBytes(64 * 1024 * 1024))
     const raw = await RawPeer.start()
     try {
-      const pb = pbStream(await raw.open(b.addr, PROTOCOL))
-      await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0n, ifVersion: new Uint8Array(0) }, Request)
-      assert.equal((await pb.read(Response)).status, Response.Status.OK)
-      const stalled = pb.unwrap()
-      queueMicrotask(() => { stalled.pause() })
-      await eventually('the upload is listed', async () => (await b.status()).transfers.some(t => t.direction === 'upload'))
+      await heldUpload(raw, b)
       const started = Date.now()
       await eventually('the upload is given up', async () => (await b.status()).transfers.length === 0, 60_000)
       assert.ok(Date.now() - started >= 20_000, 'not before the idle deadline')
