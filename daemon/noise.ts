@@ -23,8 +23,9 @@ interface Decrypting {
  * ChaCha20-Poly1305, which noise uses for messages of NODE_CIPHER_MIN_BYTES and more, ignores
  * `dst` and returns new memory, so the copy is thrown away, and the garbage it makes adds to a
  * busy receiver's full garbage collections. The connections made here give such messages no
- * `dst`, and smaller ones the same `dst` as before; the bytes on the wire are the same. A connection of another shape (another noise version) is left as it is,
- * and test/body.test.ts fails.
+ * `dst`, and smaller ones the same `dst` as before; the bytes on the wire are the same. A
+ * connection of another shape (another noise version) is left as it is, and test/body.test.ts
+ * fails.
  */
 export function noiseWithoutDecryptCopy (): NoiseFactory {
   const factory = noise()

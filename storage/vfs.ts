@@ -80,7 +80,10 @@ export interface OpenFile {
    * a file system whose times are finer than the writes (see `changedMs`)
    */
   version: string
-  /** when the file last changed, in ms since the epoch: a write within a file system's time granule of this may leave `version` as it was */
+  /**
+   * when the file last changed, in ms since the epoch: a write within a file system's time
+   * granule of this may leave `version` as it was
+   */
   changedMs: number
 }
 
