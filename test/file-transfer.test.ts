@@ -1,12 +1,14 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
-import { readdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { open, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
 import { PROTOCOL as CHAT } from '../protocol/chat/index.ts'
+import { fileVersion } from '../storage/vfs.ts'
 import { assertQuotedSafely, CHAT_PKG, drive, eventually, FT_PKG, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
@@ -201,6 +203,33 @@ describe('file transfer', () => {
         const refused = await a.run(...argv)
         assert.notEqual(refused.code, 0)
         assertQuotedSafely(refused.stderr)
+      }
+    } finally {
+      await raw.stop()
+    }
+  })
+
+  it('resumes from any offset up to the end: the rest of the body, then the whole file\'s hash', async () => {
+    const [, b] = await pair()
+    const data = randomBytes(3 * 1024 * 1024 + 17)
+    const path = join(drive(b), 'r.bin')
+    await writeFile(path, data)
+    const file = await open(path)
+    const version = Buffer.from((await fileVersion(file)).version, 'hex')
+    await file.close()
+    const sha256 = createHash('sha256').update(data).digest()
+    const raw = await RawPeer.start()
+    try {
+      // the end (the body came whole, its hash did not), one byte short, and the middle; the
+      // server has not sent the file whole before, so it hashes the bytes before the offset
+      for (const offset of [data.byteLength, data.byteLength - 1, 1024 * 1024 + 5]) {
+        const pb = pbStream(await raw.open(b.addr, PROTOCOL))
+        await pb.write({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'r.bin', offset: BigInt(offset), ifVersion: version }, Request)
+        const response = await pb.read(Response)
+        assert.equal(response.offset, BigInt(offset))
+        const rest = new Uint8ArrayList()
+        for await (const chunk of pb.unwrap()) rest.append(chunk)
+        assert.ok(Buffer.from(rest.subarray()).equals(Buffer.concat([data.subarray(offset), sha256])), `from ${offset}: ${rest.byteLength} bytes`)
       }
     } finally {
       await raw.stop()

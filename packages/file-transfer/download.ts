@@ -69,10 +69,11 @@ export async function download (our: PackageContext, id: string, options: Reques
       throw new DownloadError(`${source} sent a malformed response`)
     }
     our.transfers.update(id, offset, size)
+    // told before the bytes kept are hashed, which takes a while for a large file
+    if (offset > 0) options.onResume?.(offset)
     const hash = createHash('sha256')
     opened = true
     const handle = await openPartial(drive, file, offset, hash, signal)
-    if (offset > 0) options.onResume?.(offset)
     let sha256: string
     try {
       await drive.recordPartial({ file, source, peer, size, version })
