@@ -35,6 +35,12 @@ export class TransferTable {
     if (total != null) entry.info.total = total
   }
 
+  /** From now on `cancel` passes this transfer by: it is finishing, and will end either way. */
+  finishing (id: string): void {
+    const entry = this.running.get(id)
+    if (entry != null) entry.cancelled = true
+  }
+
   /** Whether `label` is being moved in that direction in that drive. */
   has (direction: TransferInfo['direction'], drive: string, label: string): boolean {
     return [...this.running.values()].some(({ info }) => info.direction === direction && info.drive === drive && info.label === label)

@@ -5,7 +5,7 @@ import { TransferTable, type TransferInfo } from '../daemon/transfers.ts'
 const info = (id: string, drive: string): TransferInfo => ({ id, label: 'a.bin', drive, peer: 'fake2.dev', direction: 'download', done: 0, startedAt: Date.now() })
 
 describe('the transfer table', () => {
-  it('keeps a cancelled transfer, and its file, until its worker ends', () => {
+  it('keeps a cancelled transfer, and its file, until its worker ends; a finishing one is not cancelled', () => {
     const table = new TransferTable()
     const reasons: string[] = []
     table.begin(info('one', 'x:p'), err => { reasons.push(err.message) })
@@ -18,5 +18,8 @@ describe('the transfer table', () => {
     assert.ok(!table.has('download', 'x:p', 'a.bin'))
     assert.ok(table.has('download', 'y:p', 'a.bin'), 'the same name in another drive is another transfer')
     assert.ok(!table.has('upload', 'y:p', 'a.bin'))
+    table.begin(info('three', 'x:p'), () => { assert.fail('a finishing transfer is not cancelled') })
+    table.finishing('three')
+    assert.deepEqual(table.cancel('three'), [])
   })
 })

@@ -92,8 +92,10 @@ export async function download (our: PackageContext, id: string, options: Reques
         throw new DownloadError(`${file} from ${source} failed its SHA-256 check; nothing was saved`)
       }
       await handle.sync()
-      // flushing a large file takes a while: a cancel that came meanwhile still wins
+      // flushing a large file takes a while: a cancel that came meanwhile still wins; one that
+      // comes later would find the file saved, and is not taken
       signal.throwIfAborted()
+      our.transfers.finishing(id)
     } finally {
       await handle.close()
     }
