@@ -72,7 +72,7 @@ export function registerBuiltins (daemon: Daemon): void {
   commands.register({
     name: 'cancel',
     args: 'ID|FILE',
-    summary: 'stop a running transfer; a cancelled download leaves no file',
+    summary: 'stop a running transfer; a cancelled download removes what it wrote',
     minArgs: 1,
     maxArgs: 1,
     async run ([target], out) {
