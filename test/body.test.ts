@@ -67,7 +67,6 @@ describe('a download body between two real nodes', () => {
       let trailer: Uint8Array
       try {
         trailer = await receiveBody(stream, SIZE, {
-          onChunk: () => {},
           // a disk that stalls after the first write until the stream has closed
           write: async (chunks, position) => {
             if (position > 0) await closed

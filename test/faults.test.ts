@@ -30,7 +30,7 @@ async function startedDownload (a: TestNode): Promise<{ done: Promise<CliResult>
 /** Ask `b` for big.bin as a raw peer and hold the body unread, once `b` lists the upload: it cannot finish. */
 async function heldUpload (raw: RawPeer, b: TestNode): Promise<Stream> {
   const pb = pbStream(await raw.open(b.addr, PROTOCOL))
-  await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0n, ifVersion: new Uint8Array(0) }, Request)
+  await pb.write({ kind: Request.Kind.DOWNLOAD, drive: PKG, file: 'big.bin', offset: 0, ifVersion: new Uint8Array(0) }, Request)
   assert.equal((await pb.read(Response)).status, Response.Status.OK)
   const body = pb.unwrap()
   queueMicrotask(() => { body.pause() })
@@ -129,7 +129,7 @@ describe('faults', () => {
       await slow.node.handle(PROTOCOL, async stream => {
         const pb = pbStream(stream)
         await pb.read(Request)
-        await pb.write({ status: Response.Status.OK, reason: '', size: 1n << 30n, version: new Uint8Array(16), files: [], offset: 0n }, Response)
+        await pb.write({ status: Response.Status.OK, reason: '', size: 2 ** 30, version: new Uint8Array(16), files: [], offset: 0 }, Response)
         pb.unwrap().send(new Uint8Array(64 * 1024))
       })
       await slow.claim(a.addr, 'slow.dev')
@@ -163,7 +163,7 @@ describe('faults', () => {
         const pb = pbStream(stream)
         const request = await pb.read(Request)
         if (request.offset > 0n) return
-        await pb.write({ status: Response.Status.OK, reason: '', size: 1n << 20n, version: new Uint8Array(16), files: [], offset: 0n }, Response)
+        await pb.write({ status: Response.Status.OK, reason: '', size: 2 ** 20, version: new Uint8Array(16), files: [], offset: 0 }, Response)
         const body = pb.unwrap()
         body.send(new Uint8Array(1000))
         await body.close()

@@ -147,7 +147,7 @@ describe('fuzz', () => {
     for (let i = 0; i < 2; i++) {
       const stream = await idler.open(b.addr, FILES)
       stream.pause()
-      stream.send(lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'big.bin', offset: 0n, ifVersion: new Uint8Array(0) })))
+      stream.send(lp(Request.encode({ kind: Request.Kind.DOWNLOAD, drive: CHAT_PKG, file: 'big.bin', offset: 0, ifVersion: new Uint8Array(0) })))
       held.push(stream)
     }
     await eventually('the unread downloads show as uploads', async () => (await b.status()).transfers.filter(x => x.direction === 'upload').length === 2)

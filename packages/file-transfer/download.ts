@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stream } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
@@ -6,10 +6,11 @@ import { asError, HwdError, peerReason } from '../../errors.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import {
-  hashFile, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, VERSION_BYTES
+  HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, VERSION_BYTES
 } from '../../protocol/file-transfer/index.ts'
 import type { Drive, PackageContext } from '../../daemon/package-api.ts'
 import type { DownloadResult, RequesterOptions } from './api.ts'
+import type { HashCheckpoints } from './checkpoints.ts'
 
 export class DownloadError extends HwdError {
   static name = 'DownloadError'
@@ -29,7 +30,7 @@ export function newTransferId (): string {
  * step to its last, so two never write the same partial file, and `cancel` finds it even
  * while it connects.
  */
-export async function download (our: PackageContext, id: string, options: RequesterOptions): Promise<DownloadResult> {
+export async function download (our: PackageContext, id: string, options: RequesterOptions, checkpoints: HashCheckpoints): Promise<DownloadResult> {
   const { drive } = our
   const { file, source } = options
   if (our.transfers.has('download', our.id, file)) throw new DownloadError(`${file} is already being downloaded into ${our.id}`)
@@ -52,7 +53,7 @@ export async function download (our: PackageContext, id: string, options: Reques
       kind: Request.Kind.DOWNLOAD,
       drive: our.id,
       file,
-      offset: BigInt(held?.have ?? 0),
+      offset: held?.have ?? 0,
       ifVersion: held != null ? new Uint8Array(Buffer.from(held.record.version, 'hex')) : new Uint8Array(0)
     }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header })
@@ -62,8 +63,7 @@ export async function download (our: PackageContext, id: string, options: Reques
     // paused, Yamux stops granting window, so at most a window waits (daemon/node.ts).
     const raw = pb.unwrap()
     raw.pause()
-    const size = Number(response.size)
-    const offset = Number(response.offset)
+    const { size, offset } = response
     const version = toString(response.version, 'hex')
     if (response.version.byteLength !== VERSION_BYTES || offset > size || offset > (held?.have ?? 0) || (offset > 0 && version !== held?.record.version)) {
       throw new DownloadError(`${source} sent a malformed response`)
@@ -71,20 +71,27 @@ export async function download (our: PackageContext, id: string, options: Reques
     our.transfers.update(id, offset, size)
     // told before the bytes kept are hashed, which takes a while for a large file
     if (offset > 0) options.onResume?.(offset)
-    const hash = createHash('sha256')
     opened = true
-    const handle = await openPartial(drive, file, offset, hash, signal)
+    const { handle, hash } = await openPartial(drive, file, offset, `${our.id}\0${file}\0${version}`, checkpoints, signal)
     let sha256: string
     try {
       await drive.recordPartial({ file, source, peer, size, version })
+      // hashed as written, so that where a cut leaves the partial file, the hash is of it
+      let hashed = offset
       const trailer = await receiveBody(raw, size - offset, {
-        onChunk: chunk => { hash.update(chunk) },
-        write: async (chunks, position) => { await writeAll(handle, chunks, offset + position) },
+        write: async (chunks, position) => {
+          await writeAll(handle, chunks, offset + position)
+          for (const chunk of chunks) hash.update(chunk)
+          hashed = offset + position + chunks.reduce((n, c) => n + c.byteLength, 0)
+        },
         onProgress: received => {
           our.transfers.update(id, offset + received)
           options.onProgress?.({ id, label: file, done: offset + received, total: size })
         }
-      }, signal, offset > 0 ? resumePatienceMs(offset) : undefined)
+      }, signal, offset > 0 ? resumePatienceMs(offset) : undefined).catch(async err => {
+        if (!cancel.signal.aborted) await keepCheckpoint(checkpoints, `${our.id}\0${file}\0${version}`, handle, hashed, hash)
+        throw err
+      })
       await raw.close({ signal }).catch(() => {})
       sha256 = toString(trailer, 'hex')
       if (hash.digest('hex') !== sha256) {
@@ -149,19 +156,39 @@ function resumePatienceMs (offset: number): number {
 /** The slowest disk a resume's wait allows for: 20 MB/s. */
 const RESUME_HASH_BYTES_PER_MS = 20_000
 
-/** Open the partial file at `offset` bytes, feeding the bytes kept to `hash`. */
-async function openPartial (drive: Drive, file: string, offset: number, hash: ReturnType<typeof createHash>, signal: AbortSignal): Promise<FileHandle> {
+/**
+ * Open the partial file at `offset` bytes, with the SHA-256 state of the bytes kept: from the
+ * checkpoint a cut left, if the file is as that cut left it (the same size and modification
+ * time), else hashed from the file.
+ */
+async function openPartial (drive: Drive, file: string, offset: number, key: string, checkpoints: HashCheckpoints, signal: AbortSignal): Promise<{ handle: FileHandle, hash: Hash }> {
   const handle = await drive.openPartial(file, offset > 0)
   try {
-    if (offset > 0) {
-      await handle.truncate(offset)
-      await hashFile(handle, offset, hash, signal)
-    }
-    return handle
+    if (offset === 0) return { handle, hash: createHash('sha256') }
+    const stamp = await partialStamp(handle)
+    await handle.truncate(offset)
+    return { handle, hash: await checkpoints.hashTo(`${key}\0${stamp}`, handle, offset, signal) }
   } catch (err) {
     await handle.close()
     throw err
   }
+}
+
+/** Keep the hash of the partial file as a cut leaves it, for the next download to resume from. */
+async function keepCheckpoint (checkpoints: HashCheckpoints, key: string, handle: FileHandle, hashed: number, hash: Hash): Promise<void> {
+  // copied now: a write still under way when the body failed updates `hash` past `hashed`
+  const copy = hash.copy()
+  try {
+    checkpoints.put(`${key}\0${await partialStamp(handle)}`, hashed, copy)
+  } catch {
+    // no checkpoint: the next download hashes the partial file
+  }
+}
+
+/** What a change to the partial file changes: its size and modification time. */
+async function partialStamp (handle: FileHandle): Promise<string> {
+  const st = await handle.stat({ bigint: true })
+  return `${st.size}:${st.mtimeNs}`
 }
 
 async function writeAll (handle: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {

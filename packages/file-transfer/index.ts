@@ -15,11 +15,13 @@ import {
 import type { DriveFile, PackageContext, PackageRuntime, Script } from '../../daemon/package-api.ts'
 import type { DownloadResult, FileTransferApi, RequesterOptions, ServerOptions, Worker } from './api.ts'
 import { download, DownloadError, newTransferId, notServed } from './download.ts'
+import { HashCheckpoints } from './checkpoints.ts'
 import { HashCache, respond, upload } from './upload.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const served = new Map<string, PackageContext>()
   const hashes = new HashCache()
+  const checkpoints = new HashCheckpoints()
   const uploads = new Map<string, number>()
 
   function startDownload (our: PackageContext, options: RequesterOptions): Worker<DownloadResult>
@@ -27,8 +29,8 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   function startDownload (our: PackageContext, options: RequesterOptions | ServerOptions): Worker<DownloadResult | void> {
     const id = newTransferId()
     const done = options.isRequester
-      ? download(our, id, options)
-      : upload(our, id, options, hashes)
+      ? download(our, id, options, checkpoints)
+      : upload(our, id, options, hashes, checkpoints)
     return { id, done }
   }
 
@@ -50,7 +52,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         await respond(raw, { status: Response.Status.NOT_FOUND, reason: `${ctx.our.name} serves no drive ${JSON.stringify(request.drive.slice(0, 64))}` })
       } else if (request.kind === Request.Kind.LIST) {
         const files = (await our.drive.list()).slice(0, MAX_LIST_ENTRIES)
-        await respond(raw, { status: Response.Status.OK, files: files.map(f => ({ name: f.name, size: BigInt(f.size) })) })
+        await respond(raw, { status: Response.Status.OK, files: files.map(f => ({ name: f.name, size: f.size })) })
       } else if (request.kind === Request.Kind.DOWNLOAD) {
         await serveDownload(our, raw, request, connection)
       } else {
@@ -78,7 +80,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     }
     uploads.set(peer, mine + 1)
     try {
-      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: Number(request.offset), ifVersion: request.ifVersion }).done
+      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: request.offset, ifVersion: request.ifVersion }).done
     } finally {
       const left = (uploads.get(peer) ?? 1) - 1
       if (left === 0) uploads.delete(peer)
@@ -102,11 +104,11 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
   try {
     stream = await connection.newStream(PROTOCOL, { signal: header })
     const pb = framed(stream, MAX_RESPONSE_BYTES)
-    await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0n, ifVersion: new Uint8Array(0) }, Request, { signal: header })
+    await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0, ifVersion: new Uint8Array(0) }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })
     await stream.close({ signal: header })
     if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${peerReason(response.reason)}`)
-    return response.files.filter(f => isValidFileName(f.name)).map(f => ({ name: f.name, size: Number(f.size) }))
+    return response.files.filter(f => isValidFileName(f.name)).map(f => ({ name: f.name, size: f.size }))
   } catch (err: any) {
     stream?.abort(asError(err))
     if (err instanceof DownloadError) throw err

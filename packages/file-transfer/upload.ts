@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import { pbStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { deadline } from '../../protocol/deadline.ts'
 import { fileVersion } from '../../storage/vfs.ts'
-import { BodyError, hashFile, Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
+import { BodyError, Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
+import type { HashCheckpoints } from './checkpoints.ts'
 import type { OpenFile, PackageContext } from '../../daemon/package-api.ts'
 import type { ServerOptions } from './api.ts'
 
@@ -14,6 +14,8 @@ const HASH_CACHE_ENTRIES = 4096
  * granule of its file system (2 s on FAT) and keep its version: its hash is not remembered.
  */
 export const RACY_MS = 2_000
+/** While sending a file, the server keeps its hash state this often, for resumes. */
+const CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 /**
  * SHA-256 of files by version, learnt as they are sent whole, so a file served again or a
@@ -36,7 +38,7 @@ type Answer = Partial<Response> & Pick<Response, 'status'>
 
 /** Write a response header, the fields it leaves out at their defaults. */
 async function writeResponse (stream: Stream, response: Answer, signal: AbortSignal): Promise<void> {
-  await pbStream(stream).write({ reason: '', size: 0n, version: new Uint8Array(0), files: [], offset: 0n, ...response }, Response, { signal })
+  await pbStream(stream).write({ reason: '', size: 0, version: new Uint8Array(0), files: [], offset: 0, ...response }, Response, { signal })
 }
 
 /** Answer a request whole (a refusal, a listing) and close. */
@@ -51,7 +53,7 @@ export async function respond (stream: Stream, response: Answer): Promise<void> 
  * send it from the offset asked for (or whole, if the file changed since the requester's
  * partial copy began), then its SHA-256, hashed on the way unless already known.
  */
-export async function upload (our: PackageContext, id: string, options: ServerOptions, hashes: HashCache): Promise<void> {
+export async function upload (our: PackageContext, id: string, options: ServerOptions, hashes: HashCache, checkpoints: HashCheckpoints): Promise<void> {
   const { stream, file } = options
   const peer = our.nameOf(options.peer) ?? options.peer.toString()
   let opened: OpenFile
@@ -73,20 +75,28 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
   const signal = AbortSignal.any([our.signal, gone.signal])
   try {
     const offset = options.offset > 0 && options.offset <= size && Buffer.from(options.ifVersion).toString('hex') === version ? options.offset : 0
-    await writeResponse(stream, { status: Response.Status.OK, size: BigInt(size), version: Buffer.from(version, 'hex'), offset: BigInt(offset) }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
+    await writeResponse(stream, { status: Response.Status.OK, size, version: Buffer.from(version, 'hex'), offset }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
     our.transfers.begin({ id, label: file, drive: our.id, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
     const known = hashes.get(version)
-    const hash = known == null ? createHash('sha256') : undefined
-    const readFrom = Date.now()
-    if (hash != null && offset > 0) await hashFile(handle, offset, hash, signal)
+    // a file changed just before it is read may change again and keep its version: its hashes are not kept
+    const keep = Date.now() - opened.changedMs >= RACY_MS
+    const hash = known == null ? await checkpoints.hashTo(version, handle, offset, signal) : undefined
+    let read = offset
     await sendBody(stream, handle, offset, size, {
-      onRead: hash != null ? chunk => { hash.update(chunk) } : undefined,
+      onRead: hash != null
+        ? chunk => {
+          hash.update(chunk)
+          const crossed = Math.floor((read + chunk.byteLength) / CHECKPOINT_BYTES) > Math.floor(read / CHECKPOINT_BYTES)
+          read += chunk.byteLength
+          if (keep && crossed) checkpoints.put(version, read, hash.copy())
+        }
+        : undefined,
       onSent: position => { our.transfers.update(id, position) },
       trailer: async () => {
         // what was read is one version of the file only if no write came meanwhile
         if ((await fileVersion(handle)).version !== version) throw new BodyError(`${file} changed while it was being sent`)
         const sha256 = known ?? hash!.digest()
-        if (readFrom - opened.changedMs >= RACY_MS) hashes.set(version, sha256)
+        if (keep) hashes.set(version, sha256)
         return sha256
       }
     }, signal)

@@ -62,12 +62,12 @@ async function readChunk (file: FileHandle, position: number, size: number): Pro
 /** Reads for hashing a file are this large. */
 const HASH_READ_BYTES = 4 * 1024 * 1024
 
-/** Feed bytes [0, length) of a file to `hash`; a file that no longer holds them is an error. */
-export async function hashFile (file: FileHandle, length: number, hash: Hash, signal: AbortSignal): Promise<void> {
-  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, length))
-  for (let position = 0; position < length;) {
+/** Feed bytes [from, to) of a file to `hash`; a file that no longer holds them is an error. */
+export async function hashFile (file: FileHandle, from: number, to: number, hash: Hash, signal: AbortSignal): Promise<void> {
+  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, to - from))
+  for (let position = from; position < to;) {
     signal.throwIfAborted()
-    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.byteLength, length - position), position)
+    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.byteLength, to - position), position)
     if (bytesRead === 0) throw new BodyError('the file shrank while it was being hashed')
     hash.update(buffer.subarray(0, bytesRead))
     position += bytesRead
@@ -75,8 +75,6 @@ export async function hashFile (file: FileHandle, length: number, hash: Hash, si
 }
 
 export interface BodySink {
-  /** called in order for every chunk as it arrives, before it is written (to hash it) */
-  onChunk(chunk: Uint8Array): void
   /** write chunks that arrived in order, the first at `position` bytes past the body's start */
   write(chunks: Uint8Array[], position: number): Promise<void>
   onProgress(received: number): void
@@ -176,7 +174,6 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
         trailerHave += after.byteLength
         if (chunk.byteLength === 0) continue
         received += chunk.byteLength
-        sink.onChunk(chunk)
         queue.push(chunk)
         queued += chunk.byteLength
       }

@@ -7,7 +7,7 @@ export interface Request {
   kind: Request.Kind
   drive: string
   file: string
-  offset: bigint
+  offset: number
   ifVersion: Uint8Array<ArrayBuffer>
 }
 
@@ -52,9 +52,9 @@ export namespace Request {
           w.string(obj.file)
         }
 
-        if ((obj.offset != null && obj.offset !== 0n)) {
+        if ((obj.offset != null && obj.offset !== 0)) {
           w.uint32(32)
-          w.uint64(obj.offset)
+          w.uint64Number(obj.offset)
         }
 
         if ((obj.ifVersion != null && obj.ifVersion.byteLength > 0)) {
@@ -70,7 +70,7 @@ export namespace Request {
           kind: Kind.LIST,
           drive: '',
           file: '',
-          offset: 0n,
+          offset: 0,
           ifVersion: uint8ArrayAlloc(0)
         }
 
@@ -93,7 +93,7 @@ export namespace Request {
               break
             }
             case 4: {
-              obj.offset = reader.uint64()
+              obj.offset = reader.uint64Number()
               break
             }
             case 5: {
@@ -139,7 +139,7 @@ export namespace Request {
             case 4: {
               yield {
                 field: `${prefix}.offset`,
-                value: reader.uint64()
+                value: reader.uint64Number()
               }
               break
             }
@@ -179,7 +179,7 @@ export namespace Request {
 
   export interface RequestOffsetFieldEvent {
     field: '$.offset'
-    value: bigint
+    value: number
   }
 
   export interface RequestIfVersionFieldEvent {
@@ -202,7 +202,7 @@ export namespace Request {
 
 export interface FileEntry {
   name: string
-  size: bigint
+  size: number
 }
 
 export namespace FileEntry {
@@ -220,9 +220,9 @@ export namespace FileEntry {
           w.string(obj.name)
         }
 
-        if ((obj.size != null && obj.size !== 0n)) {
+        if ((obj.size != null && obj.size !== 0)) {
           w.uint32(16)
-          w.uint64(obj.size)
+          w.uint64Number(obj.size)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -231,7 +231,7 @@ export namespace FileEntry {
       }, (reader, length, opts = {}) => {
         const obj: any = {
           name: '',
-          size: 0n
+          size: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -245,7 +245,7 @@ export namespace FileEntry {
               break
             }
             case 2: {
-              obj.size = reader.uint64()
+              obj.size = reader.uint64Number()
               break
             }
             default: {
@@ -273,7 +273,7 @@ export namespace FileEntry {
             case 2: {
               yield {
                 field: `${prefix}.size`,
-                value: reader.uint64()
+                value: reader.uint64Number()
               }
               break
             }
@@ -296,7 +296,7 @@ export namespace FileEntry {
 
   export interface FileEntrySizeFieldEvent {
     field: '$.size'
-    value: bigint
+    value: number
   }
 
   export function encode (obj: Partial<FileEntry>): Uint8Array<ArrayBuffer> {
@@ -315,10 +315,10 @@ export namespace FileEntry {
 export interface Response {
   status: Response.Status
   reason: string
-  size: bigint
+  size: number
   version: Uint8Array<ArrayBuffer>
   files: FileEntry[]
-  offset: bigint
+  offset: number
 }
 
 export namespace Response {
@@ -363,9 +363,9 @@ export namespace Response {
           w.string(obj.reason)
         }
 
-        if ((obj.size != null && obj.size !== 0n)) {
+        if ((obj.size != null && obj.size !== 0)) {
           w.uint32(24)
-          w.uint64(obj.size)
+          w.uint64Number(obj.size)
         }
 
         if ((obj.version != null && obj.version.byteLength > 0)) {
@@ -380,9 +380,9 @@ export namespace Response {
           }
         }
 
-        if ((obj.offset != null && obj.offset !== 0n)) {
+        if ((obj.offset != null && obj.offset !== 0)) {
           w.uint32(48)
-          w.uint64(obj.offset)
+          w.uint64Number(obj.offset)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -392,10 +392,10 @@ export namespace Response {
         const obj: any = {
           status: Status.OK,
           reason: '',
-          size: 0n,
+          size: 0,
           version: uint8ArrayAlloc(0),
           files: [],
-          offset: 0n
+          offset: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -413,7 +413,7 @@ export namespace Response {
               break
             }
             case 3: {
-              obj.size = reader.uint64()
+              obj.size = reader.uint64Number()
               break
             }
             case 4: {
@@ -431,7 +431,7 @@ export namespace Response {
               break
             }
             case 6: {
-              obj.offset = reader.uint64()
+              obj.offset = reader.uint64Number()
               break
             }
             default: {
@@ -470,7 +470,7 @@ export namespace Response {
             case 3: {
               yield {
                 field: `${prefix}.size`,
-                value: reader.uint64()
+                value: reader.uint64Number()
               }
               break
             }
@@ -502,7 +502,7 @@ export namespace Response {
             case 6: {
               yield {
                 field: `${prefix}.offset`,
-                value: reader.uint64()
+                value: reader.uint64Number()
               }
               break
             }
@@ -530,7 +530,7 @@ export namespace Response {
 
   export interface ResponseSizeFieldEvent {
     field: '$.size'
-    value: bigint
+    value: number
   }
 
   export interface ResponseVersionFieldEvent {
@@ -546,13 +546,13 @@ export namespace Response {
 
   export interface ResponseFilesSizeFieldEvent {
     field: '$.files[].size'
-    value: bigint
+    value: number
     index: number
   }
 
   export interface ResponseOffsetFieldEvent {
     field: '$.offset'
-    value: bigint
+    value: number
   }
 
   export function encode (obj: Partial<Response>): Uint8Array<ArrayBuffer> {
