@@ -7,6 +7,8 @@ const log = logger('hwd:file-transfer:checkpoints')
 
 /** Files (by version) whose hash states are kept; each state is a few hundred bytes. */
 const CHECKPOINT_KEYS = 256
+/** States kept per file: past this, every other one is let go, so the rest still spread over it. */
+const STATES_PER_KEY = 128
 
 /**
  * SHA-256 states partway through files, so that resuming a download at an offset hashes only
@@ -19,9 +21,10 @@ export class HashCheckpoints {
 
   /** Keep `hash`, the state after bytes [0, position) of what `key` names: a copy no one else updates. */
   put (key: string, position: number, hash: Hash): void {
-    const states = this.byKey.get(key) ?? []
+    let states = [...(this.byKey.get(key) ?? []).filter(s => s.position !== position), { position, hash }].sort((a, b) => a.position - b.position)
+    if (states.length > STATES_PER_KEY) states = states.filter((_, i) => i % 2 === 1)
     this.byKey.delete(key)
-    this.byKey.set(key, [...states.filter(s => s.position !== position), { position, hash }].sort((a, b) => a.position - b.position))
+    this.byKey.set(key, states)
     if (this.byKey.size > CHECKPOINT_KEYS) this.byKey.delete(this.byKey.keys().next().value!)
   }
 
