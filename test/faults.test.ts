@@ -162,7 +162,7 @@ describe('faults', () => {
       await mute.node.handle(PROTOCOL, async stream => {
         const pb = pbStream(stream)
         const request = await pb.read(Request)
-        if (request.offset > 0n) return
+        if (request.offset > 0) return
         await pb.write({ status: Response.Status.OK, reason: '', size: 2 ** 20, version: new Uint8Array(16), files: [], offset: 0 }, Response)
         const body = pb.unwrap()
         body.send(new Uint8Array(1000))

@@ -5,7 +5,7 @@ import { hashFile } from '../../protocol/file-transfer/index.ts'
 
 const log = logger('hwd:file-transfer:checkpoints')
 
-/** Files (by version) whose hash states are kept; each state is a few hundred bytes. */
+/** Files (by version) whose hash states are kept; each state takes under a kilobyte, outside the heap. */
 const CHECKPOINT_KEYS = 256
 /** States kept per file: past this, every other one is let go, so the rest still spread over it. */
 const STATES_PER_KEY = 128
@@ -22,7 +22,8 @@ export class HashCheckpoints {
   /** Keep `hash`, the state after bytes [0, position) of what `key` names: a copy no one else updates. */
   put (key: string, position: number, hash: Hash): void {
     let states = [...(this.byKey.get(key) ?? []).filter(s => s.position !== position), { position, hash }].sort((a, b) => a.position - b.position)
-    if (states.length > STATES_PER_KEY) states = states.filter((_, i) => i % 2 === 1)
+    // counted from the newest, which stays
+    if (states.length > STATES_PER_KEY) states = states.filter((_, i) => (states.length - 1 - i) % 2 === 0)
     this.byKey.delete(key)
     this.byKey.set(key, states)
     if (this.byKey.size > CHECKPOINT_KEYS) this.byKey.delete(this.byKey.keys().next().value!)

@@ -5,6 +5,7 @@ import { toString } from 'uint8arrays'
 import { asError, HwdError, peerReason } from '../../errors.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
+import { fileVersion } from '../../storage/vfs.ts'
 import {
   HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, VERSION_BYTES
 } from '../../protocol/file-transfer/index.ts'
@@ -158,8 +159,8 @@ const RESUME_HASH_BYTES_PER_MS = 20_000
 
 /**
  * Open the partial file at `offset` bytes, with the SHA-256 state of the bytes kept: from the
- * checkpoint a cut left, if the file is as that cut left it (the same size and modification
- * time), else hashed from the file.
+ * checkpoint a cut left, if the file is as that cut left it (the same version), else hashed
+ * from the file.
  */
 async function openPartial (drive: Drive, file: string, offset: number, key: string, checkpoints: HashCheckpoints, signal: AbortSignal): Promise<{ handle: FileHandle, hash: Hash }> {
   const handle = await drive.openPartial(file, offset > 0)
@@ -185,10 +186,12 @@ async function keepCheckpoint (checkpoints: HashCheckpoints, key: string, handle
   }
 }
 
-/** What a change to the partial file changes: its size and modification time. */
+/**
+ * What any change to the partial file changes: its version (device, inode, size, modification
+ * and change times; no one can set the change time back, as `touch -r` or `cp -p` set mtime).
+ */
 async function partialStamp (handle: FileHandle): Promise<string> {
-  const st = await handle.stat({ bigint: true })
-  return `${st.size}:${st.mtimeNs}`
+  return (await fileVersion(handle)).version
 }
 
 async function writeAll (handle: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
