@@ -7,7 +7,7 @@ import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
-import { CHAT_PKG as PKG, connected, FT_PKG, drive, eventually, knows, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
+import { CHAT_PKG as PKG, connected, FT_PKG, drive, eventually, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
 import { RawPeer } from './raw-peer.ts'
 
 const DOWNLOAD = `download:${PKG}`
@@ -132,8 +132,7 @@ describe('faults', () => {
         await pb.write({ status: Response.Status.OK, reason: '', size: 2 ** 30, version: new Uint8Array(16), files: [], offset: 0 }, Response)
         pb.unwrap().send(new Uint8Array(64 * 1024))
       })
-      await slow.claim(a.addr, 'slow.dev')
-      await eventually('a knows slow.dev', async () => knows(await a.status(), 'slow.dev', slow.peerId))
+      await slow.claim(a, 'slow.dev')
       const byName = a.run(DOWNLOAD, 'one.bin', 'slow.dev')
       const byId = a.run(DOWNLOAD, 'two.bin', 'slow.dev')
       const listed = await eventually('both are listed with what they received', async () => {
@@ -168,8 +167,7 @@ describe('faults', () => {
         body.send(new Uint8Array(1000))
         await body.close()
       })
-      await mute.claim(a.addr, 'mute.dev')
-      await eventually('a knows mute.dev', async () => knows(await a.status(), 'mute.dev', mute.peerId))
+      await mute.claim(a, 'mute.dev')
       for (const pkg of [FT_PKG, PKG]) assert.match((await a.run(`download:${pkg}`, 'a.bin', 'mute.dev')).stderr, /cut off/)
       const waiting = a.run(DOWNLOAD, 'a.bin', 'mute.dev')
       const listed = await eventually('the waiting download is listed', async () => {

@@ -125,8 +125,7 @@ describe('file transfer', () => {
     assert.equal(unknown.stderr, 'hwd: unknown node "nobody.dev"; known names: fake.dev, fake2.dev\n')
     const bare = await RawPeer.start()
     try {
-      await bare.claim(a.addr, 'bare.dev')
-      await eventually('a knows bare.dev', async () => knows(await a.status(), 'bare.dev', bare.peerId))
+      await bare.claim(a, 'bare.dev')
       for (const argv of [[`download:${CHAT_PKG}`, 'f.txt', 'bare.dev'], [`list-files:${CHAT_PKG}`, 'bare.dev']]) {
         assert.equal((await a.run(...argv)).stderr, `hwd: bare.dev does not serve file transfer (${PROTOCOL}); it may run another version of hwd\n`)
       }
@@ -183,8 +182,7 @@ describe('file transfer', () => {
         s.send(new Uint8Array(mode === 'bad-hash' ? 32 : 33))
         await s.close().catch(() => {})
       })
-      await raw.claim(a.addr, 'evil.dev')
-      await eventually('a knows evil.dev', async () => knows(await a.status(), 'evil.dev', raw.peerId))
+      await raw.claim(a, 'evil.dev')
       await writeFile(join(drive(a), 'f.txt'), 'mine')
       const bad = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
       assert.equal(bad.stderr, 'hwd: f.txt from evil.dev failed its SHA-256 check; nothing was saved\n')

@@ -255,8 +255,7 @@ describe('fuzz', () => {
 
     before(async () => {
       mallory = await RawPeer.start()
-      await mallory.claim(b.addr, 'mallory.dev')
-      await eventually('B knows mallory.dev', async () => knows(await b.status(), 'mallory.dev', mallory.peerId))
+      await mallory.claim(b, 'mallory.dev')
     })
     after(async () => { await mallory?.stop() })
 

@@ -10,6 +10,7 @@ import type { Connection, PrivateKey, Stream } from '@libp2p/interface'
 import { PROTOCOL as NAMES } from '../protocol/names/index.ts'
 import { Announce } from '../protocol/names/names.ts'
 import { signRecord } from '../protocol/names/record.ts'
+import { eventually, knows, type TestNode } from './helpers.ts'
 
 /**
  * A bare libp2p node that speaks hwd's protocols only as far as a test makes it: to throw
@@ -47,12 +48,13 @@ export class RawPeer {
     return await connection.newStream(protocol, { signal: AbortSignal.timeout(5_000) })
   }
 
-  /** Tell the daemon at `addr` that this peer is called `name`, with a properly signed record. */
-  async claim (addr: string, name: string): Promise<void> {
+  /** Tell `node` that this peer is called `name`, with a properly signed record, and wait until it knows. */
+  async claim (node: TestNode, name: string): Promise<void> {
     const record = await signRecord(this.key, name, this.node.getMultiaddrs().map(a => multiaddr(a.toString().replace(/\/p2p\/.*/, ''))), BigInt(Date.now()))
-    const stream = await this.open(addr, NAMES)
+    const stream = await this.open(node.addr, NAMES)
     await pbStream(stream).write({ records: [record] }, Announce)
     await stream.close()
+    await eventually(`${node.name} knows ${name}`, async () => knows(await node.status(), name, this.peerId))
   }
 
   async stop (): Promise<void> {
