@@ -73,7 +73,9 @@ export async function download (our: PackageContext, id: string, options: Reques
     // told before the bytes kept are hashed, which takes a while for a large file
     if (offset > 0) options.onResume?.(offset)
     opened = true
-    const { handle, hash } = await openPartial(drive, file, offset, `${our.id}\0${file}\0${version}`, checkpoints, signal)
+    // the checkpoints of this download, a cut's among them
+    const key = `${our.id}\0${file}\0${version}`
+    const { handle, hash } = await openPartial(drive, file, offset, key, checkpoints, signal)
     let sha256: string
     try {
       await drive.recordPartial({ file, source, peer, size, version })
@@ -90,7 +92,7 @@ export async function download (our: PackageContext, id: string, options: Reques
           options.onProgress?.({ id, label: file, done: offset + received, total: size })
         }
       }, signal, offset > 0 ? resumePatienceMs(offset) : undefined).catch(async err => {
-        if (!cancel.signal.aborted) await keepCheckpoint(checkpoints, `${our.id}\0${file}\0${version}`, handle, hashed, hash)
+        if (!cancel.signal.aborted) await keepCheckpoint(checkpoints, key, handle, hashed, hash)
         throw err
       })
       await raw.close({ signal }).catch(() => {})
@@ -166,9 +168,9 @@ async function openPartial (drive: Drive, file: string, offset: number, key: str
   const handle = await drive.openPartial(file, offset > 0)
   try {
     if (offset === 0) return { handle, hash: createHash('sha256') }
-    const stamp = await partialStamp(handle)
+    const kept = await partialKey(key, handle)
     await handle.truncate(offset)
-    return { handle, hash: await checkpoints.hashTo(`${key}\0${stamp}`, handle, offset, signal) }
+    return { handle, hash: await checkpoints.hashTo(kept, handle, offset, signal) }
   } catch (err) {
     await handle.close()
     throw err
@@ -180,18 +182,19 @@ async function keepCheckpoint (checkpoints: HashCheckpoints, key: string, handle
   // copied now: a write still under way when the body failed updates `hash` past `hashed`
   const copy = hash.copy()
   try {
-    checkpoints.put(`${key}\0${await partialStamp(handle)}`, hashed, copy)
+    checkpoints.put(await partialKey(key, handle), hashed, copy)
   } catch {
     // no checkpoint: the next download hashes the partial file
   }
 }
 
 /**
- * What any change to the partial file changes: its version (device, inode, size, modification
- * and change times; no one can set the change time back, as `touch -r` or `cp -p` set mtime).
+ * A download's checkpoint key for its partial file as it is now: with the file's version, which
+ * any change to it changes (no one can set the change time back, as `touch -r` or `cp -p` set
+ * the modification time), so a changed partial file is hashed again.
  */
-async function partialStamp (handle: FileHandle): Promise<string> {
-  return (await fileVersion(handle)).version
+async function partialKey (key: string, handle: FileHandle): Promise<string> {
+  return `${key}\0${(await fileVersion(handle)).version}`
 }
 
 async function writeAll (handle: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
