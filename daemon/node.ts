@@ -8,7 +8,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PortBusyError, UsageError } from '../errors.ts'
-import { noiseWithoutDecryptCopy } from './noise.ts'
+import { leanNoise } from './noise.ts'
 
 /** mDNS is a service, not only a discovery source, so that we hear every answer it gets (see daemon.ts). */
 export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping, mdns?: PeerDiscovery }>
@@ -46,7 +46,7 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
       privateKey: options.privateKey,
       addresses: { listen: [listen], announce: options.announce },
       transports: [tcp()],
-      connectionEncrypters: [noiseWithoutDecryptCopy()],
+      connectionEncrypters: [leanNoise()],
       streamMuxers: [yamux({
         streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
       })],

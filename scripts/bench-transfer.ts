@@ -7,8 +7,9 @@ import '../daemon/polyfill.ts'
  * nodes in two processes ("libp2p ×2"), as the two daemons are. Every copy goes from a random
  * source file to a file on the same disk and ends with the destination's fsync. An hwd
  * download does more than a baseline copy: the receiver checks every byte against SHA-256,
- * and keeps a record for resuming; the ratios include that work. It also does less in one
- * place: hwd's nodes decrypt without a copy that stock noise makes (daemon/noise.ts), while
+ * and keeps a record for resuming; the ratios include that work. It also does less in two
+ * places: hwd's nodes decrypt without a copy that stock noise makes, and write each batch of
+ * noise messages to the socket at once instead of buffer by buffer (daemon/noise.ts), while
  * the baselines use libp2p as it ships.
  *
  * A first, unreported TCP copy settles the disk. Then come ROUNDS rounds of

@@ -2,6 +2,7 @@ import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { open, readFile, writeFile } from 'node:fs/promises'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -84,6 +85,52 @@ describe('a download body between two real nodes', () => {
       assert.equal(createHash('sha256').update(received).digest('hex'), sha256.toString('hex'))
       assert.deepEqual(Buffer.from(trailer), sha256, 'the trailer follows the body')
       assert.ok(decrypted >= SIZE / 65535, `the body came through the decrypt that makes no copy: ${decrypted} messages`)
+    } finally {
+      await Promise.all([sender.stop(), receiver.stop()])
+    }
+  })
+
+  it('leaves the sender in about one socket write per noise message, not one per buffer', async () => {
+    const dir = await tempHome('hwd-body-')
+    const source = join(dir, 'source.bin')
+    await writeFile(source, randomBytes(SIZE))
+    const [sender, receiver] = await Promise.all([node(), node()])
+    try {
+      let writes = 0
+      const sent = Promise.withResolvers<void>()
+      await sender.handle(PROTOCOL, async stream => {
+        // daemon/noise.ts gives the TCP connection under noise its own sendData
+        const tcp = (sender.getConnections()[0] as unknown as { muxer: { maConn: { stream: { sendData: unknown, socket: Socket } } } }).muxer.maConn.stream
+        assert.ok(Object.hasOwn(tcp, 'sendData'), 'the TCP connection has the shape daemon/noise.ts knows')
+        // each call is one attempt to hand the kernel bytes: one system call on an idle socket
+        const { _write: write, _writev: writev } = tcp.socket as unknown as Record<string, (...args: unknown[]) => unknown>
+        Object.assign(tcp.socket, {
+          _write (...args: unknown[]) { writes++; return write.apply(this, args) },
+          _writev (...args: unknown[]) { writes++; return writev.apply(this, args) }
+        })
+        const file = await open(source)
+        try {
+          await sendBody(stream, file, 0, SIZE, { onSent: () => {}, trailer: async () => new Uint8Array(32) }, AbortSignal.timeout(60_000))
+          await stream.close()
+          sent.resolve()
+        } catch (err) {
+          sent.reject(err)
+        } finally {
+          await file.close()
+        }
+      })
+      const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
+      await stream.close()
+      const target = await open(join(dir, 'target.bin'), 'w')
+      try {
+        await receiveBody(stream, SIZE, { write: async (chunks, position) => { await target.writev(chunks, position) }, onProgress: () => {} }, AbortSignal.timeout(30_000))
+      } finally {
+        await target.close()
+      }
+      await sent.promise
+      // stock @libp2p/tcp writes a message's length, ciphertext and tag apart: three or more each
+      const messages = Math.ceil(SIZE / 65519)
+      assert.ok(writes <= messages, `${writes} socket writes for ${messages} noise messages`)
     } finally {
       await Promise.all([sender.stop(), receiver.stop()])
     }
