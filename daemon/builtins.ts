@@ -3,6 +3,7 @@ import { usage } from './commands.ts'
 import { PeerOfflineError, UsageError } from '../errors.ts'
 import { deadline } from '../protocol/deadline.ts'
 import { formatBytes, table } from './format.ts'
+import type { TransferInfo } from './transfers.ts'
 
 const PING_TIMEOUT_MS = 10_000
 
@@ -76,9 +77,13 @@ export function registerBuiltins (daemon: Daemon): void {
     minArgs: 1,
     maxArgs: 1,
     async run ([target], out) {
-      const cancelled = daemon.transfers.cancel(target)
-      if (cancelled.length === 0) throw new UsageError(`no running transfer has the id or file ${JSON.stringify(target)}; see transfers`)
-      for (const t of cancelled) out.line(`cancelled ${t.direction} ${t.id} of ${t.label}`)
+      const found = daemon.transfers.find(target)
+      if (found.length === 0) throw new UsageError(`no running transfer has the id or file ${JSON.stringify(target)}; see transfers`)
+      // a file served to two peers, or fetched into two drives: stopping all of them is never what was meant
+      if (found.length > 1) throw new UsageError(`${target} is in ${found.length} running transfers (${found.map(describeTransfer).join(', ')}); cancel one by its id`)
+      const [t] = found
+      daemon.transfers.cancel(t.id)
+      out.line(`cancelled ${t.direction} ${t.id} of ${t.label}`)
     }
   })
 
@@ -100,6 +105,11 @@ export function registerBuiltins (daemon: Daemon): void {
       out.line(`${name} (${connection.remotePeer.toString()}): ${rtt} ms`)
     }
   })
+}
+
+/** `3f9a0c1e: upload to fake3.dev from chat-with-file-transfer:template.os` */
+function describeTransfer (t: TransferInfo): string {
+  return `${t.id}: ${t.direction} ${t.direction === 'download' ? `from ${t.peer} into` : `to ${t.peer} from`} ${t.drive}`
 }
 
 function progress (done: number, total?: number): string {

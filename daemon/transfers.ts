@@ -54,13 +54,22 @@ export class TransferTable {
     return [...this.running.values()].map(e => ({ ...e.info })).sort((a, b) => a.startedAt - b.startedAt)
   }
 
-  /** Cancel the transfers with this id, or of this file; returns what was cancelled. */
-  cancel (idOrFile: string): TransferInfo[] {
-    const hits = [...this.running.values()].filter(e => !e.cancelled && (e.info.id === idOrFile || e.info.label === idOrFile))
-    for (const e of hits) {
-      e.cancelled = true
-      e.cancel(new CancelledError(`${e.info.label}: cancelled`))
-    }
-    return hits.map(e => e.info)
+  /**
+   * The running transfers `cancel` could stop that `idOrFile` names: the one with that id, or
+   * else every one of that file (in any drive, either direction).
+   */
+  find (idOrFile: string): TransferInfo[] {
+    const live = [...this.running.values()].filter(e => !e.cancelled)
+    const byId = live.filter(e => e.info.id === idOrFile)
+    return (byId.length > 0 ? byId : live.filter(e => e.info.label === idOrFile)).map(e => ({ ...e.info }))
+  }
+
+  /** Cancel the transfer with this id; false if it has ended, is finishing or was cancelled. */
+  cancel (id: string): boolean {
+    const entry = this.running.get(id)
+    if (entry == null || entry.cancelled) return false
+    entry.cancelled = true
+    entry.cancel(new CancelledError(`${entry.info.label}: cancelled`))
+    return true
   }
 }

@@ -121,7 +121,7 @@ describe('faults', () => {
     assert.ok((await readFile(join(drive(a), 'big.bin'))).equals(await readFile(path)))
   })
 
-  it('cancels a running download by id or file name, leaving no file', async () => {
+  it('cancels a running download by id or file name, leaving no file; a name in two transfers only by id', async () => {
     const a = await TestNode.start({ name: 'fake.dev' })
     const slow = await RawPeer.start()
     try {
@@ -135,17 +135,23 @@ describe('faults', () => {
       await slow.claim(a, 'slow.dev')
       const byName = a.run(DOWNLOAD, 'one.bin', 'slow.dev')
       const byId = a.run(DOWNLOAD, 'two.bin', 'slow.dev')
-      const listed = await eventually('both are listed with what they received', async () => {
+      const other = a.run(`download:${FT_PKG}`, 'two.bin', 'slow.dev')
+      const listed = await eventually('all three are listed with what they received', async () => {
         const r = await a.run('transfers')
-        return /one.bin.* 64.0 KiB \/ 1.0 GiB/.test(r.stdout) && /two.bin.* 64.0 KiB \/ 1.0 GiB/.test(r.stdout) ? r.stdout : undefined
+        return r.stdout.match(/\.bin.* 64.0 KiB \/ 1.0 GiB/g)?.length === 3 ? r.stdout : undefined
       })
-      const id = /^(\w{8})\s+download\s+two.bin\s+slow.dev\s+64.0 KiB \/ 1.0 GiB \(0%\)$/m.exec(listed)?.[1]
-      assert.ok(id != null, listed)
+      const ids = [...listed.matchAll(/^(\w{8})\s+download\s+two.bin\s+slow.dev\s+64.0 KiB \/ 1.0 GiB \(0%\)$/mg)].map(m => m[1])
+      assert.equal(ids.length, 2, listed)
+      const ambiguous = await a.run('cancel', 'two.bin')
+      assert.equal(ambiguous.code, 1, ambiguous.stderr)
+      assert.match(ambiguous.stderr, /^hwd: two.bin is in 2 running transfers \(\w{8}: download from slow.dev into [^,]+, \w{8}: download from slow.dev into [^,]+\); cancel one by its id\n$/)
+      for (const pkg of [PKG, FT_PKG]) assert.ok(ambiguous.stderr.includes(`into ${pkg}`), ambiguous.stderr)
       assert.match((await a.run('cancel', 'one.bin')).stdout, /^cancelled download \w{8} of one.bin\n$/)
-      assert.equal((await a.run('cancel', id)).stdout, `cancelled download ${id} of two.bin\n`)
+      for (const id of ids) assert.equal((await a.run('cancel', id)).stdout, `cancelled download ${id} of two.bin\n`)
       assert.equal((await byName).stderr, 'hwd: one.bin: cancelled\n')
       assert.equal((await byId).stderr, 'hwd: two.bin: cancelled\n')
-      assert.deepEqual(await readdir(drive(a)), [], 'no file, partial or record is left')
+      assert.equal((await other).stderr, 'hwd: two.bin: cancelled\n')
+      for (const pkg of [PKG, FT_PKG]) assert.deepEqual(await readdir(drive(a, pkg)), [], 'no file, partial or record is left')
       const none = await a.run('cancel', 'one.bin')
       assert.equal(none.stderr, 'hwd: no running transfer has the id or file "one.bin"; see transfers\n')
     } finally {
