@@ -25,7 +25,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { request } from '../daemon/control-client.ts'
-import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
+import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
+import { stopAll, TestNode } from '../test/helpers.ts'
 import { ascending, percentile } from './bench/stats.ts'
 
 const SENDER = 'fake.dev'
@@ -58,7 +59,7 @@ async function makeHome (homes: string[]): Promise<string> {
   return home
 }
 
-async function sendOne (from: DaemonProcess, text: string): Promise<Sample> {
+async function sendOne (from: TestNode, text: string): Promise<Sample> {
   let ackMs: number | undefined
   const started = performance.now()
   await request(from.socket, from.home, { op: 'run', argv: [SEND_SCRIPT, RECEIVER, text] }, {
@@ -73,7 +74,7 @@ async function sendOne (from: DaemonProcess, text: string): Promise<Sample> {
 }
 
 /** Send `count` messages with at most `concurrency` requests in flight. */
-async function runPhase (from: DaemonProcess, label: string, count: number, concurrency: number): Promise<PhaseResult> {
+async function runPhase (from: TestNode, label: string, count: number, concurrency: number): Promise<PhaseResult> {
   const samples: Sample[] = []
   let next = 0
   const worker = async (): Promise<void> => {
@@ -113,13 +114,9 @@ function checkGoals (phases: Array<{ concurrency: number, result: PhaseResult }>
   console.log(`goals p50 < ${GOAL_P50_MS} ms and ≥ ${GOAL_RATE} msg/s: ${both != null ? `met, both at ${both}` : 'MISSED in every phase'}`)
 }
 
-async function bench (nodes: DaemonProcess[], homes: string[]): Promise<void> {
-  const sender = DaemonProcess.spawn(SENDER, await makeHome(homes))
-  nodes.push(sender)
-  await sender.started()
-  const receiver = DaemonProcess.spawn(RECEIVER, await makeHome(homes), ['--peer', `/ip4/127.0.0.1/tcp/${sender.port}`])
-  nodes.push(receiver)
-  await receiver.started()
+async function bench (homes: string[]): Promise<void> {
+  const sender = await TestNode.start({ name: SENDER, home: await makeHome(homes) })
+  const receiver = await TestNode.start({ name: RECEIVER, home: await makeHome(homes), peers: [sender.addr] })
   await waitUntilKnows(sender, RECEIVER)
 
   // The first messages pay for the first stream, JIT compilation and the log files' creation.
@@ -132,18 +129,17 @@ async function bench (nodes: DaemonProcess[], homes: string[]): Promise<void> {
   }
   checkGoals(phases)
 
-  await Promise.all(nodes.map(async n => { await n.stop() }))
+  await Promise.all([sender, receiver].map(stopCleanly))
 }
 
 async function main (): Promise<number> {
-  const nodes: DaemonProcess[] = []
   const homes: string[] = []
   try {
-    await bench(nodes, homes)
+    await bench(homes)
     return 0
   } catch (err) {
     console.error('bench-chat:', err)
-    await Promise.all(nodes.map(async n => { await n.kill() }))
+    await stopAll()
     return 1
   } finally {
     await Promise.all(homes.map(async h => { await rm(h, { recursive: true, force: true }) }))

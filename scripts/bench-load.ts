@@ -36,7 +36,8 @@ import { request, type ClientHandlers } from '../daemon/control-client.ts'
 import type { Request } from '../daemon/control.ts'
 import { homePaths } from '../storage/home.ts'
 import { MemoryWatch, type Memory } from './bench/memory.ts'
-import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
+import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
+import { stopAll, TestNode } from '../test/helpers.ts'
 import { ascending, mb, percentile, sha256File } from './bench/stats.ts'
 
 const SERVER = 'fake.dev'
@@ -55,18 +56,8 @@ const REQUEST_DEADLINE_MS = 120_000
 const DELIVERED = /^delivered to \S+ \(acknowledged in (\d+(?:\.\d+)?) ms\)$/
 
 /** One process's memory during the load, in bytes. */
-/** Whether the daemon's process still runs (signal 0 tests for it without sending anything). */
-function alive (node: DaemonProcess): boolean {
-  try {
-    process.kill(node.pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Send one request to a daemon, failing if it has not ended within REQUEST_DEADLINE_MS. */
-async function ask (node: DaemonProcess, req: Request, handlers: ClientHandlers = {}): Promise<void> {
+async function ask (node: TestNode, req: Request, handlers: ClientHandlers = {}): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => { reject(new Error(`${req.op === 'run' ? req.argv[0] : req.op}: no answer within ${REQUEST_DEADLINE_MS / 1000} s`)) }, REQUEST_DEADLINE_MS)
@@ -79,7 +70,7 @@ async function ask (node: DaemonProcess, req: Request, handlers: ClientHandlers 
   }
 }
 
-async function run (node: DaemonProcess, argv: string[], handlers: ClientHandlers = {}): Promise<void> {
+async function run (node: TestNode, argv: string[], handlers: ClientHandlers = {}): Promise<void> {
   await ask(node, { op: 'run', argv }, handlers)
 }
 
@@ -115,7 +106,7 @@ class Errors {
   }
 }
 
-async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Promise<void> {
+async function bench (dir: string, errors: Errors): Promise<void> {
   // The server's files, each with its hash, made before any daemon runs.
   const serverHome = join(dir, 'server')
   await mkdir(drive(serverHome), { recursive: true })
@@ -129,13 +120,9 @@ async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Prom
   }
   console.log(`${FILES} random files of ${FILE_BYTES / 1024 / 1024} MiB on ${SERVER}; homes in ${dir}`)
 
-  const server = DaemonProcess.spawn(SERVER, serverHome)
-  nodes.push(server)
-  await server.started()
-  const peer = `/ip4/127.0.0.1/tcp/${server.port}`
-  const clients = CLIENTS.map((name, i) => DaemonProcess.spawn(name, join(dir, `client-${i + 2}`), ['--peer', peer]))
-  nodes.push(...clients)
-  await Promise.all(clients.map(async c => { await c.started() }))
+  const server = await TestNode.start({ name: SERVER, home: serverHome })
+  const clients = await Promise.all(CLIENTS.map(async (name, i) => await TestNode.start({ name, home: join(dir, `client-${i + 2}`), peers: [server.addr] })))
+  const nodes = [server, ...clients]
   await Promise.all([...CLIENTS.map(async name => { await waitUntilKnows(server, name) }), ...clients.map(async c => { await waitUntilKnows(c, SERVER) })])
   console.log(`${SERVER} and ${CLIENTS.length} clients up and named`)
 
@@ -217,7 +204,7 @@ async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Prom
     }
   }))
   for (const node of nodes) {
-    if (!alive(node)) errors.add(`${node.name} is not running after the load`)
+    if (!node.running) errors.add(`${node.name} is not running after the load`)
   }
 
   const bytes = results.length * FILE_BYTES
@@ -245,7 +232,7 @@ async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Prom
   clients.forEach((c, i) => { row('client', c.name, clientMemory[i]) })
   for (const node of nodes) {
     try {
-      await node.stop()
+      await stopCleanly(node)
     } catch (err) {
       errors.add(describeError(err))
     }
@@ -256,15 +243,14 @@ async function bench (dir: string, nodes: DaemonProcess[], errors: Errors): Prom
 
 async function main (): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'hwd-bench-load-'))
-  const nodes: DaemonProcess[] = []
   const errors = new Errors()
   try {
-    await bench(dir, nodes, errors)
+    await bench(dir, errors)
   } catch (err) {
     console.error('bench-load:', err)
     errors.add(describeError(err))
   } finally {
-    await Promise.all(nodes.map(async n => { await n.kill() }))
+    await stopAll()
     await rm(dir, { recursive: true, force: true })
   }
   return errors.list.length === 0 ? 0 : 1

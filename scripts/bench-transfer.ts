@@ -50,7 +50,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { request } from '../daemon/control-client.ts'
 import { MemoryWatch, type Memory } from './bench/memory.ts'
-import { DaemonProcess, waitUntilKnows } from './bench/daemons.ts'
+import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
+import { stopAll, TestNode } from '../test/helpers.ts'
 import { homePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
 import { RACY_MS } from '../packages/file-transfer/upload.ts'
@@ -133,13 +134,9 @@ async function drivePath (home: string, file: string): Promise<string> {
 }
 
 /** Start the receiver, then the sender told where it is, and wait until they know each other's names. */
-async function startDaemons (dir: string, nodes: DaemonProcess[]): Promise<{ receiver: DaemonProcess, sender: DaemonProcess }> {
-  const receiver = DaemonProcess.spawn(RECEIVER, join(dir, 'home-1'))
-  nodes.push(receiver)
-  await receiver.started()
-  const sender = DaemonProcess.spawn(SENDER, join(dir, 'home-2'), ['--peer', `/ip4/127.0.0.1/tcp/${receiver.port}`])
-  nodes.push(sender)
-  await sender.started()
+async function startDaemons (dir: string): Promise<{ receiver: TestNode, sender: TestNode }> {
+  const receiver = await TestNode.start({ name: RECEIVER, home: join(dir, 'home-1') })
+  const sender = await TestNode.start({ name: SENDER, home: join(dir, 'home-2'), peers: [receiver.addr] })
   await waitUntilKnows(receiver, SENDER)
   return { receiver, sender }
 }
@@ -172,7 +169,7 @@ async function runBaseline (label: string, copy: typeof tcpCopy, src: SourceFile
 }
 
 /** Download the file from the sender into the receiver's drive, check it, and delete it. */
-async function runHwd (label: string, receiver: DaemonProcess, sender: DaemonProcess, src: SourceFile): Promise<HwdResult> {
+async function runHwd (label: string, receiver: TestNode, sender: TestNode, src: SourceFile): Promise<HwdResult> {
   const watch = await MemoryWatch.start([receiver.pid, sender.pid])
   const cpu = await cpuSeconds([receiver.pid, sender.pid])
   let reply = ''
@@ -221,11 +218,11 @@ function summarize (rounds: Round[]): void {
   console.log(`goal receiver peak RSS < ${mb(GOAL_RSS_BYTES)}: ${verdict(peakRss < GOAL_RSS_BYTES)} (${mb(peakRss)})`)
 }
 
-async function bench (dir: string, nodes: DaemonProcess[]): Promise<void> {
+async function bench (dir: string): Promise<void> {
   const { size, rounds } = optionsFromArgs()
   console.log(`making a random file of ${size} bytes (${size / MIB} MiB) in ${dir}`)
   const src = await makeRandomFile(join(dir, 'source.bin'), size)
-  const { receiver, sender } = await startDaemons(dir, nodes)
+  const { receiver, sender } = await startDaemons(dir)
   // A hard link shares the source's inode: nothing copied, and the page cache stays shared.
   const served = await drivePath(sender.home, FILE)
   await link(src.path, served)
@@ -247,18 +244,17 @@ async function bench (dir: string, nodes: DaemonProcess[]): Promise<void> {
   }
   summarize(results)
 
-  await Promise.all(nodes.map(async n => { await n.stop() }))
+  await Promise.all([receiver, sender].map(stopCleanly))
 }
 
 async function main (): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'hwd-bench-transfer-'))
-  const nodes: DaemonProcess[] = []
   try {
-    await bench(dir, nodes)
+    await bench(dir)
     return 0
   } catch (err) {
     console.error('bench-transfer:', err)
-    await Promise.all(nodes.map(async n => { await n.kill() }))
+    await stopAll()
     return 1
   } finally {
     await rm(dir, { recursive: true, force: true })

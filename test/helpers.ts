@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Status } from '../daemon/daemon.ts'
+import { homePaths } from '../storage/home.ts'
 
 export const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url))
 
@@ -118,6 +119,15 @@ export class TestNode {
 
   get port (): number {
     return Number(this.addr.split('/').pop())
+  }
+
+  get pid (): number {
+    return this.proc.pid!
+  }
+
+  /** The control socket, for requests without a `hwd run` child process. */
+  get socket (): string {
+    return homePaths(this.home).socket
   }
 
   get running (): boolean {
