@@ -80,9 +80,10 @@ async function start (args: string[]): Promise<number> {
   })
   const port = Number(values.port)
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
-  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }] = await Promise.all([
-    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts')
+  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { tuneHeapGrowth }] = await Promise.all([
+    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./heap.ts')
   ])
+  tuneHeapGrowth()
   if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
 
   // A daemon serves many peers: a promise nobody awaited must not take all of them down.
