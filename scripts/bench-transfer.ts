@@ -4,7 +4,9 @@ import '../daemon/polyfill.ts'
  * between two real daemons on 127.0.0.1, against three baselines that copy the same file in
  * the same run (scripts/bench/baseline.ts): a plain TCP connection; one bare libp2p stream over
  * TCP + Noise + Yamux between two nodes in this process ("libp2p"); and the same between two
- * nodes in two processes ("libp2p ×2"), as the two daemons are. Every copy goes from a random
+ * nodes in two processes ("libp2p ×2"), as the two daemons are; and that again with the heap
+ * growth hwd's daemons set for themselves (daemon/heap.ts), the baseline that differs from
+ * the daemons in nothing but hwd's protocol and hwd's own noise ("libp2p ×2 gc"). Every copy goes from a random
  * source file to a file on the same disk and ends with the destination's fsync. An hwd
  * download does more than a baseline copy: the receiver checks every byte against SHA-256,
  * and keeps a record for resuming; the ratios include that work. It also does less in two
@@ -13,7 +15,7 @@ import '../daemon/polyfill.ts'
  * the baselines use libp2p as it ships.
  *
  * A first, unreported TCP copy settles the disk. Then come ROUNDS rounds of
- *   tcp, libp2p, libp2p ×2, hwd first, hwd again
+ *   tcp, libp2p, libp2p ×2, libp2p ×2 gc, hwd first, hwd again
  * where hwd first downloads a version of the file the sender has not served before (its times
  * are touched), so the sender hashes it as it sends it, as for any first
  * download; hwd again downloads the same version, its hash in the sender's cache. The machine's
@@ -56,6 +58,7 @@ import { homePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
 import { RACY_MS } from '../packages/file-transfer/upload.ts'
 import { libp2pCopy, libp2pProcessesCopy, tcpCopy, type CopyResult } from './bench/baseline.ts'
+import { HEAP_GROWING_PERCENT } from '../daemon/heap.ts'
 import { cpuSeconds, mb, median, sha256File } from './bench/stats.ts'
 
 const RECEIVER = 'fake.dev'
@@ -90,6 +93,7 @@ interface Round {
   tcp: CopyResult
   libp2p: CopyResult
   libp2pProcesses: CopyResult
+  libp2pProcessesGc: CopyResult
   first: HwdResult
   again: HwdResult
 }
@@ -151,7 +155,7 @@ function cpuPerGb (r: CopyResult): number {
 }
 
 function printCopy (label: string, r: CopyResult): void {
-  console.log(`${label.padEnd(10)} ${r.bytes} bytes in ${r.ms.toFixed(0).padStart(6)} ms = ${r.mbps.toFixed(1).padStart(7)} MB/s, CPU ${cpuPerGb(r).toFixed(2)} s/GB`)
+  console.log(`${label.padEnd(12)} ${r.bytes} bytes in ${r.ms.toFixed(0).padStart(6)} ms = ${r.mbps.toFixed(1).padStart(7)} MB/s, CPU ${cpuPerGb(r).toFixed(2)} s/GB`)
 }
 
 function printMemory (role: string, name: string, m: Memory): void {
@@ -200,20 +204,22 @@ function summarize (rounds: Round[]): void {
   const speed = (of: (r: Round) => CopyResult): string => median(rounds.map(r => of(r).mbps)).toFixed(1)
   const cpu = (of: (r: Round) => CopyResult): string => median(rounds.map(r => cpuPerGb(of(r)))).toFixed(2)
   console.log()
-  console.log(`median MB/s: tcp ${speed(r => r.tcp)}, libp2p ${speed(r => r.libp2p)}, libp2p ×2 ${speed(r => r.libp2pProcesses)}, hwd first ${speed(r => r.first)}, hwd again ${speed(r => r.again)}`)
-  console.log(`median CPU s/GB: tcp ${cpu(r => r.tcp)}, libp2p ${cpu(r => r.libp2p)}, libp2p ×2 ${cpu(r => r.libp2pProcesses)}, hwd first ${cpu(r => r.first)}, hwd again ${cpu(r => r.again)}`)
+  const copies = [['tcp', (r: Round) => r.tcp], ['libp2p', (r: Round) => r.libp2p], ['libp2p ×2', (r: Round) => r.libp2pProcesses],
+    ['libp2p ×2 gc', (r: Round) => r.libp2pProcessesGc], ['hwd first', (r: Round) => r.first], ['hwd again', (r: Round) => r.again]] as const
+  console.log(`median MB/s: ${copies.map(([name, of]) => `${name} ${speed(of)}`).join(', ')}`)
+  console.log(`median CPU s/GB: ${copies.map(([name, of]) => `${name} ${cpu(of)}`).join(', ')}`)
   const firstOf: Record<string, number> = {}
   for (const [name, hwd] of [['hwd first', (r: Round) => r.first], ['hwd again', (r: Round) => r.again]] as const) {
-    for (const [baseline, of] of [['libp2p', (r: Round) => r.libp2p], ['libp2p ×2', (r: Round) => r.libp2pProcesses], ['tcp', (r: Round) => r.tcp]] as const) {
+    for (const [baseline, of] of copies.slice(0, 4)) {
       const { median, each } = ratio(hwd, of)
       if (name === 'hwd first') firstOf[baseline] = median
-      console.log(`${name} / ${baseline.padEnd(9)} = ${median.toFixed(3)} (rounds: ${each})`)
+      console.log(`${name} / ${baseline.padEnd(12)} = ${median.toFixed(3)} (rounds: ${each})`)
     }
   }
   console.log(`libp2p / tcp = ${median(rounds.map(r => r.libp2p.mbps / r.tcp.mbps)).toFixed(3)}, libp2p ×2 / tcp = ${median(rounds.map(r => r.libp2pProcesses.mbps / r.tcp.mbps)).toFixed(3)}`)
   const peakRss = Math.max(...rounds.flatMap(r => [r.first, r.again]).flatMap(h => [h.receiver.hwm, h.receiver.sampledPeak]))
   const verdict = (met: boolean): string => met ? 'met' : 'MISSED'
-  console.log(`goal hwd first ≥ ${GOAL_OF_LIBP2P} × bare libp2p: ${verdict(firstOf.libp2p >= GOAL_OF_LIBP2P)} against one process, ${verdict(firstOf['libp2p ×2'] >= GOAL_OF_LIBP2P)} against two`)
+  console.log(`goal hwd first ≥ ${GOAL_OF_LIBP2P} × bare libp2p: ${verdict(firstOf.libp2p >= GOAL_OF_LIBP2P)} against one process, ${verdict(firstOf['libp2p ×2'] >= GOAL_OF_LIBP2P)} against two, ${verdict(firstOf['libp2p ×2 gc'] >= GOAL_OF_LIBP2P)} against two with hwd's heap growth`)
   console.log(`goal hwd first ≥ ${GOAL_OF_TCP} × tcp: ${verdict(firstOf.tcp >= GOAL_OF_TCP)}`)
   console.log(`goal receiver peak RSS < ${mb(GOAL_RSS_BYTES)}: ${verdict(peakRss < GOAL_RSS_BYTES)} (${mb(peakRss)})`)
 }
@@ -234,13 +240,14 @@ async function bench (dir: string): Promise<void> {
     const tcp = await runBaseline('tcp', tcpCopy, src, dir)
     const libp2p = await runBaseline('libp2p', libp2pCopy, src, dir)
     const libp2pProcesses = await runBaseline('libp2p ×2', libp2pProcessesCopy, src, dir)
+    const libp2pProcessesGc = await runBaseline('libp2p ×2 gc', async (from, to) => await libp2pProcessesCopy(from, to, [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`]), src, dir)
     // a new version to the sender (the same bytes, a new change time): not hashed yet, and
     // hashed as it is sent once it is older than a file system's time granule
     await utimes(served, new Date(), new Date())
     await sleep(RACY_MS)
     const first = await runHwd('hwd first', receiver, sender, src)
     const again = await runHwd('hwd again', receiver, sender, src)
-    results.push({ tcp, libp2p, libp2pProcesses, first, again })
+    results.push({ tcp, libp2p, libp2pProcesses, libp2pProcessesGc, first, again })
   }
   summarize(results)
 

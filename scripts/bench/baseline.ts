@@ -84,11 +84,12 @@ export async function libp2pCopy (src: string, dst: string): Promise<CopyResult>
  * As libp2pCopy, but each node in a process of its own (bench/libp2p-end.ts), as each hwd
  * daemon is: the two ends no longer share one thread, one heap and one garbage collector.
  * Timed from the sender's go to the receiver's fsync; CPU is both processes' over that time.
+ * `nodeFlags` go on both processes' node command line.
  */
-export async function libp2pProcessesCopy (src: string, dst: string): Promise<CopyResult> {
+export async function libp2pProcessesCopy (src: string, dst: string, nodeFlags: string[] = []): Promise<CopyResult> {
   const size = (await stat(src)).size
-  const receiver = new EndProcess(['receive', dst])
-  const sender = new EndProcess(['send', src])
+  const receiver = new EndProcess(['receive', dst], nodeFlags)
+  const sender = new EndProcess(['send', src], nodeFlags)
   try {
     const [addr] = await receiver.next('listening')
     await sender.next('ready')
@@ -124,8 +125,8 @@ class EndProcess {
     return this.proc.pid!
   }
 
-  constructor (args: string[]) {
-    this.proc = spawn(process.execPath, [END, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  constructor (args: string[], nodeFlags: string[]) {
+    this.proc = spawn(process.execPath, [...nodeFlags, END, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
     createInterface({ input: this.proc.stdout }).on('line', line => { this.lines.push(line); this.wake?.() })
     this.exited = new Promise((resolve, reject) => {
       this.proc.once('exit', code => { code === 0 ? resolve() : reject(new Error(`libp2p-end ${args[0]} exited with ${code}`)); this.wake?.() })
