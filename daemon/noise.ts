@@ -24,17 +24,17 @@ interface TcpConnection {
 }
 
 /**
- * Noise, with two costs of bulk data removed: one copy of every byte received, and two of
- * every three socket writes.
+ * Noise, with two costs of bulk data removed: a copy of every byte received, and most socket
+ * writes (about three per message sent before, at most one now).
  *
- * Receiving: @chainsafe/libp2p-noise 17 hands each message's decryption a contiguous `dst` to write into, made with `subarray`,
- * which copies a message that spans two socket reads: almost every 64 KiB message does. Node's
- * ChaCha20-Poly1305, which noise uses for messages of NODE_CIPHER_MIN_BYTES and more, ignores
- * `dst` and returns new memory, so the copy is thrown away, and the garbage it makes adds to a
- * busy receiver's full garbage collections. The connections made here give such messages no
- * `dst`, and smaller ones the same `dst` as before; the bytes on the wire are the same. A
- * connection of another shape (another noise version) is left as it is, and test/body.test.ts
- * fails.
+ * Receiving: @chainsafe/libp2p-noise 17 hands each message's decryption a contiguous `dst` to
+ * write into, made with `subarray`, which copies a message that spans two socket reads: almost
+ * every 64 KiB message does. Node's ChaCha20-Poly1305, which noise uses for messages of
+ * NODE_CIPHER_MIN_BYTES and more, ignores `dst` and returns new memory, so the copy is thrown
+ * away, and the garbage it makes adds to a busy receiver's full garbage collections. The
+ * connections made here give such messages no `dst`, and smaller ones the same `dst` as
+ * before; the bytes on the wire are the same. A connection of another shape (another noise
+ * version) is left as it is, and test/body.test.ts fails.
  *
  * Sending: noise hands the connection each message as three or four buffers (its length, the
  * ciphertext of the Yamux header and of the data, the tag), and @libp2p/tcp 11 writes each

@@ -55,7 +55,6 @@ const REQUEST_DEADLINE_MS = 120_000
 /** The sending daemon's reply to a delivered message, with its own send→ack time. */
 const DELIVERED = /^delivered to \S+ \(acknowledged in (\d+(?:\.\d+)?) ms\)$/
 
-/** One process's memory during the load, in bytes. */
 /** Send one request to a daemon, failing if it has not ended within REQUEST_DEADLINE_MS. */
 async function ask (node: TestNode, req: Request, handlers: ClientHandlers = {}): Promise<void> {
   let timer: NodeJS.Timeout | undefined

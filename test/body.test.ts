@@ -23,6 +23,25 @@ async function node (): Promise<HwdLibp2p> {
   return await createNode({ privateKey: await generateKeyPair('Ed25519'), host: '127.0.0.1', port: 0, announce: [], mdns: false })
 }
 
+/** Serve the body of `source` (SIZE bytes) and `trailer` on PROTOCOL; `sent` settles once it is sent and closed. */
+async function serveBody (sender: HwdLibp2p, source: string, trailer: Uint8Array, onStream = (): void => {}): Promise<{ sent: Promise<void> }> {
+  const sent = Promise.withResolvers<void>()
+  await sender.handle(PROTOCOL, async stream => {
+    onStream()
+    const file = await open(source)
+    try {
+      await sendBody(stream, file, 0, SIZE, { onSent: () => {}, trailer: async () => trailer }, AbortSignal.timeout(60_000))
+      await stream.close()
+      sent.resolve()
+    } catch (err) {
+      sent.reject(err)
+    } finally {
+      await file.close()
+    }
+  })
+  return { sent: sent.promise }
+}
+
 describe('a download body between two real nodes', () => {
   it('arrives whole, decrypted without a copy, when the stream closes while a slow disk keeps it paused with data buffered', async () => {
     const dir = await tempHome('hwd-body-')
@@ -32,19 +51,7 @@ describe('a download body between two real nodes', () => {
     await writeFile(source, data)
     const [sender, receiver] = await Promise.all([node(), node()])
     try {
-      const sent = Promise.withResolvers<void>()
-      await sender.handle(PROTOCOL, async stream => {
-        const file = await open(source)
-        try {
-          await sendBody(stream, file, 0, SIZE, { onSent: () => {}, trailer: async () => sha256 }, AbortSignal.timeout(60_000))
-          await stream.close()
-          sent.resolve()
-        } catch (err) {
-          sent.reject(err)
-        } finally {
-          await file.close()
-        }
-      })
+      const { sent } = await serveBody(sender, source, sha256)
       const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
       // daemon/noise.ts gives each secured connection its own decrypt (stock noise's is on the
       // prototype); count its calls, to know the body came through it
@@ -78,7 +85,7 @@ describe('a download body between two real nodes', () => {
       } finally {
         await target.close()
       }
-      await sent.promise
+      await sent
       assert.ok(pausedWhenClosed, 'the stream was paused, with data buffered, when the sender closed')
       const received = await readFile(join(dir, 'target.bin'))
       assert.equal(received.byteLength, SIZE)
@@ -97,8 +104,7 @@ describe('a download body between two real nodes', () => {
     const [sender, receiver] = await Promise.all([node(), node()])
     try {
       let writes = 0
-      const sent = Promise.withResolvers<void>()
-      await sender.handle(PROTOCOL, async stream => {
+      const { sent } = await serveBody(sender, source, new Uint8Array(32), () => {
         // daemon/noise.ts gives the TCP connection under noise its own sendData
         const tcp = (sender.getConnections()[0] as unknown as { muxer: { maConn: { stream: { sendData: unknown, socket: Socket } } } }).muxer.maConn.stream
         assert.ok(Object.hasOwn(tcp, 'sendData'), 'the TCP connection has the shape daemon/noise.ts knows')
@@ -108,16 +114,6 @@ describe('a download body between two real nodes', () => {
           _write (...args: unknown[]) { writes++; return write.apply(this, args) },
           _writev (...args: unknown[]) { writes++; return writev.apply(this, args) }
         })
-        const file = await open(source)
-        try {
-          await sendBody(stream, file, 0, SIZE, { onSent: () => {}, trailer: async () => new Uint8Array(32) }, AbortSignal.timeout(60_000))
-          await stream.close()
-          sent.resolve()
-        } catch (err) {
-          sent.reject(err)
-        } finally {
-          await file.close()
-        }
       })
       const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
       await stream.close()
@@ -127,7 +123,7 @@ describe('a download body between two real nodes', () => {
       } finally {
         await target.close()
       }
-      await sent.promise
+      await sent
       // stock @libp2p/tcp writes a message's length, ciphertext and tag apart: three or more each
       const messages = Math.ceil(SIZE / 65519)
       assert.ok(writes <= messages, `${writes} socket writes for ${messages} noise messages`)
