@@ -2,7 +2,7 @@ import type { Daemon } from './daemon.ts'
 import { usage } from './commands.ts'
 import { PeerOfflineError, UsageError } from '../errors.ts'
 import { deadline } from '../protocol/deadline.ts'
-import { formatBytes, table } from './format.ts'
+import { formatProgress, table } from './format.ts'
 import type { TransferInfo } from './transfers.ts'
 
 const PING_TIMEOUT_MS = 10_000
@@ -63,8 +63,8 @@ export function registerBuiltins (daemon: Daemon): void {
       const interrupted = await daemon.interrupted()
       if (list.length === 0 && interrupted.length === 0) { out.line('no transfers'); return }
       const rows = [
-        ...list.map(t => [t.id, t.direction, t.label, t.peer, progress(t.done, t.total)]),
-        ...interrupted.map(i => ['-', 'cut off', i.file, i.source, progress(i.have, i.size)])
+        ...list.map(t => [t.id, t.direction, t.label, t.peer, formatProgress(t.done, t.total)]),
+        ...interrupted.map(i => ['-', 'cut off', i.file, i.source, formatProgress(i.have, i.size)])
       ]
       for (const row of table([['id', 'state', 'file', 'peer', 'progress'], ...rows])) out.line(row)
     }
@@ -110,8 +110,4 @@ export function registerBuiltins (daemon: Daemon): void {
 /** `3f9a0c1e: upload to fake3.dev from chat-with-file-transfer:template.os` */
 function describeTransfer (t: TransferInfo): string {
   return `${t.id}: ${t.direction} ${t.direction === 'download' ? `from ${t.peer} into` : `to ${t.peer} from`} ${t.drive}`
-}
-
-function progress (done: number, total?: number): string {
-  return total == null ? 'connecting' : `${formatBytes(done)} / ${formatBytes(total)} (${Math.floor(done * 100 / Math.max(total, 1))}%)`
 }

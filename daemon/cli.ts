@@ -6,7 +6,7 @@ import { describeError, UsageError } from '../errors.ts'
 import { homePaths } from '../storage/home.ts'
 import { request } from './control-client.ts'
 import type { Status } from './daemon.ts'
-import { formatBytes } from './format.ts'
+import { formatProgress } from './format.ts'
 import { ProgressView } from './progress-view.ts'
 // `start` and `new` load what they need when they run: `hwd run` and `hwd status` only talk to
 // the control socket, and loading libp2p for them cost every command about half a second.
@@ -179,9 +179,9 @@ function printStatus (s: Status): void {
   for (const p of s.packages) row('package', `${p.id} ${p.version}`)
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
-    row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${t.total != null ? `${formatBytes(t.done)} / ${formatBytes(t.total)}` : 'connecting'}`)
+    row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatProgress(t.done, t.total)}`)
   }
-  for (const i of s.interrupted) row('cut off', `${i.file} from ${i.source} in ${i.package}: ${formatBytes(i.have)} / ${formatBytes(i.size)}`)
+  for (const i of s.interrupted) row('cut off', `${i.file} from ${i.source} in ${i.package}: ${formatProgress(i.have, i.size)}`)
 }
 
 function version (): string {

@@ -7,6 +7,11 @@ export function formatBytes (n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`
 }
 
+/** `1.5 MiB / 3.0 MiB (50%)`, or `connecting` while the total is not known yet. */
+export function formatProgress (done: number, total?: number): string {
+  return total == null ? 'connecting' : `${formatBytes(done)} / ${formatBytes(total)} (${Math.floor(done * 100 / Math.max(total, 1))}%)`
+}
+
 /** Rows of cells as aligned columns, the first row a header. */
 export function table (rows: string[][]): string[] {
   const widths = rows[0].map((_, c) => Math.max(...rows.map(r => r[c].length)))

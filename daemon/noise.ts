@@ -47,19 +47,14 @@ export function leanNoise (): NoiseFactory {
   const factory = noise()
   return components => {
     const encrypter = factory(components)
-    const { secureInbound, secureOutbound } = encrypter
-    encrypter.secureInbound = async (connection, ...rest) => {
+    const lean = <Secure extends typeof encrypter.secureInbound>(secure: Secure): Secure => (async (connection, ...rest) => {
       writeInBatches(connection)
-      const secured = await secureInbound.call(encrypter, connection, ...rest)
+      const secured = await secure.call(encrypter, connection, ...rest)
       decryptWithoutCopy(secured.connection)
       return secured
-    }
-    encrypter.secureOutbound = async (connection, ...rest) => {
-      writeInBatches(connection)
-      const secured = await secureOutbound.call(encrypter, connection, ...rest)
-      decryptWithoutCopy(secured.connection)
-      return secured
-    }
+    }) as Secure
+    encrypter.secureInbound = lean(encrypter.secureInbound)
+    encrypter.secureOutbound = lean(encrypter.secureOutbound)
     return encrypter
   }
 }

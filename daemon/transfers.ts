@@ -16,7 +16,8 @@ export class CancelledError extends HwdError {
 
 /** The transfers running on this node, for `transfers`, `cancel` and `hwd status`. */
 export class TransferTable {
-  private readonly running = new Map<string, { info: TransferInfo, cancel: (err: CancelledError) => void, cancelled: boolean }>()
+  /** `settled`: cancelled already, or finishing; either way `cancel` passes it by */
+  private readonly running = new Map<string, { info: TransferInfo, cancel: (err: CancelledError) => void, settled: boolean }>()
 
   /**
    * `cancel` stops the transfer's worker; it is called at most once, by `cancel`. The transfer
@@ -24,7 +25,7 @@ export class TransferTable {
    * takes its file meanwhile.
    */
   begin (info: TransferInfo, cancel: (err: CancelledError) => void): void {
-    this.running.set(info.id, { info, cancel, cancelled: false })
+    this.running.set(info.id, { info, cancel, settled: false })
   }
 
   /** `total` once it is known: a download learns it from the source's answer */
@@ -38,7 +39,7 @@ export class TransferTable {
   /** From now on `cancel` passes this transfer by: it is finishing, and will end either way. */
   finishing (id: string): void {
     const entry = this.running.get(id)
-    if (entry != null) entry.cancelled = true
+    if (entry != null) entry.settled = true
   }
 
   /** Whether `label` is being moved in that direction in that drive. */
@@ -59,7 +60,7 @@ export class TransferTable {
    * else every one of that file (in any drive, either direction).
    */
   find (idOrFile: string): TransferInfo[] {
-    const live = [...this.running.values()].filter(e => !e.cancelled)
+    const live = [...this.running.values()].filter(e => !e.settled)
     const byId = live.filter(e => e.info.id === idOrFile)
     return (byId.length > 0 ? byId : live.filter(e => e.info.label === idOrFile)).map(e => ({ ...e.info }))
   }
@@ -67,8 +68,8 @@ export class TransferTable {
   /** Cancel the transfer with this id; false if it has ended, is finishing or was cancelled. */
   cancel (id: string): boolean {
     const entry = this.running.get(id)
-    if (entry == null || entry.cancelled) return false
-    entry.cancelled = true
+    if (entry == null || entry.settled) return false
+    entry.settled = true
     entry.cancel(new CancelledError(`${entry.info.label}: cancelled`))
     return true
   }

@@ -204,13 +204,15 @@ function summarize (rounds: Round[]): void {
   const speed = (of: (r: Round) => CopyResult): string => median(rounds.map(r => of(r).mbps)).toFixed(1)
   const cpu = (of: (r: Round) => CopyResult): string => median(rounds.map(r => cpuPerGb(of(r)))).toFixed(2)
   console.log()
-  const copies = [['tcp', (r: Round) => r.tcp], ['libp2p', (r: Round) => r.libp2p], ['libp2p ×2', (r: Round) => r.libp2pProcesses],
-    ['libp2p ×2 gc', (r: Round) => r.libp2pProcessesGc], ['hwd first', (r: Round) => r.first], ['hwd again', (r: Round) => r.again]] as const
+  const baselines = [['tcp', (r: Round) => r.tcp], ['libp2p', (r: Round) => r.libp2p], ['libp2p ×2', (r: Round) => r.libp2pProcesses],
+    ['libp2p ×2 gc', (r: Round) => r.libp2pProcessesGc]] as const
+  const downloads = [['hwd first', (r: Round) => r.first], ['hwd again', (r: Round) => r.again]] as const
+  const copies = [...baselines, ...downloads]
   console.log(`median MB/s: ${copies.map(([name, of]) => `${name} ${speed(of)}`).join(', ')}`)
   console.log(`median CPU s/GB: ${copies.map(([name, of]) => `${name} ${cpu(of)}`).join(', ')}`)
   const firstOf: Record<string, number> = {}
-  for (const [name, hwd] of [['hwd first', (r: Round) => r.first], ['hwd again', (r: Round) => r.again]] as const) {
-    for (const [baseline, of] of copies.slice(0, 4)) {
+  for (const [name, hwd] of downloads) {
+    for (const [baseline, of] of baselines) {
       const { median, each } = ratio(hwd, of)
       if (name === 'hwd first') firstOf[baseline] = median
       console.log(`${name} / ${baseline.padEnd(12)} = ${median.toFixed(3)} (rounds: ${each})`)

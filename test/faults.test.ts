@@ -9,6 +9,7 @@ import type { Stream } from '@libp2p/interface'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
 import { CHAT_PKG as PKG, connected, FT_PKG, drive, eventually, pair, stopAll, TestNode, type CliResult } from './helpers.ts'
 import { RawPeer } from './raw-peer.ts'
+import { fullResponse } from '../packages/file-transfer/upload.ts'
 
 const DOWNLOAD = `download:${PKG}`
 const SIZE = 192 * 1024 * 1024
@@ -129,7 +130,7 @@ describe('faults', () => {
       await slow.node.handle(PROTOCOL, async stream => {
         const pb = pbStream(stream)
         await pb.read(Request)
-        await pb.write({ status: Response.Status.OK, reason: '', size: 2 ** 30, version: new Uint8Array(16), files: [], offset: 0 }, Response)
+        await pb.write(fullResponse({ status: Response.Status.OK, size: 2 ** 30, version: new Uint8Array(16) }), Response)
         pb.unwrap().send(new Uint8Array(64 * 1024))
       })
       await slow.claim(a, 'slow.dev')
@@ -168,7 +169,7 @@ describe('faults', () => {
         const pb = pbStream(stream)
         const request = await pb.read(Request)
         if (request.offset > 0) return
-        await pb.write({ status: Response.Status.OK, reason: '', size: 2 ** 20, version: new Uint8Array(16), files: [], offset: 0 }, Response)
+        await pb.write(fullResponse({ status: Response.Status.OK, size: 2 ** 20, version: new Uint8Array(16) }), Response)
         const body = pb.unwrap()
         body.send(new Uint8Array(1000))
         await body.close()

@@ -11,6 +11,7 @@ import { PROTOCOL as CHAT } from '../protocol/chat/index.ts'
 import { fileVersion } from '../storage/vfs.ts'
 import { assertQuotedSafely, CHAT_PKG, drive, eventually, FT_PKG, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
+import { fullResponse } from '../packages/file-transfer/upload.ts'
 
 
 afterEach(stopAll)
@@ -164,11 +165,11 @@ describe('file transfer', () => {
         const pb = pbStream(stream)
         await pb.read(Request)
         if (mode === 'refused') {
-          await pb.write({ status: Response.Status.REFUSED, reason: HOSTILE_REASON, size: 0, version: new Uint8Array(0), files: [], offset: 0 }, Response)
+          await pb.write(fullResponse({ status: Response.Status.REFUSED, reason: HOSTILE_REASON }), Response)
           await stream.close()
           return
         }
-        await pb.write({ status: Response.Status.OK, reason: '', size: 5, version: new Uint8Array(16), files: [], offset: 0 }, Response)
+        await pb.write(fullResponse({ status: Response.Status.OK, size: 5, version: new Uint8Array(16) }), Response)
         const s = pb.unwrap()
         // the body, then a trailer that is not its SHA-256 (half of one, then a reset, for
         // 'no-hash'), then for 'too-long' a byte more

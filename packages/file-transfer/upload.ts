@@ -36,15 +36,19 @@ export class HashCache {
 
 type Answer = Partial<Response> & Pick<Response, 'status'>
 
-/** Write a response header, the fields it leaves out at their defaults. */
-async function writeResponse (stream: Stream, response: Answer, signal: AbortSignal): Promise<void> {
-  await pbStream(stream).write({ reason: '', size: 0, version: new Uint8Array(0), files: [], offset: 0, ...response }, Response, { signal })
+/** A response header, the fields `answer` leaves out at their defaults. */
+export function fullResponse (answer: Answer): Response {
+  return { reason: '', size: 0, version: new Uint8Array(0), files: [], offset: 0, ...answer }
+}
+
+async function writeResponse (stream: Stream, answer: Answer, signal: AbortSignal): Promise<void> {
+  await pbStream(stream).write(fullResponse(answer), Response, { signal })
 }
 
 /** Answer a request whole (a refusal, a listing) and close. */
-export async function respond (stream: Stream, response: Answer): Promise<void> {
+export async function respond (stream: Stream, answer: Answer): Promise<void> {
   const signal = AbortSignal.timeout(HEADER_TIMEOUT_MS)
-  await writeResponse(stream, response, signal)
+  await writeResponse(stream, answer, signal)
   await stream.close({ signal })
 }
 
