@@ -3,12 +3,12 @@ import { identify, type Identify } from '@libp2p/identify'
 import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PortBusyError, UsageError } from '../errors.ts'
 import { leanNoise } from './noise.ts'
+import { yamuxWithBackpressure } from './yamux.ts'
 
 /** mDNS is a service, not only a discovery source, so that we hear every answer it gets (see daemon.ts). */
 export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping, mdns?: PeerDiscovery }>
@@ -47,7 +47,7 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
       addresses: { listen: [listen], announce: options.announce },
       transports: [tcp()],
       connectionEncrypters: [leanNoise()],
-      streamMuxers: [yamux({
+      streamMuxers: [yamuxWithBackpressure({
         streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
       })],
       connectionMonitor: CONNECTION_MONITOR,

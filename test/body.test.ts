@@ -6,8 +6,10 @@ import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Stream } from '@libp2p/interface'
 import { createNode, type HwdLibp2p } from '../daemon/node.ts'
 import { receiveBody, sendBody } from '../protocol/file-transfer/index.ts'
+import { CHUNK_BYTES } from '../protocol/file-transfer/constants.ts'
 import { stopAll, tempHome } from './helpers.ts'
 
 const PROTOCOL = '/hwd/test/body/1.0.0'
@@ -23,14 +25,14 @@ async function node (): Promise<HwdLibp2p> {
   return await createNode({ privateKey: await generateKeyPair('Ed25519'), host: '127.0.0.1', port: 0, announce: [], mdns: false })
 }
 
-/** Serve the body of `source` (SIZE bytes) and `trailer` on PROTOCOL; `sent` settles once it is sent and closed. */
-async function serveBody (sender: HwdLibp2p, source: string, trailer: Uint8Array, onStream = (): void => {}): Promise<{ sent: Promise<void> }> {
+/** Serve the body of `source` (`size` bytes) and `trailer` on PROTOCOL; `sent` settles once it is sent and closed. */
+async function serveBody (sender: HwdLibp2p, source: string, trailer: Uint8Array, onStream = (stream: Stream): void => {}, size = SIZE): Promise<{ sent: Promise<void> }> {
   const sent = Promise.withResolvers<void>()
   await sender.handle(PROTOCOL, async stream => {
-    onStream()
+    onStream(stream)
     const file = await open(source)
     try {
-      await sendBody(stream, file, 0, SIZE, { onSent: () => {}, trailer: async () => trailer }, AbortSignal.timeout(60_000))
+      await sendBody(stream, file, 0, size, { onSent: () => {}, trailer: async () => trailer }, AbortSignal.timeout(60_000))
       await stream.close()
       sent.resolve()
     } catch (err) {
@@ -128,6 +130,47 @@ describe('a download body between two real nodes', () => {
       const messages = Math.ceil(SIZE / 65519)
       assert.ok(writes <= messages, `${writes} socket writes for ${messages} noise messages`)
     } finally {
+      await Promise.all([sender.stop(), receiver.stop()])
+    }
+  })
+
+  it('queues at most two chunks in the sender while its network is slower than the reader', async () => {
+    // Past Yamux's largest window (16 MiB): a sender that queued all the window let it would show it.
+    const size = 40 * 1024 * 1024
+    const dir = await tempHome('hwd-body-')
+    const source = join(dir, 'source.bin')
+    await writeFile(source, randomBytes(size))
+    const [sender, receiver] = await Promise.all([node(), node()])
+    let most = 0
+    let sampler: NodeJS.Timeout | undefined
+    try {
+      const { sent } = await serveBody(sender, source, new Uint8Array(32), stream => {
+        const noise = (sender.getConnections()[0] as unknown as { muxer: { maConn: { writeBufferLength: number, stream: { writeBufferLength: number, socket: Socket } } } }).muxer.maConn
+        const socket = noise.stream.socket
+        // a link slower than the receiver: each batch reaches the kernel 5 ms late, while the
+        // receiver reads and acknowledges (opens Yamux's window for) all that arrives
+        const writev = (socket as unknown as { _writev: (...args: unknown[]) => unknown })._writev
+        Object.assign(socket, { _writev (...args: unknown[]) { setTimeout(() => writev.apply(this, args), 5) } })
+        // all the sender holds that the kernel does not: the stream's, noise's, TCP's and the socket's queues
+        sampler = setInterval(() => {
+          most = Math.max(most, stream.writeBufferLength + noise.writeBufferLength + noise.stream.writeBufferLength + socket.writableLength)
+        }, 1)
+      }, size)
+      const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
+      await stream.close()
+      const target = await open(join(dir, 'target.bin'), 'w')
+      try {
+        await receiveBody(stream, size, { write: async (chunks, position) => { await target.writev(chunks, position) }, onProgress: () => {} }, AbortSignal.timeout(60_000))
+      } finally {
+        await target.close()
+      }
+      await sent
+      assert.ok(most > 0, 'the sender was seen queueing')
+      // the chunk on its way to the kernel and the next one waiting for it, with their framing;
+      // a sender that took Yamux's window updates as leave to send queued 9 to 10 MiB here
+      assert.ok(most <= 3 * CHUNK_BYTES, `the sender queued ${most} bytes at most, not at most three chunks (${3 * CHUNK_BYTES})`)
+    } finally {
+      clearInterval(sampler)
       await Promise.all([sender.stop(), receiver.stop()])
     }
   })

@@ -33,8 +33,9 @@ export interface BodySource {
  */
 export async function sendBody (stream: Stream, file: FileHandle, offset: number, size: number, source: BodySource, signal: AbortSignal): Promise<void> {
   const send = async (bytes: Uint8Array): Promise<void> => {
+    stream.send(bytes)
     // a reader that stops reading holds the window shut: give it IDLE_TIMEOUT_MS, then let go
-    if (!stream.send(bytes)) await stream.onDrain({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
+    if (stream.writeBufferLength > 0) await sent(stream, deadline(IDLE_TIMEOUT_MS, signal))
   }
   let position = offset
   let next = readChunk(file, position, size)
@@ -48,6 +49,32 @@ export async function sendBody (stream: Stream, file: FileHandle, offset: number
   }
   await next
   await send(await source.trailer())
+}
+
+/**
+ * Resolves once the stream has handed everything it was given to the connection ('idle'),
+ * rejects if it closes first or `signal` aborts. Not 'drain', which says the stream may take
+ * more, not that it holds nothing: it comes each time the connection has room for one more
+ * frame or Yamux's window opens, and a sender that sent a chunk at each queued chunks faster
+ * than a slow network took them (test/body.test.ts).
+ */
+async function sent (stream: Stream, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.removeEventListener('idle', onIdle)
+      stream.removeEventListener('close', onClose)
+      signal.removeEventListener('abort', onAbort)
+      if (err == null) resolve()
+      else reject(err)
+    }
+    const onIdle = (): void => { done() }
+    const onClose = (evt: Event & { error?: Error }): void => { done(evt.error ?? new BodyError('the stream closed while sending')) }
+    const onAbort = (): void => { done(signal.reason instanceof Error ? signal.reason : new BodyError('cancelled')) }
+    stream.addEventListener('idle', onIdle)
+    stream.addEventListener('close', onClose as any)
+    signal.addEventListener('abort', onAbort)
+  })
 }
 
 async function readChunk (file: FileHandle, position: number, size: number): Promise<Uint8Array> {
