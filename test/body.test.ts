@@ -44,6 +44,18 @@ async function serveBody (sender: HwdLibp2p, source: string, trailer: Uint8Array
   return { sent: sent.promise }
 }
 
+/** Ask `sender` for its body on PROTOCOL and write the `size` bytes that come to `path`. */
+async function fetchBody (receiver: HwdLibp2p, sender: HwdLibp2p, path: string, size: number): Promise<void> {
+  const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
+  await stream.close()
+  const target = await open(path, 'w')
+  try {
+    await receiveBody(stream, size, { write: async (chunks, position) => { await target.writev(chunks, position) }, onProgress: () => {} }, AbortSignal.timeout(60_000))
+  } finally {
+    await target.close()
+  }
+}
+
 describe('a download body between two real nodes', () => {
   it('arrives whole, decrypted without a copy, when the stream closes while a slow disk keeps it paused with data buffered', async () => {
     const dir = await tempHome('hwd-body-')
@@ -117,14 +129,7 @@ describe('a download body between two real nodes', () => {
           _writev (...args: unknown[]) { writes++; return writev.apply(this, args) }
         })
       })
-      const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
-      await stream.close()
-      const target = await open(join(dir, 'target.bin'), 'w')
-      try {
-        await receiveBody(stream, SIZE, { write: async (chunks, position) => { await target.writev(chunks, position) }, onProgress: () => {} }, AbortSignal.timeout(30_000))
-      } finally {
-        await target.close()
-      }
+      await fetchBody(receiver, sender, join(dir, 'target.bin'), SIZE)
       await sent
       // stock @libp2p/tcp writes a message's length, ciphertext and tag apart: three or more each
       const messages = Math.ceil(SIZE / 65519)
@@ -134,7 +139,7 @@ describe('a download body between two real nodes', () => {
     }
   })
 
-  it('queues at most two chunks in the sender while its network is slower than the reader', async () => {
+  it('queues at most three chunks in the sender while its network is slower than the reader', async () => {
     // Past Yamux's largest window (16 MiB): a sender that queued all the window let it would show it.
     const size = 40 * 1024 * 1024
     const dir = await tempHome('hwd-body-')
@@ -156,14 +161,7 @@ describe('a download body between two real nodes', () => {
           most = Math.max(most, stream.writeBufferLength + noise.writeBufferLength + noise.stream.writeBufferLength + socket.writableLength)
         }, 1)
       }, size)
-      const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
-      await stream.close()
-      const target = await open(join(dir, 'target.bin'), 'w')
-      try {
-        await receiveBody(stream, size, { write: async (chunks, position) => { await target.writev(chunks, position) }, onProgress: () => {} }, AbortSignal.timeout(60_000))
-      } finally {
-        await target.close()
-      }
+      await fetchBody(receiver, sender, join(dir, 'target.bin'), size)
       await sent
       assert.ok(most > 0, 'the sender was seen queueing')
       // the chunk on its way to the kernel and the next one waiting for it, with their framing
