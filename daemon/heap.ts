@@ -4,15 +4,20 @@ import { setFlagsFromString } from 'node:v8'
  * The old generation may grow to this percent more than what survived the last full garbage
  * collection before V8 starts the next one.
  *
- * Left to itself, V8 sets that limit from how fast it collects, and for a daemon whose heap is
- * small (about 15 MB) while it moves bulk data, the limit sat so close to the heap's size that
- * a full collection began again almost as soon as one ended: 86 to 124 of them while a daemon
- * sent a 1 GiB file, which took 7.1 to 10.4 s of its CPU. At 200%, it ran 49 to 53 and took
- * 5.7 s. More would cut them further (400%: 2), but the heap may grow to about 1 + percent/100
- * times what is live, and at 400% a receiving daemon's peak memory passed 200 MB; at 200% it
- * stayed under 180 MB (scripts/bench-transfer.ts measures both).
+ * A daemon moving bulk data keeps a small heap (about 14 MB live) but allocates ArrayBuffers
+ * fast (each chunk read, each noise message encrypted or decrypted), and V8 counts the
+ * ArrayBuffer memory allocated since the last full collection against the old generation's
+ * limit. Up to 32 MB of young ArrayBuffers pile up between the scavenges that free them, so a
+ * limit with less headroom than that above the live heap starts a full collection again and
+ * again, though almost nothing survives it. Left to itself, V8 set the limit so close that a
+ * sending daemon ran 86 to 124 full collections per GiB sent; at 200%, 20 to 30 per GiB on
+ * each side; at 300%, 1 to 3 per 2 GiB. Measured with --trace-gc and alternating daemon pairs
+ * (three 1 GiB downloads each): 300% ran 1.2 to 1.4 times as fast as 200%, the sender's CPU
+ * per GB fell from 3.8-5.1 s to 2.6-3.7 s, and the receiver peaked at 139 to 177 MB (141 to
+ * 177 at 200%). 400% was no faster than 300%, and took the receiver to 211 MB, past the 200 MB
+ * that scripts/bench-transfer.ts holds it to.
  */
-export const HEAP_GROWING_PERCENT = 200
+export const HEAP_GROWING_PERCENT = 300
 
 /**
  * Set for the whole process, before the daemon starts. A V8 flag set at run time: this one is
