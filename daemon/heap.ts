@@ -15,7 +15,10 @@ import { setFlagsFromString } from 'node:v8'
  * (three 1 GiB downloads each): 300% ran 1.2 to 1.4 times as fast as 200%, the sender's CPU
  * per GB fell from 3.8-5.1 s to 2.6-3.7 s, and the receiver peaked at 139 to 177 MB (141 to
  * 177 at 200%). 400% was no faster than 300%, and took the receiver to 211 MB, past the 200 MB
- * that scripts/bench-transfer.ts holds it to.
+ * that scripts/bench-transfer.ts holds it to. There, over ten downloads, the receiver's RSS
+ * between downloads rose for the first three or four and levelled off at 170 to 187 MB, and
+ * peaked at 183 to 192 MB (at 200%: 142 to 153 between downloads, 161 at the peak). 250% was
+ * as fast as 300% and no leaner; 200% is the setting to go back to if that margin matters more.
  */
 export const HEAP_GROWING_PERCENT = 300
 
