@@ -2,7 +2,6 @@ import { logger } from '@libp2p/logger'
 import type { Stream } from '@libp2p/interface'
 import type { Hash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
-import { deadline } from '../deadline.ts'
 import { CHUNK_BYTES, IDLE_TIMEOUT_MS, TRAILER_BYTES, WRITE_HIGH_WATER, WRITE_LOW_WATER } from './constants.ts'
 
 const log = logger('hwd:file-transfer:body')
@@ -29,13 +28,12 @@ export interface BodySource {
 /**
  * Send bytes [offset, size) of a file, then its trailer, respecting the stream's
  * backpressure: the next chunk is read from disk while the previous one drains, and never
- * more than one chunk waits. A stream that does not drain for IDLE_TIMEOUT_MS is given up.
+ * more than one chunk waits. A stream that takes nothing for IDLE_TIMEOUT_MS is given up.
  */
 export async function sendBody (stream: Stream, file: FileHandle, offset: number, size: number, source: BodySource, signal: AbortSignal): Promise<void> {
   const send = async (bytes: Uint8Array): Promise<void> => {
     stream.send(bytes)
-    // a reader that stops reading holds the window shut: give it IDLE_TIMEOUT_MS, then let go
-    if (stream.writeBufferLength > 0) await sent(stream, deadline(IDLE_TIMEOUT_MS, signal))
+    if (stream.writeBufferLength > 0) await sent(stream, signal)
   }
   let position = offset
   let next = readChunk(file, position, size)
@@ -52,16 +50,18 @@ export async function sendBody (stream: Stream, file: FileHandle, offset: number
 }
 
 /**
- * Resolves once the stream has handed everything it was given to the connection ('idle'),
- * rejects if it closes first or `signal` aborts. Not 'drain', which says the stream may take
- * more, not that it holds nothing: it comes each time the connection has room for one more
+ * Resolves once the stream has handed everything it was given to the connection ('idle').
+ * Rejects if it closes first, if `signal` aborts, or after IDLE_TIMEOUT_MS: a reader that stops
+ * reading holds Yamux's window shut, and is given up. Not 'drain', which says the stream may
+ * take more, not that it holds nothing: it comes each time the connection has room for one more
  * frame or Yamux's window opens, and a sender that sent a chunk at each queued chunks faster
  * than a slow network took them (test/body.test.ts).
  */
 async function sent (stream: Stream, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted()
+  if (signal.aborted) throw abortError(signal)
   await new Promise<void>((resolve, reject) => {
     const done = (err?: Error): void => {
+      clearTimeout(idle)
       stream.removeEventListener('idle', onIdle)
       stream.removeEventListener('close', onClose)
       signal.removeEventListener('abort', onAbort)
@@ -70,11 +70,17 @@ async function sent (stream: Stream, signal: AbortSignal): Promise<void> {
     }
     const onIdle = (): void => { done() }
     const onClose = (evt: Event & { error?: Error }): void => { done(evt.error ?? new BodyError('the stream closed while sending')) }
-    const onAbort = (): void => { done(signal.reason instanceof Error ? signal.reason : new BodyError('cancelled')) }
+    const onAbort = (): void => { done(abortError(signal)) }
+    const idle = setTimeout(() => { done(new BodyError(`the reader took nothing for ${IDLE_TIMEOUT_MS / 1000}s`)) }, IDLE_TIMEOUT_MS)
     stream.addEventListener('idle', onIdle)
     stream.addEventListener('close', onClose as any)
     signal.addEventListener('abort', onAbort)
   })
+}
+
+/** Why a body stops when `signal` aborts: the reason it was given, or that it was cancelled. */
+function abortError (signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new BodyError('cancelled')
 }
 
 async function readChunk (file: FileHandle, position: number, size: number): Promise<Uint8Array> {
@@ -219,7 +225,7 @@ export async function receiveBody (stream: Stream, expected: number, sink: BodyS
       setPaused(false)
       void pump()
     }
-    const onAbort = (): void => { fail(signal.reason instanceof Error ? signal.reason : new BodyError('cancelled')) }
+    const onAbort = (): void => { fail(abortError(signal)) }
 
     stream.addEventListener('message', onMessage as any)
     stream.addEventListener('end', onEnd)

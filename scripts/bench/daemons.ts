@@ -3,14 +3,12 @@
  * child processes on 127.0.0.1 with mDNS off, each in its own home. Here is what the benchmarks
  * ask of them besides; `stopAll` (test/helpers.ts) kills whatever a failed run left.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from '../../daemon/control-client.ts'
 import type { Status } from '../../daemon/daemon.ts'
-import type { TestNode } from '../../test/helpers.ts'
+import { eventually, type TestNode } from '../../test/helpers.ts'
 
 /** Names spread when the second node connects to the first, which it retries on its own. */
 const NAMES_TIMEOUT_MS = 15_000
-const POLL_MS = 100
 
 /** Stop it as a user would, and insist that it stops cleanly. */
 export async function stopCleanly (node: TestNode): Promise<void> {
@@ -26,9 +24,5 @@ async function knownNames (node: TestNode): Promise<string[]> {
 
 /** Poll the node's status until it knows `name`: names spread once the nodes connect. */
 export async function waitUntilKnows (node: TestNode, name: string): Promise<void> {
-  const deadline = Date.now() + NAMES_TIMEOUT_MS
-  while (!(await knownNames(node)).includes(name)) {
-    if (Date.now() > deadline) throw new Error(`${node.name} did not learn ${name} within ${NAMES_TIMEOUT_MS} ms`)
-    await sleep(POLL_MS)
-  }
+  await eventually(`${node.name} to learn ${name}`, async () => (await knownNames(node)).includes(name), NAMES_TIMEOUT_MS)
 }
