@@ -8,7 +8,7 @@ import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PortBusyError, UsageError } from '../errors.ts'
 import { leanNoise } from './noise.ts'
-import { yamuxWithBackpressure } from './yamux.ts'
+import { leanYamux } from './yamux.ts'
 
 /** mDNS is a service, not only a discovery source, so that we hear every answer it gets (see daemon.ts). */
 export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping, mdns?: PeerDiscovery }>
@@ -47,7 +47,7 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
       addresses: { listen: [listen], announce: options.announce },
       transports: [tcp()],
       connectionEncrypters: [leanNoise()],
-      streamMuxers: [yamuxWithBackpressure({
+      streamMuxers: [leanYamux({
         streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
       })],
       connectionMonitor: CONNECTION_MONITOR,

@@ -2,13 +2,20 @@ import { yamux, type YamuxMuxerInit } from '@libp2p/yamux'
 
 type YamuxFactory = ReturnType<typeof yamux>
 
-/** The part of @libp2p/yamux 8's stream that `holdDrainsWhileFull` uses. */
+/** @libp2p/yamux 8's StreamState.Established: the state in which a window update carries no flags. */
+const ESTABLISHED = 3
+
+/** The part of @libp2p/yamux 8's stream that `holdDrainsWhileFull` and `updateWindowAtHalf` use. */
 interface YamuxStream {
+  state: number
+  recvWindow: number
+  recvWindowCapacity: number
   handleWindowUpdate: (frame: unknown) => void
+  sendWindowUpdate: () => void
   safeDispatchEvent: (type: string, ...rest: unknown[]) => boolean
 }
 
-/** The part of @libp2p/yamux 8's muxer that `yamuxWithBackpressure` uses. */
+/** The part of @libp2p/yamux 8's muxer that `leanYamux` uses. */
 interface YamuxMuxer {
   _newStream: (...args: unknown[]) => YamuxStream
 }
@@ -19,22 +26,16 @@ interface Connection {
 }
 
 /**
- * Yamux whose streams do not tell their writers to send more while the connection beneath is
- * full.
+ * Yamux with two changes to its streams, neither visible on the wire but in how often frames
+ * go. A muxer of another shape (another yamux version) is left as it is, and
+ * test/body.test.ts fails.
  *
- * A receiver acknowledges every data frame it takes with a window update, and @libp2p/yamux 8
- * answers each update with a 'drain' on the stream whenever the stream still has bytes queued,
- * whether or not the connection can take them. That 'drain' wakes the stream's writers, and the
- * stream hands the connection another frame although the connection said it was full. A
- * sender whose network is slower than its reader thus queued as much as the reader's window
- * allows (16 MiB here) in its own memory, ahead of every other stream on the connection.
+ * A sender is not told to send more while the connection beneath is full (`holdDrainsWhileFull`).
  *
- * Here, a window update that comes while the connection is full still opens the window, and
- * says nothing: the connection's own 'drain' wakes every stream once it has room, as before,
- * and each then sends what its window allows. A muxer of another shape (another yamux
- * version) is left as it is, and test/body.test.ts fails.
+ * A receiver opens the window once half of it is spent, not after every frame
+ * (`updateWindowAtHalf`).
  */
-export function yamuxWithBackpressure (init?: YamuxMuxerInit): YamuxFactory {
+export function leanYamux (init?: YamuxMuxerInit): YamuxFactory {
   const factory = yamux(init)
   return () => {
     const muxers = factory()
@@ -46,7 +47,10 @@ export function yamuxWithBackpressure (init?: YamuxMuxerInit): YamuxFactory {
       if (typeof newStream !== 'function' || typeof (connection as Partial<Connection>).writableNeedsDrain !== 'boolean') return muxer
       m._newStream = (...args) => {
         const stream = newStream.apply(muxer, args)
-        holdDrainsWhileFull(stream, connection as unknown as Connection)
+        if (hasKnownShape(stream)) {
+          holdDrainsWhileFull(stream, connection as unknown as Connection)
+          updateWindowAtHalf(stream)
+        }
         return stream
       }
       return muxer
@@ -55,9 +59,26 @@ export function yamuxWithBackpressure (init?: YamuxMuxerInit): YamuxFactory {
   }
 }
 
+function hasKnownShape (stream: Partial<YamuxStream>): stream is YamuxStream {
+  return typeof stream.handleWindowUpdate === 'function' && typeof stream.sendWindowUpdate === 'function' &&
+    typeof stream.safeDispatchEvent === 'function' && typeof stream.state === 'number' &&
+    typeof stream.recvWindow === 'number' && typeof stream.recvWindowCapacity === 'number'
+}
+
+/**
+ * A receiver acknowledges every data frame it takes with a window update, and @libp2p/yamux 8
+ * answers each update with a 'drain' on the stream whenever the stream still has bytes queued,
+ * whether or not the connection can take them. That 'drain' wakes the stream's writers, and the
+ * stream hands the connection another frame although the connection said it was full. A
+ * sender whose network is slower than its reader thus queued as much as the reader's window
+ * allows (16 MiB here) in its own memory, ahead of every other stream on the connection.
+ *
+ * Here, a window update that comes while the connection is full still opens the window, and
+ * says nothing: the connection's own 'drain' wakes every stream once it has room, as before,
+ * and each then sends what its window allows.
+ */
 function holdDrainsWhileFull (stream: YamuxStream, connection: Connection): void {
   const { handleWindowUpdate, safeDispatchEvent } = stream
-  if (typeof handleWindowUpdate !== 'function' || typeof safeDispatchEvent !== 'function') return
   const silent = (type: string, ...rest: unknown[]): boolean => type === 'drain' || safeDispatchEvent.call(stream, type, ...rest)
   stream.handleWindowUpdate = frame => {
     if (!connection.writableNeedsDrain) {
@@ -70,5 +91,28 @@ function holdDrainsWhileFull (stream: YamuxStream, connection: Connection): void
     } finally {
       stream.safeDispatchEvent = safeDispatchEvent
     }
+  }
+}
+
+/**
+ * @libp2p/yamux 8 sends a window update for every data frame it takes (a frame carries up to
+ * one chunk a sender sent, 256 KiB for a file): a 12-byte frame, sealed in a noise message of
+ * its own and written with a system call of its own, which the sender in turn reads, decrypts
+ * and handles, 4,096 times a GiB. Here, as in Go's yamux (hashicorp/yamux, `sendWindowUpdate`),
+ * an established stream says nothing until at least half of its window is spent: 128 times a
+ * GiB once the window has grown to 16 MiB. The sender may send the other half meanwhile, so it
+ * never waits for an update that is not coming: each frame taken checks again. The updates
+ * that carry flags (opening a stream) and those of a stream not established go as before; a
+ * paused stream sends none (stock), and on resuming sends one if half is spent, while the
+ * sender still has the rest of the window otherwise. The window grows by the same rule as
+ * before: it doubles when an update goes out within four round trips of the last.
+ * Alternating pairs of daemons, six 1 GiB downloads each: 0.86 to 1.11 times as fast (four of
+ * six rounds 1.02 or more), and about as much CPU or less.
+ */
+function updateWindowAtHalf (stream: YamuxStream): void {
+  const { sendWindowUpdate } = stream
+  stream.sendWindowUpdate = () => {
+    if (stream.state === ESTABLISHED && stream.recvWindowCapacity > stream.recvWindow / 2) return
+    sendWindowUpdate.call(stream)
   }
 }

@@ -9,9 +9,10 @@ import '../daemon/polyfill.ts'
  * copy goes from a random source file to a file on the same disk and ends with the
  * destination's fsync. An hwd download does more than a baseline copy: the receiver checks
  * every byte against SHA-256, and keeps a record for resuming; the ratios include that work.
- * It also does less in three places: hwd's nodes decrypt without a copy that stock noise makes,
+ * It also does less in four places: hwd's nodes decrypt without a copy that stock noise makes,
  * write each batch of noise messages to the socket at once instead of buffer by buffer
- * (daemon/noise.ts), and keep a sender from queueing more than its connection takes
+ * (daemon/noise.ts), keep a sender from queueing more than its connection takes, and open a
+ * receiving stream's window once half of it is spent instead of after every frame
  * (daemon/yamux.ts), while the baselines use libp2p as it ships. The goals are judged against
  * the stock baselines; "libp2p ×2 gc" tells how much of a lead over them the heap growth gives.
  *

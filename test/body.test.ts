@@ -139,6 +139,41 @@ describe('a download body between two real nodes', () => {
     }
   })
 
+  it('has the receiver open the window once half of it is spent, not after every frame', async () => {
+    const dir = await tempHome('hwd-body-')
+    const source = join(dir, 'source.bin')
+    await writeFile(source, randomBytes(SIZE))
+    const [sender, receiver] = await Promise.all([node(), node()])
+    try {
+      const { sent } = await serveBody(sender, source, new Uint8Array(32))
+      const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
+      // every frame the receiver's Yamux stream sends: a window update (type 1, Yamux spec)
+      // without flags opens the window by `length` bytes, as it grew to `recvWindow`
+      const yamux = stream as unknown as { recvWindow: number, sendFrame: (header: { type: number, flag: number, length: number }, ...rest: unknown[]) => boolean }
+      const sendFrame = yamux.sendFrame
+      const updates: Array<{ length: number, window: number }> = []
+      yamux.sendFrame = (header, ...rest) => {
+        if (header.type === 1 && header.flag === 0) updates.push({ length: header.length, window: yamux.recvWindow })
+        return sendFrame(header, ...rest)
+      }
+      await stream.close()
+      const target = await open(join(dir, 'target.bin'), 'w')
+      try {
+        await receiveBody(stream, SIZE, { write: async (chunks, position) => { await target.writev(chunks, position) }, onProgress: () => {} }, AbortSignal.timeout(30_000))
+      } finally {
+        await target.close()
+      }
+      await sent
+      assert.ok(updates.length > 0, 'the receiver was seen opening the window')
+      // Stock Yamux sends one for each data frame, which carries at most one chunk (256 KiB)
+      // however far its window (up to 16 MiB) has grown: 51 to 53 updates here, against 7.
+      const early = updates.filter(u => u.length < u.window / 2)
+      assert.equal(early.length, 0, `${early.length} of ${updates.length} window updates opened less than half the window, the first ${early[0]?.length} bytes of ${early[0]?.window}`)
+    } finally {
+      await Promise.all([sender.stop(), receiver.stop()])
+    }
+  })
+
   it('queues at most three chunks in the sender while its network is slower than the reader', async () => {
     // Past Yamux's largest window (16 MiB): a sender that queued all the window let it would show it.
     const size = 40 * 1024 * 1024
