@@ -12,6 +12,7 @@ import {
 import type { Drive, PackageContext } from '../../daemon/package-api.ts'
 import type { DownloadResult, RequesterOptions } from './api.ts'
 import type { HashCheckpoints } from './checkpoints.ts'
+import { FlushBehind } from './flush-behind.ts'
 
 export class DownloadError extends HwdError {
   static name = 'DownloadError'
@@ -81,11 +82,14 @@ export async function download (our: PackageContext, id: string, options: Reques
       await drive.recordPartial({ file, source, peer, size, version })
       // hashed as written, so that where a cut leaves the partial file, the hash is of it
       let hashed = offset
+      const flush = new FlushBehind(handle)
       const trailer = await receiveBody(raw, size - offset, {
         write: async (chunks, position) => {
           await writeAll(handle, chunks, offset + position)
           for (const chunk of chunks) hash.update(chunk)
-          hashed = offset + position + chunks.reduce((n, c) => n + c.byteLength, 0)
+          const bytes = chunks.reduce((n, c) => n + c.byteLength, 0)
+          hashed = offset + position + bytes
+          flush.wrote(bytes)
         },
         onProgress: received => {
           our.transfers.update(id, offset + received)
@@ -101,6 +105,7 @@ export async function download (our: PackageContext, id: string, options: Reques
         await drive.discardPartial(file)
         throw new DownloadError(`${file} from ${source} failed its SHA-256 check; nothing was saved`)
       }
+      await flush.settle()
       await handle.sync()
       // flushing a large file takes a while: a cancel that came meanwhile still wins; one that
       // comes later would find the file saved, and is not taken
