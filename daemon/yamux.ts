@@ -26,8 +26,8 @@ interface Connection {
 }
 
 /**
- * Yamux with two changes to its streams, neither visible on the wire but in how often frames
- * go. A muxer of another shape (another yamux version) is left as it is, and
+ * Yamux with two changes to its streams. Both keep to the Yamux spec and change only when
+ * frames go. A muxer of another shape (another yamux version) is left as it is, and
  * test/body.test.ts fails.
  *
  * A sender is not told to send more while the connection beneath is full (`holdDrainsWhileFull`).
@@ -106,8 +106,8 @@ function holdDrainsWhileFull (stream: YamuxStream, connection: Connection): void
  * paused stream sends none (stock), and on resuming sends one if half is spent, while the
  * sender still has the rest of the window otherwise. The window grows by the same rule as
  * before: it doubles when an update goes out within four round trips of the last.
- * Alternating pairs of daemons, six 1 GiB downloads each: 0.86 to 1.11 times as fast (four of
- * six rounds 1.02 or more), and about as much CPU or less.
+ * Alternating pairs of daemons, six 1 GiB downloads each: 0.86 to 1.11 times as fast (median
+ * 1.02), for about the same CPU.
  */
 function updateWindowAtHalf (stream: YamuxStream): void {
   const { sendWindowUpdate } = stream

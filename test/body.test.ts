@@ -25,6 +25,14 @@ async function node (): Promise<HwdLibp2p> {
   return await createNode({ privateKey: await generateKeyPair('Ed25519'), host: '127.0.0.1', port: 0, announce: [], mdns: false })
 }
 
+/** A new temporary folder holding `source.bin`, `size` random bytes. */
+async function randomSource (size: number): Promise<{ dir: string, source: string }> {
+  const dir = await tempHome('hwd-body-')
+  const source = join(dir, 'source.bin')
+  await writeFile(source, randomBytes(size))
+  return { dir, source }
+}
+
 /** Serve the body of `source` (`size` bytes) and `trailer` on PROTOCOL; `sent` settles once it is sent and closed. */
 async function serveBody (sender: HwdLibp2p, source: string, trailer: Uint8Array, onStream = (stream: Stream): void => {}, size = SIZE): Promise<{ sent: Promise<void> }> {
   const sent = Promise.withResolvers<void>()
@@ -112,9 +120,7 @@ describe('a download body between two real nodes', () => {
   })
 
   it('leaves the sender in about one socket write per noise message, not one per buffer', async () => {
-    const dir = await tempHome('hwd-body-')
-    const source = join(dir, 'source.bin')
-    await writeFile(source, randomBytes(SIZE))
+    const { dir, source } = await randomSource(SIZE)
     const [sender, receiver] = await Promise.all([node(), node()])
     try {
       let writes = 0
@@ -140,9 +146,7 @@ describe('a download body between two real nodes', () => {
   })
 
   it('has the receiver open the window once half of it is spent, not after every frame', async () => {
-    const dir = await tempHome('hwd-body-')
-    const source = join(dir, 'source.bin')
-    await writeFile(source, randomBytes(SIZE))
+    const { dir, source } = await randomSource(SIZE)
     const [sender, receiver] = await Promise.all([node(), node()])
     try {
       const { sent } = await serveBody(sender, source, new Uint8Array(32))
@@ -177,9 +181,7 @@ describe('a download body between two real nodes', () => {
   it('queues at most three chunks in the sender while its network is slower than the reader', async () => {
     // Past Yamux's largest window (16 MiB): a sender that queued all the window let it would show it.
     const size = 40 * 1024 * 1024
-    const dir = await tempHome('hwd-body-')
-    const source = join(dir, 'source.bin')
-    await writeFile(source, randomBytes(size))
+    const { dir, source } = await randomSource(size)
     const [sender, receiver] = await Promise.all([node(), node()])
     let most = 0
     try {
