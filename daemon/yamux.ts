@@ -1,13 +1,11 @@
 import { yamux, type YamuxMuxerInit } from '@libp2p/yamux'
+import { StreamState } from '@libp2p/yamux/stream'
 
 type YamuxFactory = ReturnType<typeof yamux>
 
-/** @libp2p/yamux 8's StreamState.Established: the state in which a window update carries no flags. */
-const ESTABLISHED = 3
-
 /** The part of @libp2p/yamux 8's stream that `holdDrainsWhileFull` and `updateWindowAtHalf` use. */
 interface YamuxStream {
-  state: number
+  state: StreamState
   recvWindow: number
   recvWindowCapacity: number
   handleWindowUpdate: (frame: unknown) => void
@@ -112,7 +110,7 @@ function holdDrainsWhileFull (stream: YamuxStream, connection: Connection): void
 function updateWindowAtHalf (stream: YamuxStream): void {
   const { sendWindowUpdate } = stream
   stream.sendWindowUpdate = () => {
-    if (stream.state === ESTABLISHED && stream.recvWindowCapacity > stream.recvWindow / 2) return
+    if (stream.state === StreamState.Established && stream.recvWindowCapacity > stream.recvWindow / 2) return
     sendWindowUpdate.call(stream)
   }
 }

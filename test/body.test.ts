@@ -52,9 +52,10 @@ async function serveBody (sender: HwdLibp2p, source: string, trailer: Uint8Array
   return { sent: sent.promise }
 }
 
-/** Ask `sender` for its body on PROTOCOL and write the `size` bytes that come to `path`. */
-async function fetchBody (receiver: HwdLibp2p, sender: HwdLibp2p, path: string, size: number): Promise<void> {
+/** Ask `sender` for its body on PROTOCOL and write the `size` bytes that come to `path`; `onStream` sees the stream first. */
+async function fetchBody (receiver: HwdLibp2p, sender: HwdLibp2p, path: string, size: number, onStream = (stream: Stream): void => {}): Promise<void> {
   const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
+  onStream(stream)
   await stream.close()
   const target = await open(path, 'w')
   try {
@@ -150,23 +151,17 @@ describe('a download body between two real nodes', () => {
     const [sender, receiver] = await Promise.all([node(), node()])
     try {
       const { sent } = await serveBody(sender, source, new Uint8Array(32))
-      const stream = await receiver.dialProtocol(sender.getMultiaddrs()[0], PROTOCOL)
       // every frame the receiver's Yamux stream sends: a window update (type 1, Yamux spec)
       // without flags opens the window by `length` bytes, as it grew to `recvWindow`
-      const yamux = stream as unknown as { recvWindow: number, sendFrame: (header: { type: number, flag: number, length: number }, ...rest: unknown[]) => boolean }
-      const sendFrame = yamux.sendFrame
       const updates: Array<{ length: number, window: number }> = []
-      yamux.sendFrame = (header, ...rest) => {
-        if (header.type === 1 && header.flag === 0) updates.push({ length: header.length, window: yamux.recvWindow })
-        return sendFrame(header, ...rest)
-      }
-      await stream.close()
-      const target = await open(join(dir, 'target.bin'), 'w')
-      try {
-        await receiveBody(stream, SIZE, { write: async (chunks, position) => { await target.writev(chunks, position) }, onProgress: () => {} }, AbortSignal.timeout(30_000))
-      } finally {
-        await target.close()
-      }
+      await fetchBody(receiver, sender, join(dir, 'target.bin'), SIZE, stream => {
+        const yamux = stream as unknown as { recvWindow: number, sendFrame: (header: { type: number, flag: number, length: number }, ...rest: unknown[]) => boolean }
+        const sendFrame = yamux.sendFrame
+        yamux.sendFrame = (header, ...rest) => {
+          if (header.type === 1 && header.flag === 0) updates.push({ length: header.length, window: yamux.recvWindow })
+          return sendFrame(header, ...rest)
+        }
+      })
       await sent
       assert.ok(updates.length > 0, 'the receiver was seen opening the window')
       // Stock Yamux sends one for each data frame, which carries at most one chunk (256 KiB)
