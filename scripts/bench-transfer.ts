@@ -8,7 +8,7 @@ import '../daemon/polyfill.ts'
  * the heap growth hwd's daemons set for themselves (daemon/heap.ts, "libp2p ×2 gc"). Every
  * copy goes from a random source file to a file on the same disk and ends with the
  * destination's fsync. An hwd download does more than a baseline copy: the receiver checks
- * every byte against SHA-256, and keeps a record for resuming; the ratios include that work.
+ * every byte against BLAKE3, and keeps a record for resuming; the ratios include that work.
  * It also does less in four places: hwd's nodes decrypt without a copy that stock noise makes,
  * write each batch of noise messages to the socket at once instead of buffer by buffer
  * (daemon/noise.ts), keep a sender from queueing more than its connection takes, and open a

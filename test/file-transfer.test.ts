@@ -1,17 +1,19 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { open, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { after, afterEach, describe, it } from 'node:test'
 import { pbStream } from '@libp2p/utils'
+import { blake3 } from '@noble/hashes/blake3.js'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { PROTOCOL, Request, Response } from '../protocol/file-transfer/index.ts'
 import { PROTOCOL as CHAT } from '../protocol/chat/index.ts'
 import { fileVersion } from '../storage/vfs.ts'
 import { assertQuotedSafely, CHAT_PKG, drive, eventually, FT_PKG, HOSTILE_REASON, knows, NO_SMALL_DISK, onSmallDisk, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
-import { fullResponse } from '../packages/file-transfer/upload.ts'
+import { fullResponse, RACY_MS } from '../packages/file-transfer/upload.ts'
 
 
 afterEach(stopAll)
@@ -28,7 +30,7 @@ describe('file transfer', () => {
     const r = await a.run(`download:${CHAT_PKG}`, 'my_file.txt', 'fake2.dev')
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /^my_file.txt progress: 100%$/m)
-    assert.match(r.stdout, /^downloaded my_file.txt from fake2.dev: 12 B in \d+ ms, sha256 a948904f2f0f479b…$/m)
+    assert.match(r.stdout, /^downloaded my_file.txt from fake2.dev: 12 B in \d+ ms, blake3 dc5a4edb8240b018…$/m)
     assert.equal(await readFile(join(drive(a), 'my_file.txt'), 'utf8'), 'hello world\n')
     await a.waitForOutput(/^my_file.txt progress: 100%$/m)
   })
@@ -48,7 +50,7 @@ describe('file transfer', () => {
     const percents = [...r.stdout.matchAll(/^big.bin progress: (\d+)%$/gm)].map(m => Number(m[1]))
     assert.ok(percents.length >= 3 && percents.at(-1) === 100, `progress lines: ${percents.join(' ')}`)
     assert.deepEqual(percents, [...percents].sort((x, y) => x - y), 'progress only grows')
-    assert.match(r.stdout, /^downloaded big.bin from fake2.dev: 24.0 MiB in (\d+ ms|[\d.]+ s), [\d.]+ MB\/s, sha256 [0-9a-f]{16}…$/m)
+    assert.match(r.stdout, /^downloaded big.bin from fake2.dev: 24.0 MiB in (\d+ ms|[\d.]+ s), [\d.]+ MB\/s, blake3 [0-9a-f]{16}…$/m)
     assert.ok((await readFile(join(drive(a, FT_PKG), 'big.bin'))).equals(data))
     await writeFile(join(drive(b), 'chat.bin'), data.subarray(0, 1000))
     assert.equal((await a.run(`download:${CHAT_PKG}`, 'chat.bin', 'fake2.dev')).code, 0)
@@ -171,7 +173,7 @@ describe('file transfer', () => {
         }
         await pb.write(fullResponse({ status: Response.Status.OK, size: 5, version: new Uint8Array(16) }), Response)
         const s = pb.unwrap()
-        // the body, then a trailer that is not its SHA-256 (half of one, then a reset, for
+        // the body, then a trailer that is not its BLAKE3 (half of one, then a reset, for
         // 'no-hash'), then for 'too-long' a byte more
         s.send(new TextEncoder().encode('abcde'))
         if (mode === 'no-hash') {
@@ -186,7 +188,7 @@ describe('file transfer', () => {
       await raw.claim(a, 'evil.dev')
       await writeFile(join(drive(a), 'f.txt'), 'mine')
       const bad = await a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
-      assert.equal(bad.stderr, 'hwd: f.txt from evil.dev failed its SHA-256 check; nothing was saved\n')
+      assert.equal(bad.stderr, 'hwd: f.txt from evil.dev failed its BLAKE3 check; nothing was saved\n')
       mode = 'no-hash'
       const run = a.run(`download:${CHAT_PKG}`, 'f.txt', 'evil.dev')
       await eventually('the body is written', async () => /f.txt\s+evil.dev\s+5 B \/ 5 B/.test((await a.run('transfers')).stdout))
@@ -216,7 +218,7 @@ describe('file transfer', () => {
     const file = await open(path)
     const version = Buffer.from((await fileVersion(file)).version, 'hex')
     await file.close()
-    const sha256 = createHash('sha256').update(data).digest()
+    const hash = blake3(data)
     const raw = await RawPeer.start()
     try {
       // the end (the body came whole, its hash did not), one byte short, and the middle; the
@@ -228,8 +230,46 @@ describe('file transfer', () => {
         assert.equal(response.offset, offset)
         const rest = new Uint8ArrayList()
         for await (const chunk of pb.unwrap()) rest.append(chunk)
-        assert.ok(Buffer.from(rest.subarray()).equals(Buffer.concat([data.subarray(offset), sha256])), `from ${offset}: ${rest.byteLength} bytes`)
+        assert.ok(Buffer.from(rest.subarray()).equals(Buffer.concat([data.subarray(offset), hash])), `from ${offset}: ${rest.byteLength} bytes`)
       }
+    } finally {
+      await raw.stop()
+    }
+  })
+
+  it('takes up a cut upload\'s hash where it stopped, for a resume from before that point too', async () => {
+    const b = await TestNode.start({ name: 'fake2.dev', env: { DEBUG: 'hwd:file-transfer:checkpoints' } })
+    const data = randomBytes(24 * 1024 * 1024)
+    const path = join(drive(b), 'c.bin')
+    await writeFile(path, data)
+    const file = await open(path)
+    const { version, changedMs } = await fileVersion(file)
+    await file.close()
+    // the server keeps no hash of a file changed within RACY_MS of its reading
+    await sleep(changedMs + RACY_MS + 10 - Date.now())
+    const raw = await RawPeer.start()
+    try {
+      const pb = pbStream(await raw.open(b.addr, PROTOCOL))
+      await pb.write(request('c.bin'), Request)
+      assert.equal((await pb.read(Response)).status, Response.Status.OK)
+      const body = pb.unwrap()
+      let received = 0
+      for await (const chunk of body) {
+        received += chunk.byteLength
+        if (received >= 4 * 1024 * 1024) break
+      }
+      body.abort(new Error('cut'))
+      await eventually('the upload ends', async () => (await b.status()).transfers.length === 0)
+      const offset = 1024 * 1024 + 5
+      const again = pbStream(await raw.open(b.addr, PROTOCOL))
+      await again.write({ ...request('c.bin'), offset, ifVersion: Buffer.from(version, 'hex') }, Request)
+      assert.equal((await again.read(Response)).offset, offset)
+      const rest = new Uint8ArrayList()
+      for await (const chunk of again.unwrap()) rest.append(chunk)
+      assert.ok(Buffer.from(rest.subarray()).equals(Buffer.concat([data.subarray(offset), blake3(data)])), `${rest.byteLength} bytes`)
+      const kept = /a kept hash at byte (\d+), for a body from byte (\d+)/.exec(b.errors)
+      assert.ok(kept != null, `the resume took no kept hash:\n${b.errors}`)
+      assert.ok(Number(kept[1]) >= received && Number(kept[2]) === offset, kept[0])
     } finally {
       await raw.stop()
     }

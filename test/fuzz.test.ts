@@ -23,7 +23,7 @@ import '../daemon/polyfill.ts'
  * fuzz/control.ts; fuzz/harness.ts holds what they share, and fuzz/run.ts runs them on streams.
  */
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
@@ -31,6 +31,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import type { Stream } from '@libp2p/interface'
+import { blake3 } from '@noble/hashes/blake3.js'
 import { equals } from 'uint8arrays'
 import { request as controlRequest } from '../daemon/control-client.ts'
 import { ChatMessage, PROTOCOL as CHAT } from '../protocol/chat/index.ts'
@@ -96,7 +97,7 @@ describe('fuzz', () => {
   before(async () => {
     ;[a, b] = await pair()
     fx.small = randomBytes(SMALL_SIZE)
-    fx.smallSha = createHash('sha256').update(fx.small).digest()
+    fx.smallHash = blake3(fx.small)
     fx.big = randomBytes(BIG_SIZE)
     await writeFile(join(drive(b), 'small.txt'), fx.small)
     const small = await open(join(drive(b), 'small.txt'))

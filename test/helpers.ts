@@ -80,6 +80,8 @@ export interface StartOptions {
   mdns?: boolean
   /** how long start-up may take */
   startMs?: number
+  /** added to the daemon's environment, such as DEBUG for its debug log (on stderr, in `errors`) */
+  env?: Record<string, string>
 }
 
 /** A real daemon, started through the CLI as a child process; on 127.0.0.1 with mDNS off unless told. */
@@ -100,7 +102,7 @@ export class TestNode {
     const args = ['start', '--name', name, '--home', home, '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0),
       ...(options.mdns === true ? [] : ['--no-mdns']), ...(options.peers ?? []).flatMap(p => ['--peer', p]), ...(options.extra ?? [])]
     const [command, ...rest] = [...(options.prefix ?? []), process.execPath, CLI, ...args]
-    const proc = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'] })
+    const proc = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
     if (options.keepStdin !== true) proc.stdin!.end()
     const node = new TestNode(proc, name, home)
     nodes.add(node)

@@ -138,7 +138,7 @@ export function start (ctx: PackageContext): PackageRuntime {
 `
     const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
     const check = (): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' })
-    await writeFile(join(dir, 'index.ts'), entry(`files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', file: 'a.txt' }).done.then(r => ctx.print(r.sha256))`))
+    await writeFile(join(dir, 'index.ts'), entry(`files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', file: 'a.txt' }).done.then(r => ctx.print(r.blake3))`))
     const good = check()
     assert.equal(good.status, 0, String(good.stdout))
     await writeFile(join(dir, 'index.ts'), entry(`files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', fiel: 'a.txt' })`))

@@ -40,7 +40,8 @@ export interface DownloadResult {
   file: string
   source: string
   size: number
-  sha256: string
+  /** the whole file's BLAKE3, hex */
+  blake3: string
   /** where the body started: above 0 when a partial download was resumed */
   resumedAt: number
   ms: number

@@ -1,43 +1,49 @@
-import { createHash, type Hash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
-import { hashFile } from '../../protocol/file-transfer/index.ts'
+import { RunningHash } from '../../protocol/file-transfer/index.ts'
 
 const log = logger('hwd:file-transfer:checkpoints')
 
-/** Files (by version) whose hash states are kept; each state takes under a kilobyte, outside the heap. */
+/** Hashes kept at once; each holds a few kilobytes outside the heap. */
 const CHECKPOINT_KEYS = 256
-/** States kept per file: past this, every other one is let go, so the rest still spread over it. */
-const STATES_PER_KEY = 128
 
 /**
- * SHA-256 states partway through files, so that resuming a download at an offset hashes only
- * the bytes after the last state before it, not everything before the offset: the server
- * keeps one every CHECKPOINT_BYTES of a file it sends, the requester one where a download was
- * cut off. Held in memory: after a restart, a resume hashes from the start.
+ * The running hashes of transfers that were cut off, so that the transfer that resumes one
+ * hashes only what was not hashed before: the server keeps its hash of the file it was sending
+ * (keyed by the file's version), the requester its hash of the partial file (keyed by that
+ * file's own version, so a partial file changed since is hashed again). A BLAKE3 state cannot
+ * be copied, so a hash is handed on: `put` by the transfer that was cut, which feeds it no
+ * more, and `take`n by the next one of the same key. Held in memory: after a restart, a
+ * resume hashes from the start.
  */
 export class HashCheckpoints {
-  private readonly byKey = new Map<string, Array<{ position: number, hash: Hash }>>()
+  private readonly byKey = new Map<string, RunningHash>()
 
-  /** Keep `hash`, the state after bytes [0, position) of what `key` names: a copy no one else updates. */
-  put (key: string, position: number, hash: Hash): void {
-    let states = [...(this.byKey.get(key) ?? []).filter(s => s.position !== position), { position, hash }].sort((a, b) => a.position - b.position)
-    // counted from the newest, which stays
-    if (states.length > STATES_PER_KEY) states = states.filter((_, i) => (states.length - 1 - i) % 2 === 0)
+  /** Keep `hash`, which no one feeds any more, for the next `take` of `key`: the furthest of two stays. */
+  put (key: string, hash: RunningHash): void {
+    const kept = this.byKey.get(key)
+    if (kept != null && kept.position >= hash.position) return
     this.byKey.delete(key)
-    this.byKey.set(key, states)
+    this.byKey.set(key, hash)
     if (this.byKey.size > CHECKPOINT_KEYS) this.byKey.delete(this.byKey.keys().next().value!)
   }
 
   /**
-   * The SHA-256 state after bytes [0, offset) of `file`: a kept state at or before `offset`
-   * (copied, so it stays), fed the bytes between it and `offset`.
+   * A running hash of `file` up to `offset` or past it: the one kept for `key`, which no one
+   * else gets, or a new one; fed from the file up to `offset` where it stops short.
    */
-  async hashTo (key: string, file: FileHandle, offset: number, signal: AbortSignal): Promise<Hash> {
-    const kept = this.byKey.get(key)?.findLast(s => s.position <= offset)
-    const hash = kept?.hash.copy() ?? createHash('sha256')
-    log('hashing bytes %d to %d, %s', kept?.position ?? 0, offset, kept != null ? 'after a checkpoint' : 'from the start')
-    await hashFile(file, kept?.position ?? 0, offset, hash, signal)
+  async take (key: string, file: FileHandle, offset: number, signal: AbortSignal): Promise<RunningHash> {
+    const kept = this.byKey.get(key)
+    this.byKey.delete(key)
+    const hash = kept ?? new RunningHash()
+    log('%s hash at byte %d, for a body from byte %d', kept != null ? 'a kept' : 'a new', hash.position, offset)
+    try {
+      await hash.catchUp(file, offset, signal)
+    } catch (err) {
+      // what it holds is still right: the next try starts from it
+      this.put(key, hash)
+      throw err
+    }
     return hash
   }
 }

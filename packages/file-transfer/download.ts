@@ -1,4 +1,4 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stream } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
@@ -7,7 +7,7 @@ import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import { fileVersion } from '../../storage/vfs.ts'
 import {
-  HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, VERSION_BYTES
+  HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, RunningHash, VERSION_BYTES
 } from '../../protocol/file-transfer/index.ts'
 import type { Drive, PackageContext } from '../../daemon/package-api.ts'
 import type { DownloadResult, RequesterOptions } from './api.ts'
@@ -25,7 +25,7 @@ export function newTransferId (): string {
 
 /**
  * The requesting worker: fetch `file` from `source` into `our` drive. Chunks go to a partial
- * file beside the final name; only a body of the announced size and SHA-256, flushed to
+ * file beside the final name; only a body of the announced size and BLAKE3, flushed to
  * disk, is renamed to the final name. A download cut off leaves the partial file and its
  * record, and the next one resumes it if the source still has the same file; one cancelled
  * with `cancel` leaves nothing. The download is in the node's transfer table from its first
@@ -77,33 +77,39 @@ export async function download (our: PackageContext, id: string, options: Reques
     // the checkpoints of this download, a cut's among them
     const key = `${our.id}\0${file}\0${version}`
     const { handle, hash } = await openPartial(drive, file, offset, key, checkpoints, signal)
-    let sha256: string
+    let blake3: string
     try {
       await drive.recordPartial({ file, source, peer, size, version })
-      // hashed as written, so that where a cut leaves the partial file, the hash is of it
-      let hashed = offset
+      // hashed as written, so that where a cut leaves the partial file, the hash is of it; once
+      // cut, the hash is the checkpoint's, and a write still under way when it came feeds it no more
+      let cut = false
       const flush = new FlushBehind(handle)
       const trailer = await receiveBody(raw, size - offset, {
         write: async (chunks, position) => {
           await writeAll(handle, chunks, offset + position)
-          for (const chunk of chunks) hash.update(chunk)
-          const bytes = chunks.reduce((n, c) => n + c.byteLength, 0)
-          hashed = offset + position + bytes
-          flush.wrote(bytes)
+          if (cut) return
+          const start = offset + position
+          let at = start
+          for (const chunk of chunks) {
+            hash.feed(chunk, at)
+            at += chunk.byteLength
+          }
+          flush.wrote(at - start)
         },
         onProgress: received => {
           our.transfers.update(id, offset + received)
           options.onProgress?.({ id, label: file, done: offset + received, total: size })
         }
       }, signal, offset > 0 ? resumePatienceMs(offset) : undefined).catch(async err => {
-        if (!cancel.signal.aborted) await keepCheckpoint(checkpoints, key, handle, hashed, hash)
+        cut = true
+        if (!cancel.signal.aborted) await keepCheckpoint(checkpoints, key, handle, hash)
         throw err
       })
       await raw.close({ signal }).catch(() => {})
-      sha256 = toString(trailer, 'hex')
-      if (hash.digest('hex') !== sha256) {
+      blake3 = toString(trailer, 'hex')
+      if (toString(hash.digest(), 'hex') !== blake3) {
         await drive.discardPartial(file)
-        throw new DownloadError(`${file} from ${source} failed its SHA-256 check; nothing was saved`)
+        throw new DownloadError(`${file} from ${source} failed its BLAKE3 check; nothing was saved`)
       }
       await flush.settle()
       await handle.sync()
@@ -115,7 +121,7 @@ export async function download (our: PackageContext, id: string, options: Reques
       await handle.close()
     }
     await drive.commit(file)
-    return { file, source, size, sha256, resumedAt: offset, ms: Date.now() - started }
+    return { file, source, size, blake3, resumedAt: offset, ms: Date.now() - started }
   } catch (err: any) {
     stream?.abort(asError(err))
     throw await explain(cancel.signal.aborted ? cancel.signal.reason : err, drive, file, source, opened)
@@ -165,17 +171,16 @@ function resumePatienceMs (offset: number): number {
 const RESUME_HASH_BYTES_PER_MS = 20_000
 
 /**
- * Open the partial file at `offset` bytes, with the SHA-256 state of the bytes kept: from the
- * checkpoint a cut left, if the file is as that cut left it (the same version), else hashed
- * from the file.
+ * Open the partial file at `offset` bytes, with the hash of the bytes kept: from the checkpoint
+ * a cut left, if the file is as that cut left it (the same version), else hashed from the file.
  */
-async function openPartial (drive: Drive, file: string, offset: number, key: string, checkpoints: HashCheckpoints, signal: AbortSignal): Promise<{ handle: FileHandle, hash: Hash }> {
+async function openPartial (drive: Drive, file: string, offset: number, key: string, checkpoints: HashCheckpoints, signal: AbortSignal): Promise<{ handle: FileHandle, hash: RunningHash }> {
   const handle = await drive.openPartial(file, offset > 0)
   try {
-    if (offset === 0) return { handle, hash: createHash('sha256') }
+    if (offset === 0) return { handle, hash: new RunningHash() }
     const kept = await partialKey(key, handle)
     await handle.truncate(offset)
-    return { handle, hash: await checkpoints.hashTo(kept, handle, offset, signal) }
+    return { handle, hash: await checkpoints.take(kept, handle, offset, signal) }
   } catch (err) {
     await handle.close()
     throw err
@@ -183,11 +188,9 @@ async function openPartial (drive: Drive, file: string, offset: number, key: str
 }
 
 /** Keep the hash of the partial file as a cut leaves it, for the next download to resume from. */
-async function keepCheckpoint (checkpoints: HashCheckpoints, key: string, handle: FileHandle, hashed: number, hash: Hash): Promise<void> {
-  // copied now: a write still under way when the body failed updates `hash` past `hashed`
-  const copy = hash.copy()
+async function keepCheckpoint (checkpoints: HashCheckpoints, key: string, handle: FileHandle, hash: RunningHash): Promise<void> {
   try {
-    checkpoints.put(await partialKey(key, handle), hashed, copy)
+    checkpoints.put(await partialKey(key, handle), hash)
   } catch {
     // no checkpoint: the next download hashes the partial file
   }

@@ -9,7 +9,7 @@ import { checkFileName, isValidFileName } from '../../storage/vfs.ts'
 import { deadline } from '../../protocol/deadline.ts'
 import { framed } from '../../protocol/framing.ts'
 import {
-  HEADER_TIMEOUT_MS, MAX_INBOUND_STREAMS, MAX_LIST_ENTRIES, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES,
+  BLAKE3_NATIVE, HEADER_TIMEOUT_MS, MAX_INBOUND_STREAMS, MAX_LIST_ENTRIES, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES,
   MAX_RESPONSE_BYTES, MAX_UPLOADS, MAX_UPLOADS_PER_PEER, PROTOCOL, Request, Response
 } from '../../protocol/file-transfer/index.ts'
 import type { DriveFile, PackageContext, PackageRuntime, Script } from '../../daemon/package-api.ts'
@@ -19,6 +19,7 @@ import { HashCheckpoints } from './checkpoints.ts'
 import { HashCache, respond, upload } from './upload.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
+  if (!BLAKE3_NATIVE) ctx.print(`file-transfer: no native BLAKE3 for ${process.platform}-${process.arch}; hashing files in JavaScript, at a few tens of MB/s`)
   const served = new Map<string, PackageContext>()
   const hashes = new HashCache()
   const checkpoints = new HashCheckpoints()
@@ -134,7 +135,7 @@ function fileScripts (our: PackageContext, api: FileTransferApi): Record<'downlo
       const took = r.ms < 1000 ? `${r.ms} ms` : `${(r.ms / 1000).toFixed(1)} s`
       // a rate over a few bytes or a few milliseconds says nothing
       const rate = moved >= 1e6 ? `, ${(moved / 1e6 / (Math.max(r.ms, 1) / 1000)).toFixed(1)} MB/s` : ''
-      out.line(`downloaded ${r.file} from ${r.source}: ${formatBytes(r.size)} in ${took}${rate}, sha256 ${r.sha256.slice(0, 16)}…`)
+      out.line(`downloaded ${r.file} from ${r.source}: ${formatBytes(r.size)} in ${took}${rate}, blake3 ${r.blake3.slice(0, 16)}…`)
     },
     'list-files': async ([node], { out, signal }) => {
       const files = await api.listFiles(our, node, { signal })

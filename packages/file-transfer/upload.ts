@@ -14,11 +14,9 @@ const HASH_CACHE_ENTRIES = 4096
  * granule of its file system (2 s on FAT) and keep its version: its hash is not remembered.
  */
 export const RACY_MS = 2_000
-/** While sending a file, the server keeps its hash state this often, for resumes. */
-const CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 /**
- * SHA-256 of files by version, learnt as they are sent whole, so a file served again or a
+ * The BLAKE3 of files by version, learnt as they are sent whole, so a file served again or a
  * download resumed is not hashed again.
  */
 export class HashCache {
@@ -55,7 +53,7 @@ export async function respond (stream: Stream, answer: Answer): Promise<void> {
 /**
  * The serving worker: answer one download request with the file's size and version, then
  * send it from the offset asked for (or whole, if the file changed since the requester's
- * partial copy began), then its SHA-256, hashed on the way unless already known.
+ * partial copy began), then its BLAKE3, hashed on the way unless already known.
  */
 export async function upload (our: PackageContext, id: string, options: ServerOptions, hashes: HashCache, checkpoints: HashCheckpoints): Promise<void> {
   const { stream, file } = options
@@ -84,26 +82,24 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
     const known = hashes.get(version)
     // a file changed just before it is read may change again and keep its version: its hashes are not kept
     const keep = Date.now() - opened.changedMs >= RACY_MS
-    const hash = known == null ? await checkpoints.hashTo(version, handle, offset, signal) : undefined
-    let read = offset
-    await sendBody(stream, handle, offset, size, {
-      onRead: hash != null
-        ? chunk => {
-          hash.update(chunk)
-          const crossed = Math.floor((read + chunk.byteLength) / CHECKPOINT_BYTES) > Math.floor(read / CHECKPOINT_BYTES)
-          read += chunk.byteLength
-          if (keep && crossed) checkpoints.put(version, read, hash.copy())
+    const hash = known == null ? await checkpoints.take(version, handle, offset, signal) : undefined
+    try {
+      await sendBody(stream, handle, offset, size, {
+        onRead: hash != null ? (chunk, at) => { hash.feed(chunk, at) } : undefined,
+        onSent: position => { our.transfers.update(id, position) },
+        trailer: async () => {
+          // what was read is one version of the file only if no write came meanwhile
+          if ((await fileVersion(handle)).version !== version) throw new BodyError(`${file} changed while it was being sent`)
+          const digest = known ?? hash!.digest()
+          if (keep) hashes.set(version, digest)
+          return digest
         }
-        : undefined,
-      onSent: position => { our.transfers.update(id, position) },
-      trailer: async () => {
-        // what was read is one version of the file only if no write came meanwhile
-        if ((await fileVersion(handle)).version !== version) throw new BodyError(`${file} changed while it was being sent`)
-        const sha256 = known ?? hash!.digest()
-        if (keep) hashes.set(version, sha256)
-        return sha256
-      }
-    }, signal)
+      }, signal)
+    } catch (err) {
+      // cut off: a resume of this version takes up the hash where it stopped
+      if (hash != null && keep) checkpoints.put(version, hash)
+      throw err
+    }
     await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
   } finally {
     stream.removeEventListener('close', onClose)

@@ -1,6 +1,5 @@
 import { logger } from '@libp2p/logger'
 import type { Stream } from '@libp2p/interface'
-import type { Hash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { CHUNK_BYTES, IDLE_TIMEOUT_MS, TRAILER_BYTES, WRITE_HIGH_WATER, WRITE_LOW_WATER } from './constants.ts'
 
@@ -18,8 +17,8 @@ export class TrailerMissingError extends BodyError {
 }
 
 export interface BodySource {
-  /** called in order for every chunk as it is read, before it is sent (to hash it) */
-  onRead?(chunk: Uint8Array): void
+  /** called in order for every chunk as it is read, before it is sent (to hash it), with where it starts in the file */
+  onRead?(chunk: Uint8Array, at: number): void
   onSent(position: number): void
   /** the TRAILER_BYTES that follow the last chunk, asked for once every chunk is sent */
   trailer(): Promise<Uint8Array>
@@ -39,9 +38,10 @@ export async function sendBody (stream: Stream, file: FileHandle, offset: number
   let next = readChunk(file, position, size)
   while (position < size) {
     const chunk = await next
+    const at = position
     position += chunk.byteLength
     next = readChunk(file, position, size)
-    source.onRead?.(chunk)
+    source.onRead?.(chunk, at)
     await send(chunk)
     source.onSent(position)
   }
@@ -90,21 +90,6 @@ async function readChunk (file: FileHandle, position: number, size: number): Pro
   const { bytesRead } = await file.read(buffer, 0, length, position)
   if (bytesRead === 0) throw new BodyError('the file shrank while it was being sent')
   return buffer.subarray(0, bytesRead)
-}
-
-/** Reads for hashing a file are this large. */
-const HASH_READ_BYTES = 4 * 1024 * 1024
-
-/** Feed bytes [from, to) of a file to `hash`; a file that no longer holds them is an error. */
-export async function hashFile (file: FileHandle, from: number, to: number, hash: Hash, signal: AbortSignal): Promise<void> {
-  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, to - from))
-  for (let position = from; position < to;) {
-    signal.throwIfAborted()
-    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.byteLength, to - position), position)
-    if (bytesRead === 0) throw new BodyError('the file shrank while it was being hashed')
-    hash.update(buffer.subarray(0, bytesRead))
-    position += bytesRead
-  }
 }
 
 export interface BodySink {

@@ -1,8 +1,8 @@
-export const PROTOCOL = '/hwd/file-transfer/2.0.0'
+export const PROTOCOL = '/hwd/file-transfer/3.0.0'
 
 /** A response names the version of the file it serves in this many bytes. */
 export const VERSION_BYTES = 16
-/** The body is followed by the whole file's SHA-256. */
+/** The body is followed by the whole file's BLAKE3 (hash.ts). */
 export const TRAILER_BYTES = 32
 
 /** A request names a drive (package:publisher, < 320 bytes) and a file (≤ 255 bytes). */

@@ -1,5 +1,5 @@
 /**
- * # File transfer protocol `/hwd/file-transfer/2.0.0`
+ * # File transfer protocol `/hwd/file-transfer/3.0.0`
  *
  * Moves files between the drives of two nodes, one stream per request.
  *
@@ -13,7 +13,7 @@
  *   whole file's size, the file's `version` (an opaque VERSION_BYTES token that changes when
  *   the file does) and the offset the body starts at (`offset` if the file is still version
  *   `if_version`, else 0); then the raw bytes [offset, size) of the file; then TRAILER_BYTES,
- *   the SHA-256 of the whole file; and closes. Chunks are not framed: Yamux frames the
+ *   the BLAKE3 of the whole file (hash.ts); and closes. Chunks are not framed: Yamux frames the
  *   stream, and a byte stream cannot reorder. The hash comes last so the first byte goes out
  *   at once: the server hashes the file as it sends it (and, resuming, the bytes before
  *   `offset` first), and a file that changes meanwhile resets the stream instead.
@@ -22,7 +22,7 @@
  * BUSY (too many uploads running), ERROR (the server failed to read).
  *
  * The requester counts the body: more bytes than announced resets the stream; fewer before
- * the end leaves a partial file to resume from. It checks the size and SHA-256 of the whole
+ * the end leaves a partial file to resume from. It checks the size and BLAKE3 of the whole
  * file before giving it its final name, and keeps the version to ask for a resume with.
  *
  * Limits: MAX_REQUEST_BYTES and MAX_RESPONSE_BYTES per header, HEADER_TIMEOUT_MS for each
@@ -31,4 +31,5 @@
  */
 export * from './constants.ts'
 export { Request, Response, FileEntry } from './file-transfer.ts'
-export { hashFile, sendBody, receiveBody, BodyError, TrailerMissingError, type BodySink, type BodySource } from './body.ts'
+export { sendBody, receiveBody, BodyError, TrailerMissingError, type BodySink, type BodySource } from './body.ts'
+export { BLAKE3_NATIVE, RunningHash } from './hash.ts'

@@ -77,7 +77,7 @@ function filesProbe (rng: Rng, fx: Fixtures): Case {
           if (response.status !== Response.Status.OK) return `DOWNLOAD at ${offset} answered ${response.status}: ${response.reason}`
           if (response.size !== SMALL_SIZE || !equals(response.version, fx.smallVersion)) return `wrong size or version: ${response.size}`
           if (response.offset !== expectOffset) return `asked from ${offset} (same version: ${same}), served from ${response.offset}`
-          return equals(body, concat([fx.small.subarray(expectOffset), fx.smallSha])) ? undefined : `body of ${body.byteLength} bytes is not bytes ${expectOffset}.. of small.txt and its SHA-256`
+          return equals(body, concat([fx.small.subarray(expectOffset), fx.smallHash])) ? undefined : `body of ${body.byteLength} bytes is not bytes ${expectOffset}.. of small.txt and its BLAKE3`
         }
       }
     }

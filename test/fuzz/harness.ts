@@ -138,7 +138,7 @@ export interface Case {
 
 export interface Fixtures {
   small: Uint8Array
-  smallSha: Uint8Array
+  smallHash: Uint8Array
   /** small.txt's version in B's drive, as a download response names it */
   smallVersion: Uint8Array
   big: Uint8Array
