@@ -9,9 +9,9 @@ import { BodyError } from './body.ts'
  * BLAKE3 rather than SHA-256 because both ends hash every byte of a download on the thread
  * that also moves it, and on two shared cores processor time is what bounds a download. Here
  * (x86-64 with SHA extensions, 256 KiB updates) Node's SHA-256 takes 0.69 s per GiB and
- * BLAKE3's native build 0.14 s; 1 GiB first downloads between two daemons on one machine used
- * 4.85 s of CPU per GB instead of 5.94 and ran 1.18 times as fast (the median of 8 alternating
- * rounds against the same code with SHA-256).
+ * BLAKE3's native build 0.14 s. Between two daemons on one machine, 1 GiB first downloads then
+ * took 4.5 to 5.3 s of CPU per GB instead of 5.6 to 6.4, and ran 1.05 and 1.18 times as fast
+ * (medians of two runs of 8 and 10 rounds, alternated with the same code hashing SHA-256).
  *
  * The native build (@napi-rs/blake-hash) comes as one optional package per platform. Where
  * none loads, the same hash runs in JavaScript (@noble/hashes): the same digests, about 200
