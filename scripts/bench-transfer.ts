@@ -45,43 +45,27 @@ import '../daemon/polyfill.ts'
  * Run: npx tsc -p . && node dist/scripts/bench-transfer.js [--size MiB] [--rounds N]
  *      (defaults: 1024 MiB, 3 rounds)
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { link, mkdtemp, open, rm, stat, utimes } from 'node:fs/promises'
+import { link, mkdtemp, rm, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import { request } from '../daemon/control-client.ts'
 import { MemoryWatch, type Memory } from './bench/memory.ts'
-import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
-import { stopAll, TestNode } from '../test/helpers.ts'
-import { homePaths } from '../storage/home.ts'
-import { Drive } from '../storage/vfs.ts'
+import { drivePath, removeDownloaded, startPair, stopCleanly, timedDownload } from './bench/daemons.ts'
+import { checkSize, makeRandomFile, type SourceFile } from './bench/files.ts'
+import { stopAll, type TestNode } from '../test/helpers.ts'
 import { RACY_MS } from '../packages/file-transfer/upload.ts'
 import { libp2pCopy, libp2pProcessesCopy, tcpCopy, type CopyResult } from './bench/baseline.ts'
 import { HEAP_GROWING_PERCENT } from '../daemon/heap.ts'
-import { cpuSeconds, mb, median, sha256File } from './bench/stats.ts'
+import { mb, median } from './bench/stats.ts'
 
-const RECEIVER = 'fake.dev'
-const SENDER = 'fake2.dev'
-const DRIVE = 'file-transfer:template.os'
-const DOWNLOAD_SCRIPT = `download:${DRIVE}`
 const FILE = 'big.bin'
 const MIB = 1024 * 1024
 const DEFAULT_SIZE_MIB = 1024
 const DEFAULT_ROUNDS = 3
-/** The source file is written in pieces of this size, so making it never holds it all in memory. */
-const WRITE_CHUNK = 8 * MIB
 const GOAL_OF_LIBP2P = 0.95
 const GOAL_OF_TCP = 0.6
 const GOAL_RSS_BYTES = 200e6
-
-interface SourceFile {
-  path: string
-  size: number
-  sha256: string
-}
 
 /** One process's memory during one download, in bytes. */
 interface HwdResult extends CopyResult {
@@ -110,41 +94,6 @@ function optionsFromArgs (): { size: number, rounds: number } {
     size: whole('size', values.size ?? String(DEFAULT_SIZE_MIB)) * MIB,
     rounds: whole('rounds', values.rounds ?? String(DEFAULT_ROUNDS))
   }
-}
-
-async function makeRandomFile (path: string, size: number): Promise<SourceFile> {
-  const file = await open(path, 'w')
-  const hash = createHash('sha256')
-  try {
-    for (let written = 0; written < size; written += WRITE_CHUNK) {
-      const chunk = randomBytes(Math.min(WRITE_CHUNK, size - written))
-      hash.update(chunk)
-      await file.write(chunk)
-    }
-    // so that the first copy does not pay for flushing the source's dirty pages
-    await file.sync()
-  } finally {
-    await file.close()
-  }
-  return { path, size, sha256: hash.digest('hex') }
-}
-
-async function checkSize (path: string, size: number): Promise<void> {
-  const actual = (await stat(path)).size
-  if (actual !== size) throw new Error(`${path} has ${actual} bytes, not ${size}`)
-}
-
-/** Where `file` lives in the file-transfer drive of a home. */
-async function drivePath (home: string, file: string): Promise<string> {
-  return join((await Drive.open(homePaths(home).vfs, DRIVE)).root, file)
-}
-
-/** Start the receiver, then the sender told where it is, and wait until they know each other's names. */
-async function startDaemons (dir: string): Promise<{ receiver: TestNode, sender: TestNode }> {
-  const receiver = await TestNode.start({ name: RECEIVER, home: join(dir, 'home-1') })
-  const sender = await TestNode.start({ name: SENDER, home: join(dir, 'home-2'), peers: [receiver.addr] })
-  await waitUntilKnows(receiver, SENDER)
-  return { receiver, sender }
 }
 
 function mbps (bytes: number, ms: number): number {
@@ -177,19 +126,9 @@ async function runBaseline (label: string, copy: typeof tcpCopy, src: SourceFile
 /** Download the file from the sender into the receiver's drive, check it, and delete it. */
 async function runHwd (label: string, receiver: TestNode, sender: TestNode, src: SourceFile): Promise<HwdResult> {
   const watch = await MemoryWatch.start([receiver.pid, sender.pid])
-  const cpu = await cpuSeconds([receiver.pid, sender.pid])
-  let reply = ''
-  const started = performance.now()
-  await request(receiver.socket, receiver.home, { op: 'run', argv: [DOWNLOAD_SCRIPT, FILE, SENDER] }, {
-    line: text => { reply = text }
-  })
-  const ms = performance.now() - started
-  const used = await cpuSeconds([receiver.pid, sender.pid]) - cpu
+  const { ms, cpuSeconds: used, reply } = await timedDownload(receiver, sender, FILE)
   const [receiverMemory, senderMemory] = await watch.stop()
-  const received = await drivePath(receiver.home, FILE)
-  await checkSize(received, src.size)
-  if (await sha256File(received) !== src.sha256) throw new Error(`${label}: the received file differs from the source`)
-  await rm(received)
+  await removeDownloaded(receiver, FILE, src)
   const result = { bytes: src.size, ms, mbps: mbps(src.size, ms), cpuSeconds: used, receiver: receiverMemory, sender: senderMemory, reply }
   printCopy(label, result)
   printMemory('receiver', receiver.name, result.receiver)
@@ -232,7 +171,7 @@ async function bench (dir: string): Promise<void> {
   const { size, rounds } = optionsFromArgs()
   console.log(`making a random file of ${size} bytes (${size / MIB} MiB) in ${dir}`)
   const src = await makeRandomFile(join(dir, 'source.bin'), size)
-  const { receiver, sender } = await startDaemons(dir)
+  const { receiver, sender } = await startPair(dir)
   // A hard link shares the source's inode: nothing copied, and the page cache stays shared.
   const served = await drivePath(sender.home, FILE)
   await link(src.path, served)

@@ -82,6 +82,8 @@ export interface StartOptions {
   startMs?: number
   /** added to the daemon's environment, such as DEBUG for its debug log (on stderr, in `errors`) */
   env?: Record<string, string>
+  /** the CLI to run, if not this build's: another build's dist/daemon/cli.js, to compare with */
+  cli?: string
 }
 
 /** A real daemon, started through the CLI as a child process; on 127.0.0.1 with mDNS off unless told. */
@@ -101,7 +103,7 @@ export class TestNode {
     const home = options.home ?? await tempHome()
     const args = ['start', '--name', name, '--home', home, '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0),
       ...(options.mdns === true ? [] : ['--no-mdns']), ...(options.peers ?? []).flatMap(p => ['--peer', p]), ...(options.extra ?? [])]
-    const [command, ...rest] = [...(options.prefix ?? []), process.execPath, CLI, ...args]
+    const [command, ...rest] = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, ...args]
     const proc = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
     if (options.keepStdin !== true) proc.stdin!.end()
     const node = new TestNode(proc, name, home)
