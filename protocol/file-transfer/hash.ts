@@ -10,8 +10,8 @@ import { BodyError } from './body.ts'
  * that also moves it, and on two shared cores processor time is what bounds a download. Here
  * (x86-64 with SHA extensions, 256 KiB updates) Node's SHA-256 takes 0.69 s per GiB and
  * BLAKE3's native build 0.14 s. Between two daemons on one machine, 1 GiB first downloads then
- * took 4.5 to 5.3 s of CPU per GB instead of 5.6 to 6.4, and ran 1.05 and 1.18 times as fast
- * (medians of two runs of 8 and 10 rounds, alternated with the same code hashing SHA-256).
+ * took 4.99 s of CPU per GB instead of 5.76, and ran 1.18 times as fast (medians of 8 rounds
+ * of scripts/bench-compare.ts against the same code hashing SHA-256).
  *
  * The native build (@napi-rs/blake-hash) comes as one optional package per platform. Where
  * none loads, the same hash runs in JavaScript (@noble/hashes): the same digests, about 200
