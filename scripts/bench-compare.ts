@@ -17,16 +17,16 @@ import '../daemon/polyfill.ts'
  * Run: npx tsc -p . && node dist/scripts/bench-compare.js --base ../hwd-base [--size MiB] [--rounds N]
  *      (defaults: 1024 MiB, 6 rounds)
  */
-import { access, link, mkdtemp, rm, utimes } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { access, link, utimes } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { RACY_MS } from '../packages/file-transfer/upload.ts'
-import { stopAll, type TestNode } from '../test/helpers.ts'
+import type { TestNode } from '../test/helpers.ts'
 import { drivePath, removeDownloaded, startPair, stopCleanly, timedDownload } from './bench/daemons.ts'
 import { makeRandomFile, type SourceFile } from './bench/files.ts'
-import { median } from './bench/stats.ts'
+import { runInTempDir, wholeNumber } from './bench/cli.ts'
+import { mbps, median } from './bench/stats.ts'
 
 const FILE = 'big.bin'
 const MIB = 1024 * 1024
@@ -56,11 +56,7 @@ async function optionsFromArgs (): Promise<Options> {
   if (values.base == null) throw new Error('--base DIR names the other build: a checkout with `npm ci` done in it')
   const baseCli = join(resolve(values.base), 'dist', 'daemon', 'cli.js')
   await access(baseCli).catch(() => { throw new Error(`${baseCli} is missing: run npm ci in ${values.base}`) })
-  const whole = (name: string, value: string): number => {
-    if (!/^[1-9]\d*$/.test(value)) throw new Error(`--${name} takes a whole number, not ${JSON.stringify(value)}`)
-    return Number(value)
-  }
-  return { baseCli, size: whole('size', values.size ?? '1024') * MIB, rounds: whole('rounds', values.rounds ?? '6') }
+  return { baseCli, size: wholeNumber('size', values.size ?? '1024') * MIB, rounds: wholeNumber('rounds', values.rounds ?? '6') }
 }
 
 async function startBuild (label: string, dir: string, src: SourceFile, cli?: string): Promise<Build> {
@@ -73,7 +69,7 @@ async function startBuild (label: string, dir: string, src: SourceFile, cli?: st
 async function download (build: Build, kind: typeof KINDS[number], src: SourceFile): Promise<void> {
   const { ms, cpuSeconds } = await timedDownload(build.receiver, build.sender, FILE)
   await removeDownloaded(build.receiver, FILE, src)
-  const d = { mbps: src.size / 1e6 / (ms / 1000), cpuPerGb: cpuSeconds / (src.size / 1e9) }
+  const d = { mbps: mbps(src.size, ms), cpuPerGb: cpuSeconds / (src.size / 1e9) }
   build.downloads[kind].push(d)
   console.log(`${build.label.padEnd(4)} ${kind.padEnd(5)} ${d.mbps.toFixed(1).padStart(7)} MB/s, CPU ${d.cpuPerGb.toFixed(2)} s/GB`)
 }
@@ -108,25 +104,4 @@ async function bench (dir: string, { baseCli, size, rounds }: Options): Promise<
   }
 }
 
-async function main (): Promise<number> {
-  let options: Options
-  try {
-    options = await optionsFromArgs()
-  } catch (err: any) {
-    console.error(`bench-compare: ${err.message}`)
-    return 2
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'hwd-bench-compare-'))
-  try {
-    await bench(dir, options)
-    return 0
-  } catch (err) {
-    console.error('bench-compare:', err)
-    await stopAll()
-    return 1
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-process.exitCode = await main()
+process.exitCode = await runInTempDir('bench-compare', optionsFromArgs, bench)

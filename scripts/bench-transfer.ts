@@ -45,19 +45,19 @@ import '../daemon/polyfill.ts'
  * Run: npx tsc -p . && node dist/scripts/bench-transfer.js [--size MiB] [--rounds N]
  *      (defaults: 1024 MiB, 3 rounds)
  */
-import { link, mkdtemp, rm, utimes } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { link, rm, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { MemoryWatch, type Memory } from './bench/memory.ts'
 import { drivePath, removeDownloaded, startPair, stopCleanly, timedDownload } from './bench/daemons.ts'
 import { checkSize, makeRandomFile, type SourceFile } from './bench/files.ts'
-import { stopAll, type TestNode } from '../test/helpers.ts'
+import type { TestNode } from '../test/helpers.ts'
 import { RACY_MS } from '../packages/file-transfer/upload.ts'
 import { libp2pCopy, libp2pProcessesCopy, tcpCopy, type CopyResult } from './bench/baseline.ts'
 import { HEAP_GROWING_PERCENT } from '../daemon/heap.ts'
-import { mb, median } from './bench/stats.ts'
+import { runInTempDir, wholeNumber } from './bench/cli.ts'
+import { mb, mbps, median } from './bench/stats.ts'
 
 const FILE = 'big.bin'
 const MIB = 1024 * 1024
@@ -86,18 +86,10 @@ interface Round {
 
 function optionsFromArgs (): { size: number, rounds: number } {
   const { values } = parseArgs({ options: { size: { type: 'string' }, rounds: { type: 'string' } } })
-  const whole = (name: string, value: string): number => {
-    if (!/^[1-9]\d*$/.test(value)) throw new Error(`--${name} takes a whole number, not ${JSON.stringify(value)}`)
-    return Number(value)
-  }
   return {
-    size: whole('size', values.size ?? String(DEFAULT_SIZE_MIB)) * MIB,
-    rounds: whole('rounds', values.rounds ?? String(DEFAULT_ROUNDS))
+    size: wholeNumber('size', values.size ?? String(DEFAULT_SIZE_MIB)) * MIB,
+    rounds: wholeNumber('rounds', values.rounds ?? String(DEFAULT_ROUNDS))
   }
-}
-
-function mbps (bytes: number, ms: number): number {
-  return bytes / 1e6 / (ms / 1000)
 }
 
 /** Processor seconds per GB (1e9 bytes) copied. */
@@ -167,8 +159,7 @@ function summarize (rounds: Round[]): void {
   console.log(`goal receiver peak RSS < ${mb(GOAL_RSS_BYTES)}: ${verdict(peakRss < GOAL_RSS_BYTES)} (${mb(peakRss)})`)
 }
 
-async function bench (dir: string): Promise<void> {
-  const { size, rounds } = optionsFromArgs()
+async function bench (dir: string, { size, rounds }: { size: number, rounds: number }): Promise<void> {
   console.log(`making a random file of ${size} bytes (${size / MIB} MiB) in ${dir}`)
   const src = await makeRandomFile(join(dir, 'source.bin'), size)
   const { receiver, sender } = await startPair(dir)
@@ -197,18 +188,4 @@ async function bench (dir: string): Promise<void> {
   await Promise.all([receiver, sender].map(stopCleanly))
 }
 
-async function main (): Promise<number> {
-  const dir = await mkdtemp(join(tmpdir(), 'hwd-bench-transfer-'))
-  try {
-    await bench(dir)
-    return 0
-  } catch (err) {
-    console.error('bench-transfer:', err)
-    await stopAll()
-    return 1
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-process.exitCode = await main()
+process.exitCode = await runInTempDir('bench-transfer', optionsFromArgs, bench)

@@ -21,6 +21,11 @@ export function median (values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
+/** Megabytes (1e6 bytes) per second. */
+export function mbps (bytes: number, ms: number): number {
+  return bytes / 1e6 / (ms / 1000)
+}
+
 /** MB = 1e6 bytes. */
 export function mb (bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`
