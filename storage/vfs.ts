@@ -9,11 +9,16 @@ import { constants } from 'node:fs'
 import { mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import { createHash } from 'node:crypto'
-import { HwdError } from '../errors.ts'
+import { HwdError, printable } from '../errors.ts'
 import { fsyncDir, writeFileAtomic } from './atomic.ts'
 
 /** ext4 and most file systems stop a name at 255 bytes. */
 export const MAX_FILE_NAME_BYTES = 255
+/**
+ * C0 and C1 control characters, NUL among them: a name holding one could move a terminal's
+ * cursor, forge a line of output, or hide what a file is really called.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 /** Partial downloads live beside their final name under this prefix; users cannot name files so. */
 const PARTIAL_PREFIX = '.hwd-partial-'
 
@@ -33,10 +38,10 @@ export function checkFileName (name: string): string {
     : Buffer.byteLength(name) > MAX_FILE_NAME_BYTES ? `it is longer than ${MAX_FILE_NAME_BYTES} bytes`
       : name === '.' || name === '..' ? 'it names a directory'
         : /[/\\]/.test(name) ? 'it contains a path separator'
-          : name.includes('\0') ? 'it contains a NUL byte'
+          : CONTROL.test(name) ? 'it contains a control character'
             : name.startsWith(PARTIAL_PREFIX) ? 'that prefix is reserved for partial downloads'
               : undefined
-  if (why != null) throw new InvalidFileNameError(`invalid file name ${JSON.stringify(name.slice(0, 64))}: ${why}`)
+  if (why != null) throw new InvalidFileNameError(`invalid file name "${printable(name.slice(0, 64))}": ${why}`)
   return name
 }
 
