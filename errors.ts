@@ -62,6 +62,15 @@ export function printable (text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
+/**
+ * A value as JSON for a terminal or a pipe: JSON escapes C0 controls itself; DEL, the C1
+ * controls (U+0080-U+009F, which some terminals obey) and the line separators it leaves raw,
+ * so they are escaped here too, still valid JSON.
+ */
+export function printableJson (value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 /** The most of a peer's own words that one of our one-line errors quotes. */
 const PEER_REASON_CHARS = 200
 

@@ -2,7 +2,7 @@
 import './polyfill.ts'
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { describeError, UsageError } from '../errors.ts'
+import { describeError, printable, printableJson, UsageError } from '../errors.ts'
 import { homePaths } from '../storage/home.ts'
 import { request } from './control-client.ts'
 import type { Status } from './daemon.ts'
@@ -145,7 +145,7 @@ async function status (args: string[]): Promise<number> {
   let result: Status | undefined
   await request(homePaths(values.home).socket, values.home, { op: 'status' }, { status: s => { result = s as Status } })
   if (result == null) throw new Error('the daemon sent no status')
-  if (values.json) console.log(JSON.stringify(result, null, 2))
+  if (values.json) console.log(printableJson(result))
   else printStatus(result)
   return 0
 }
@@ -166,7 +166,7 @@ async function newPackage (args: string[]): Promise<number> {
 }
 
 function printStatus (s: Status): void {
-  const row = (label: string, value: string): void => { console.log(`${label.padEnd(10)} ${value}`) }
+  const row = (label: string, value: string): void => { console.log(`${label.padEnd(10)} ${printable(value)}`) }
   row('name', s.name)
   row('peer id', s.peerId)
   row('pid', String(s.pid))
@@ -193,6 +193,6 @@ main(process.argv.slice(2)).then(code => {
   // The terminal's stdin and libp2p's timers would keep a stopped node alive.
   process.exit(code)
 }, err => {
-  console.error(`hwd: ${describeError(err)}`)
+  console.error(`hwd: ${printable(describeError(err))}`)
   process.exit(err instanceof UsageError ? 2 : 1)
 })

@@ -1,4 +1,5 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress'
+import { printable } from '../errors.ts'
 import type { Progress } from './commands.ts'
 import { formatBytes } from './format.ts'
 
@@ -14,14 +15,17 @@ export class ProgressView {
   private readonly bars = new Map<string, SingleBar>()
   private readonly printed = new Map<string, number>()
 
+  /** Lines and labels carry what peers said: control characters are shown escaped, never obeyed. */
   line (text: string): void {
+    text = printable(text)
     if (this.multi != null) this.multi.log(text + '\n')
     else console.log(text)
   }
 
   progress (update: Progress): void {
     const total = update.total ?? 0
-    const payload = { label: update.label, doneText: formatBytes(update.done), totalText: formatBytes(total) }
+    const label = printable(update.label)
+    const payload = { label, doneText: formatBytes(update.done), totalText: formatBytes(total) }
     if (this.multi != null) {
       let bar = this.bars.get(update.id)
       if (bar == null) {
@@ -36,7 +40,7 @@ export class ProgressView {
     const step = Math.floor(update.done * 10 / total) * 10
     if ((this.printed.get(update.id) ?? -1) >= step) return
     this.printed.set(update.id, step)
-    console.log(`${update.label} progress: ${step}%`)
+    console.log(`${label} progress: ${step}%`)
   }
 
   stop (): void {

@@ -86,7 +86,7 @@ export function start (ctx) {
     scripts: {
       ...files.scripts(ctx),
       'fetch-all': async ([node], { out, signal }) => {
-        const wanted = await files.listFiles(ctx, node, { signal })
+        const { files: wanted } = await files.listFiles(ctx, node, { signal })
         let next = 0
         const worker = async () => {
           while (next < wanted.length) {

@@ -1,5 +1,5 @@
 import { createInterface, type Interface } from 'node:readline'
-import { describeError } from '../errors.ts'
+import { describeError, printable } from '../errors.ts'
 import { progressGate, splitLine, type CommandOutput, type Commands, type Progress } from './commands.ts'
 
 /**
@@ -31,8 +31,12 @@ export class Terminal implements CommandOutput {
     this.rl?.close()
   }
 
-  /** Print a line without tearing the prompt the user may be typing at. */
+  /**
+   * Print a line without tearing the prompt the user may be typing at. Lines carry what peers
+   * said (names of files, chat, reasons): control characters are shown escaped, never obeyed.
+   */
   line (text: string): void {
+    text = printable(text)
     const rl = this.rl
     if (rl == null || process.stdin.isTTY !== true) {
       process.stdout.write(text + '\n')

@@ -47,6 +47,16 @@ export interface DownloadResult {
   ms: number
 }
 
+export interface FileListing {
+  /** the files offered whose names this node accepts */
+  files: DriveFile[]
+  /**
+   * how many names the node offered that are not one valid path segment (`..`, a separator,
+   * a control character...): left out, never shown or created here
+   */
+  refused: number
+}
+
 export interface Worker<T> {
   /** unique on this node, as `transfers` shows it */
   readonly id: string
@@ -58,7 +68,7 @@ export interface FileTransferApi {
   startDownload(our: PackageContext, options: RequesterOptions): Worker<DownloadResult>
   startDownload(our: PackageContext, options: ServerOptions): Worker<void>
   /** The files `node` offers in the drive of `our` package. */
-  listFiles(our: PackageContext, node: string, options?: { signal?: AbortSignal }): Promise<DriveFile[]>
+  listFiles(our: PackageContext, node: string, options?: { signal?: AbortSignal }): Promise<FileListing>
   /** Offer `our` package's drive to other nodes' download and list requests. */
   serve(our: PackageContext): void
   /** The terminal scripts `download FILE NODE` and `list-files NODE` on the drive of `our` package. */

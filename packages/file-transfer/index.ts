@@ -12,8 +12,8 @@ import {
   BLAKE3_NATIVE, HEADER_TIMEOUT_MS, MAX_INBOUND_STREAMS, MAX_LIST_ENTRIES, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES,
   MAX_RESPONSE_BYTES, MAX_UPLOADS, MAX_UPLOADS_PER_PEER, PROTOCOL, Request, Response
 } from '../../protocol/file-transfer/index.ts'
-import type { DriveFile, PackageContext, PackageRuntime, Script } from '../../daemon/package-api.ts'
-import type { DownloadResult, FileTransferApi, RequesterOptions, ServerOptions, Worker } from './api.ts'
+import type { PackageContext, PackageRuntime, Script } from '../../daemon/package-api.ts'
+import type { DownloadResult, FileListing, FileTransferApi, RequesterOptions, ServerOptions, Worker } from './api.ts'
 import { download, DownloadError, newTransferId, notServed } from './download.ts'
 import { HashCheckpoints } from './checkpoints.ts'
 import { HashCache, respond, upload } from './upload.ts'
@@ -98,7 +98,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   }
 }
 
-async function listFiles (our: PackageContext, node: string, signal?: AbortSignal): Promise<DriveFile[]> {
+async function listFiles (our: PackageContext, node: string, signal?: AbortSignal): Promise<FileListing> {
   const connection = await our.connect(node, { signal })
   const header = deadline(HEADER_TIMEOUT_MS, signal)
   let stream: Stream | undefined
@@ -109,7 +109,8 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
     const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })
     await stream.close({ signal: header })
     if (response.status !== Response.Status.OK) throw new DownloadError(`${node}: ${peerReason(response.reason)}`)
-    return response.files.filter(f => isValidFileName(f.name)).map(f => ({ name: f.name, size: f.size }))
+    const files = response.files.filter(f => isValidFileName(f.name)).map(f => ({ name: f.name, size: f.size }))
+    return { files, refused: response.files.length - files.length }
   } catch (err: any) {
     stream?.abort(asError(err))
     if (err instanceof DownloadError) throw err
@@ -138,9 +139,10 @@ function fileScripts (our: PackageContext, api: FileTransferApi): Record<'downlo
       out.line(`downloaded ${r.file} from ${r.source}: ${formatBytes(r.size)} in ${took}${rate}, blake3 ${r.blake3.slice(0, 16)}…`)
     },
     'list-files': async ([node], { out, signal }) => {
-      const files = await api.listFiles(our, node, { signal })
-      if (files.length === 0) { out.line(`${node} offers no files in ${our.id}`); return }
-      for (const row of table([['file', 'size'], ...files.map(f => [f.name, formatBytes(f.size)])])) out.line(row)
+      const { files, refused } = await api.listFiles(our, node, { signal })
+      if (files.length === 0) out.line(`${node} offers no files in ${our.id}`)
+      else for (const row of table([['file', 'size'], ...files.map(f => [f.name, formatBytes(f.size)])])) out.line(row)
+      if (refused > 0) out.line(`left out ${refused} ${refused === 1 ? 'name' : 'names'} that ${node} offered and no drive accepts (a path, or control characters)`)
     }
   }
 }
