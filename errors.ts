@@ -63,12 +63,21 @@ export function printable (text: string): string {
 }
 
 /**
- * A value as JSON for a terminal or a pipe: JSON escapes C0 controls itself; DEL, the C1
- * controls (U+0080-U+009F, which some terminals obey) and the line separators it leaves raw,
- * so they are escaped here too, still valid JSON.
+ * JSON escapes C0 controls itself; DEL, the C1 controls (U+0080-U+009F, which some terminals
+ * obey) and the line separators it leaves raw. Escaped here too, it is still valid JSON.
  */
+function escapeRawInJson (json: string): string {
+  return json.replace(/[\u007f-\u009f\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/** A value as JSON, safe for a terminal or a pipe (`hwd status --json`). */
 export function printableJson (value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return escapeRawInJson(JSON.stringify(value, null, 2))
+}
+
+/** A name quoted for a one-line message: `"a\\b"`, every control character escaped. */
+export function quoted (text: string): string {
+  return escapeRawInJson(JSON.stringify(text))
 }
 
 /** The most of a peer's own words that one of our one-line errors quotes. */

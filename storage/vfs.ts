@@ -9,7 +9,7 @@ import { constants } from 'node:fs'
 import { mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import { createHash } from 'node:crypto'
-import { HwdError, printable } from '../errors.ts'
+import { HwdError, quoted } from '../errors.ts'
 import { fsyncDir, writeFileAtomic } from './atomic.ts'
 
 /** ext4 and most file systems stop a name at 255 bytes. */
@@ -41,7 +41,7 @@ export function checkFileName (name: string): string {
           : CONTROL.test(name) ? 'it contains a control character'
             : name.startsWith(PARTIAL_PREFIX) ? 'that prefix is reserved for partial downloads'
               : undefined
-  if (why != null) throw new InvalidFileNameError(`invalid file name "${printable(name.slice(0, 64))}": ${why}`)
+  if (why != null) throw new InvalidFileNameError(`invalid file name ${quoted(name.slice(0, 64))}: ${why}`)
   return name
 }
 
