@@ -1,6 +1,9 @@
 /**
  * What a package sees of the node: the types a package entry is written against
- * (`import type { PackageContext } from 'hwd/package'`).
+ * (`import type { PackageContext } from 'hwd/package'`), and the few helpers every package
+ * needs to treat a peer's words with care: one-line errors, escaping, names that are one path
+ * segment, deadlines, length-prefixed frames. The built-in packages import nothing else of
+ * the daemon's: only this, `hwd/file-transfer` and the protocols under `hwd/protocol/`.
  *
  * A package is a folder holding `metadata.json` and an ES module entry. The daemon reads the
  * metadata, starts the packages it depends on first, then calls the entry's `start(ctx)`.
@@ -15,6 +18,11 @@ import type { TransferTable } from './transfers.ts'
 
 export type { CommandOutput, Progress, Drive, TransferTable }
 export type { DriveFile, OpenFile } from '../storage/vfs.ts'
+export { asError, describeError, HwdError, peerReason, printable, quoted } from '../errors.ts'
+export { formatBytes, table } from './format.ts'
+export { checkFileName, fileVersion, isValidFileName } from '../storage/vfs.ts'
+export { deadline } from '../protocol/deadline.ts'
+export { framed } from '../protocol/framing.ts'
 
 /** `metadata.json`, in the spirit of Hyperware's. */
 export interface PackageMetadata {

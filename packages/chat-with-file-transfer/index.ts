@@ -4,11 +4,10 @@
  */
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import type { PackageContext, PackageRuntime } from 'hwd/package'
+import { describeError, printable, type PackageContext, type PackageRuntime } from 'hwd/package'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
-import { describeError, printable } from '../../errors.ts'
-import { ChatError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from '../../protocol/chat/index.ts'
-import { ChatLog } from '../../storage/chat-log.ts'
+import { ChatError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from 'hwd/protocol/chat'
+import { ChatLog } from './chat-log.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const files = ctx.deps[FILE_TRANSFER] as FileTransferApi

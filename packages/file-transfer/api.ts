@@ -8,7 +8,7 @@
  * calling package's drive; with `isRequester: false` it serves one request on a stream.
  */
 import type { PeerId, Stream } from '@libp2p/interface'
-import type { DriveFile, PackageContext, Progress, Script } from '../../daemon/package-api.ts'
+import type { DriveFile, PackageContext, Progress, Script } from 'hwd/package'
 
 export const FILE_TRANSFER = 'file-transfer:template.os'
 

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
-import { RunningHash } from '../../protocol/file-transfer/index.ts'
+import { RunningHash } from 'hwd/protocol/file-transfer'
 
 const log = logger('hwd:file-transfer:checkpoints')
 

@@ -3,16 +3,14 @@
  * other packages import to download into theirs.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { asError, describeError, peerReason } from '../../errors.ts'
-import { formatBytes, table } from '../../daemon/format.ts'
-import { checkFileName, isValidFileName } from '../../storage/vfs.ts'
-import { deadline } from '../../protocol/deadline.ts'
-import { framed } from '../../protocol/framing.ts'
+import {
+  asError, checkFileName, deadline, describeError, formatBytes, framed, isValidFileName, peerReason, table,
+  type PackageContext, type PackageRuntime, type Script
+} from 'hwd/package'
 import {
   BLAKE3_NATIVE, HEADER_TIMEOUT_MS, MAX_INBOUND_STREAMS, MAX_LIST_ENTRIES, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES,
   MAX_RESPONSE_BYTES, MAX_UPLOADS, MAX_UPLOADS_PER_PEER, PROTOCOL, Request, Response
-} from '../../protocol/file-transfer/index.ts'
-import type { PackageContext, PackageRuntime, Script } from '../../daemon/package-api.ts'
+} from 'hwd/protocol/file-transfer'
 import type { DownloadResult, FileListing, FileTransferApi, RequesterOptions, ServerOptions, Worker } from './api.ts'
 import { download, DownloadError, newTransferId, notServed } from './download.ts'
 import { HashCheckpoints } from './checkpoints.ts'

@@ -1,10 +1,8 @@
 import { pbStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import { deadline } from '../../protocol/deadline.ts'
-import { fileVersion } from '../../storage/vfs.ts'
-import { BodyError, Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from '../../protocol/file-transfer/index.ts'
+import { deadline, fileVersion, type OpenFile, type PackageContext } from 'hwd/package'
+import { BodyError, Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from 'hwd/protocol/file-transfer'
 import type { HashCheckpoints } from './checkpoints.ts'
-import type { OpenFile, PackageContext } from '../../daemon/package-api.ts'
 import type { ServerOptions } from './api.ts'
 
 /** How many file hashes to remember; each is a few dozen bytes. */

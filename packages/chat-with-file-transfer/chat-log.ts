@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises'
-import { HwdError } from '../errors.ts'
+import { HwdError } from 'hwd/package'
 
 export interface ChatEntry {
   /** the other side's peer id */
