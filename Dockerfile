@@ -1,7 +1,7 @@
 # hwd in a container: one node per container, its home on the volume at /data.
 #   docker build -t hwd . && docker run -d -v hwd-home:/data hwd --name fake.dev
 # Options after the image (compose: `command`) are further `hwd start` options; `hwd` is on
-# PATH for `docker exec ... hwd run --home /data COMMAND`.
+# PATH, and HWD_HOME names the home, for `docker exec ... hwd run COMMAND` as typed.
 #
 # Few layers, and the settings first: with a copying storage driver (vfs) every layer costs a
 # copy of the whole file system, so a change to the sources rebuilds only the last two.
@@ -9,8 +9,8 @@ FROM node:20-slim
 
 VOLUME /data
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/dist/daemon/cli.js", "start", "--host", "0.0.0.0", "--port", "8080", "--home", "/data"]
-ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+ENTRYPOINT ["node", "/app/dist/daemon/cli.js", "start", "--host", "0.0.0.0", "--port", "8080"]
+ENV HWD_HOME=/data NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 WORKDIR /app
 
 # Dependencies in their own layer, rebuilt only when the lockfile changes. Their scripts wait:

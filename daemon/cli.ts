@@ -11,7 +11,9 @@ import { ProgressView } from './progress-view.ts'
 // `start` and `new` load what they need when they run: `hwd run` and `hwd status` only talk to
 // the control socket, and loading libp2p for them cost every command about half a second.
 
+/** The home when neither --home nor HWD_HOME names one: the recipe's. */
 const DEFAULT_HOME = '/tmp/hyperware-fake-node'
+const HOME = process.env.HWD_HOME != null && process.env.HWD_HOME !== '' ? process.env.HWD_HOME : DEFAULT_HOME
 /** A node that has not stopped this long after SIGTERM is stuck; leave anyway. */
 const STOP_DEADLINE_MS = 5_000
 
@@ -27,16 +29,17 @@ usage:
 start options:
   -f, --name NAME         the node's name (default fake.dev)
   -p, --port PORT         TCP port peers dial, 0 for any (default 8080)
-  -o, --home DIR          the node's home (default ${DEFAULT_HOME})
+  -o, --home DIR          the node's home (default $HWD_HOME, else ${DEFAULT_HOME})
       --host IP           address to listen on (default 0.0.0.0)
       --peer ADDR         a node to stay connected to: multiaddr or host:port (repeatable)
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
 
+Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`
 
-const homeOption = { home: { type: 'string', short: 'o', default: DEFAULT_HOME } } as const
+const homeOption = { home: { type: 'string', short: 'o', default: HOME } } as const
 
 async function main (argv: string[]): Promise<number> {
   const [verb, ...rest] = argv

@@ -80,7 +80,7 @@ function ok (r: Result, what: string): Result {
 }
 
 async function status (service: Service): Promise<Status> {
-  const r = await inside(service, ['hwd', 'status', '--json', '--home', '/data'], 30_000)
+  const r = await inside(service, ['hwd', 'status', '--json'], 30_000)
   if (r.code !== 0) throw new Error(`${service}: hwd status exited ${r.code}: ${r.stderr.trim()}`)
   return JSON.parse(r.stdout) as Status
 }
@@ -179,7 +179,7 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
 
   step('downloads a 3 MB file from fake2\'s drive into fake\'s, byte for byte', async () => {
     ok(await inside('fake2', ['sh', '-c', `head -c 3000000 /dev/urandom > '${DRIVE}/x.bin'`]), 'writing x.bin in fake2')
-    const got = ok(await inside('fake', ['hwd', 'run', '--home', '/data', DOWNLOAD, 'x.bin', 'fake2.dev'], 120_000), 'download')
+    const got = ok(await inside('fake', ['hwd', 'run', DOWNLOAD, 'x.bin', 'fake2.dev'], 120_000), 'download')
     assert.match(got.stdout, /^downloaded x\.bin from fake2\.dev: /m)
     const [theirs, ours] = await Promise.all([sha256('fake2', `${DRIVE}/x.bin`), sha256('fake', `${DRIVE}/x.bin`)])
     assert.match(theirs, /^[0-9a-f]{64}$/)
@@ -190,7 +190,7 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
 
   step('sends a chat from fake to fake3, printed in fake3\'s log', async () => {
     const text = `hello from ${PROJECT}, ${Date.now()}`
-    const sent = ok(await inside('fake', ['hwd', 'run', '--home', '/data', SEND, 'fake3.dev', ...text.split(' ')]), 'send')
+    const sent = ok(await inside('fake', ['hwd', 'run', SEND, 'fake3.dev', ...text.split(' ')]), 'send')
     assert.match(sent.stdout, /^delivered to fake3\.dev /m)
     const line = new RegExp(`\\|\\s?fake\\.dev: ${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'm')
     await eventually('the message in fake3\'s log', async () => line.test((await compose(['logs', '--no-color', 'fake3'])).stdout), 60_000)

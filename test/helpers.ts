@@ -13,9 +13,9 @@ export const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url))
 export interface CliResult { code: number | null, stdout: string, stderr: string, ms: number }
 
 /** Run the real `hwd` command line to completion. */
-export async function hwd (args: string[], options: { input?: string, timeoutMs?: number } = {}): Promise<CliResult> {
+export async function hwd (args: string[], options: { input?: string, timeoutMs?: number, env?: Record<string, string> } = {}): Promise<CliResult> {
   const started = Date.now()
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -84,6 +84,8 @@ export interface StartOptions {
   env?: Record<string, string>
   /** the CLI to run, if not this build's: another build's dist/daemon/cli.js, to compare with */
   cli?: string
+  /** name the home in HWD_HOME rather than with --home */
+  homeInEnv?: boolean
 }
 
 /** A real daemon, started through the CLI as a child process; on 127.0.0.1 with mDNS off unless told. */
@@ -101,10 +103,11 @@ export class TestNode {
   static async start (options: StartOptions = {}): Promise<TestNode> {
     const name = options.name ?? 'fake.dev'
     const home = options.home ?? await tempHome()
-    const args = ['start', '--name', name, '--home', home, '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0),
+    const args = ['start', '--name', name, ...(options.homeInEnv === true ? [] : ['--home', home]), '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0),
       ...(options.mdns === true ? [] : ['--no-mdns']), ...(options.peers ?? []).flatMap(p => ['--peer', p]), ...(options.extra ?? [])]
     const [command, ...rest] = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, ...args]
-    const proc = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+    const env = { ...process.env, ...options.env, ...(options.homeInEnv === true ? { HWD_HOME: home } : {}) }
+    const proc = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'], env })
     if (options.keepStdin !== true) proc.stdin!.end()
     const node = new TestNode(proc, name, home)
     nodes.add(node)

@@ -38,6 +38,19 @@ describe('a node', () => {
     assert.match(text.stdout, new RegExp(`^listening\\s+${a.addr}$`, 'm'))
   })
 
+  it('takes its home from HWD_HOME when --home is not given, for start, run and status', async () => {
+    const a = await TestNode.start({ name: 'fake.dev', homeInEnv: true })
+    const env = { HWD_HOME: a.home }
+    assert.equal((await a.status()).home, a.home)
+    const status = await hwd(['status'], { env })
+    assert.equal(status.code, 0, status.stderr)
+    assert.match(status.stdout, new RegExp(`^peer id\\s+${a.peerId}$`, 'm'))
+    const run = await hwd(['run', 'peers'], { env })
+    assert.equal(run.stdout, 'no peers connected\n')
+    const flagWins = await hwd(['status', '--home', join(a.home, 'elsewhere')], { env })
+    assert.notEqual(flagWins.code, 0, '--home overrides HWD_HOME')
+  })
+
   it('keeps its peer id across restarts', async () => {
     const home = await tempHome()
     const first = await TestNode.start({ home })
