@@ -83,8 +83,9 @@ async function start (args: string[]): Promise<number> {
   })
   const port = Number(values.port)
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
-  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { tuneHeapGrowth }] = await Promise.all([
-    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./heap.ts')
+  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { tuneHeapGrowth }, { completer }] = await Promise.all([
+    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./heap.ts'),
+    import('./completion.ts')
   ])
   tuneHeapGrowth()
   if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
@@ -114,7 +115,7 @@ async function start (args: string[]): Promise<number> {
   for (const a of s.addresses) console.log(`address    ${a}`)
   for (const p of s.packages) console.log(`package    ${p.id} ${p.version}`)
   console.log(`home       ${s.home}`)
-  terminal.start(daemon.commands)
+  terminal.start(daemon.commands, completer(daemon.commands, () => daemon.names.names().map(n => n.name).filter(n => n !== s.name)))
 
   const signal = await stopAsked
   console.log(`${signal}: stopping`)

@@ -24,6 +24,8 @@ export interface Command {
   minArgs: number
   maxArgs?: number
   run(args: string[], out: CommandOutput, signal: AbortSignal): Promise<void>
+  /** the words that may come after `args`, for tab completion; NODE arguments complete by themselves */
+  complete?(args: string[]): string[]
 }
 
 /** Names longer than this are no typo of a command, and not worth comparing. */
@@ -36,6 +38,10 @@ export class Commands {
   register (command: Command): void {
     if (this.table.has(command.name)) throw new Error(`command ${command.name} is registered twice`)
     this.table.set(command.name, command)
+  }
+
+  get (name: string): Command | undefined {
+    return this.table.get(name)
   }
 
   list (): Command[] {

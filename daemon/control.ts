@@ -15,6 +15,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { describeError } from '../errors.ts'
 import { progressGate, type CommandOutput, type Commands, type Progress } from './commands.ts'
+import type { Echo } from './terminal.ts'
 
 const log = logger('hwd:control')
 
@@ -38,7 +39,7 @@ export class ControlServer {
   private status: () => Promise<unknown> = async () => undefined
 
   /** `echo` is the node's own terminal: it shows the progress of what clients run, as Hyperware's does */
-  constructor (private readonly path: string, private readonly commands: Commands, private readonly echo: CommandOutput) {}
+  constructor (private readonly path: string, private readonly commands: Commands, private readonly echo: Echo) {}
 
   async start (status: () => Promise<unknown>): Promise<void> {
     this.status = status
@@ -108,7 +109,12 @@ export class ControlServer {
       if (request.op === 'status') {
         send({ t: 'status', status: await this.status() })
       } else {
-        await this.commands.execute(request.argv, this.output(send), signal)
+        const echo = this.echo.scope()
+        try {
+          await this.commands.execute(request.argv, this.output(send, echo), signal)
+        } finally {
+          echo.end()
+        }
       }
       this.finish(socket, { t: 'ok' })
     } catch (err) {
@@ -117,12 +123,12 @@ export class ControlServer {
   }
 
   /** A command's output to one client, with its progress through a gate of its own. */
-  private output (send: (reply: Reply) => void): CommandOutput {
+  private output (send: (reply: Reply) => void, echo: CommandOutput): CommandOutput {
     const gate = progressGate()
     return {
       line: text => { send({ t: 'line', text }) },
       progress: update => {
-        this.echo.progress(update)
+        echo.progress(update)
         if (gate(update)) send({ t: 'progress', ...update })
       }
     }

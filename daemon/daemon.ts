@@ -1,20 +1,24 @@
 import { logger } from '@libp2p/logger'
 import { CODE_P2P } from '@multiformats/multiaddr'
-import type { PeerInfo } from '@libp2p/interface'
-import { NameService } from '../protocol/names/index.ts'
+import type { PeerId, PeerInfo } from '@libp2p/interface'
+import { NameService, type Learned } from '../protocol/names/index.ts'
 import { AddressBook } from '../storage/address-book.ts'
 import { ensureHome, homePaths, type HomePaths } from '../storage/home.ts'
 import { loadOrCreateIdentity } from '../storage/identity.ts'
 import { HomeLock } from '../storage/lock.ts'
 import { registerBuiltins } from './builtins.ts'
-import { Commands, type CommandOutput } from './commands.ts'
+import { Commands } from './commands.ts'
 import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
 import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
+import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 
 const log = logger('hwd:daemon')
+
+/** The terminal a daemon prints to and echoes its control clients' commands on. */
+export type Terminal = Echo & { line(text: string): void }
 
 export interface DaemonOptions {
   name: string
@@ -67,14 +71,14 @@ export class Daemon {
     readonly names: NameService,
     readonly commands: Commands,
     private readonly lock: HomeLock,
-    terminal: CommandOutput,
+    private readonly terminal: Terminal,
     private readonly keeper: PeerKeeper,
     private readonly control: ControlServer
   ) {
     this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) } })
   }
 
-  static async start (options: DaemonOptions, terminal: CommandOutput): Promise<Daemon> {
+  static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {
     const paths = homePaths(options.home)
     await ensureHome(paths)
     const lock = await HomeLock.acquire(paths.lock, paths.root)
@@ -105,7 +109,32 @@ export class Daemon {
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(async () => await this.status())
     this.node.services.mdns?.addEventListener('peer', this.onDiscovery)
+    this.node.addEventListener('peer:connect', this.onConnect)
+    this.node.addEventListener('peer:disconnect', this.onDisconnect)
+    this.names.addEventListener('learned', this.onLearned)
     this.keeper.start()
+  }
+
+  /** Peers whose connection the terminal was told of, so that it hears of each leaving once. */
+  private readonly told = new Set<string>()
+
+  /**
+   * `fake2.dev connected`, as Hyperware's terminal says: at once for a name we know, or when a
+   * first meeting brings the name. A peer that never names itself is not announced.
+   */
+  private tellConnected (peer: PeerId): void {
+    const name = this.names.nameOf(peer)
+    const key = peer.toString()
+    if (name == null || this.told.has(key) || this.node.getConnections(peer).length === 0) return
+    this.told.add(key)
+    this.terminal.line(`${name} connected`)
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.tellConnected(evt.detail) }
+  private readonly onLearned = (evt: Event): void => { this.tellConnected((evt as CustomEvent<Learned>).detail.peerId) }
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail
+    if (this.told.delete(peer.toString())) this.terminal.line(`${this.names.nameOf(peer) ?? peer.toString()} disconnected`)
   }
 
   /**
@@ -154,6 +183,9 @@ export class Daemon {
 
   async stop (): Promise<void> {
     this.node.services.mdns?.removeEventListener('peer', this.onDiscovery)
+    this.node.removeEventListener('peer:connect', this.onConnect)
+    this.node.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.names.removeEventListener('learned', this.onLearned)
     await this.keeper.stop()
     await this.control.stop()
     await this.packages.stop()

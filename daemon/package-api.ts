@@ -79,7 +79,10 @@ export interface ScriptIO {
   signal: AbortSignal
 }
 
-export type Script = (args: string[], io: ScriptIO) => Promise<void>
+export type Script = ((args: string[], io: ScriptIO) => Promise<void>) & {
+  /** the words that may come after `args` on the terminal, for tab completion (file names, say) */
+  complete?: (args: string[]) => string[]
+}
 
 export interface PackageRuntime {
   scripts?: Record<string, Script>

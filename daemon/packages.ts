@@ -168,7 +168,13 @@ export class PackageHost {
     }
     for (const [script, meta] of Object.entries(pkg.metadata.scripts)) {
       const run = scripts[script]
-      commands.register({ name: `${script}:${pkg.id}`, ...meta, run: async (args, out, signal) => { await run(args, { out, signal }) } })
+      const complete = run.complete
+      commands.register({
+        name: `${script}:${pkg.id}`,
+        ...meta,
+        run: async (args, out, signal) => { await run(args, { out, signal }) },
+        ...(complete != null ? { complete: (args: string[]) => complete(args) } : {})
+      })
     }
     this.loaded.push({ ...pkg, runtime, drive: ctx.drive })
   }

@@ -86,6 +86,14 @@ export interface StartOptions {
   cli?: string
   /** name the home in HWD_HOME rather than with --home */
   homeInEnv?: boolean
+  /** run on a pseudo-terminal (util-linux `script`), as a person at a prompt does */
+  tty?: boolean
+}
+
+/** `argv` run on a pseudo-terminal of its own: stdin, stdout and stderr are a TTY. */
+export function onTty (argv: string[]): string[] {
+  const quoted = argv.map(a => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+  return ['script', '--quiet', '--flush', '--return', '--command', quoted, '/dev/null']
 }
 
 /** A real daemon, started through the CLI as a child process; on 127.0.0.1 with mDNS off unless told. */
@@ -105,7 +113,8 @@ export class TestNode {
     const home = options.home ?? await tempHome()
     const args = ['start', '--name', name, ...(options.homeInEnv === true ? [] : ['--home', home]), '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0),
       ...(options.mdns === true ? [] : ['--no-mdns']), ...(options.peers ?? []).flatMap(p => ['--peer', p]), ...(options.extra ?? [])]
-    const [command, ...rest] = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, ...args]
+    const daemon = [process.execPath, options.cli ?? CLI, ...args]
+    const [command, ...rest] = [...(options.prefix ?? []), ...(options.tty === true ? onTty(daemon) : daemon)]
     const env = { ...process.env, ...options.env, ...(options.homeInEnv === true ? { HWD_HOME: home } : {}) }
     const proc = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'], env })
     if (options.keepStdin !== true) proc.stdin!.end()
@@ -141,12 +150,17 @@ export class TestNode {
     return this.proc.exitCode == null && this.proc.signalCode == null
   }
 
-  /** Resolves when the node's own terminal output matches, or fails after the deadline. */
-  async waitForOutput (pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  /**
+   * Resolves when the node's own terminal output matches, with a match that ends past offset
+   * `from` (a terminal writes what a key adds, so a match may begin in what came before), or
+   * fails after the deadline.
+   */
+  async waitForOutput (pattern: RegExp, timeoutMs = 10_000, from = 0): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs
+    const all = new RegExp(pattern.source, pattern.flags.replace('g', '') + 'g')
     return await new Promise((resolve, reject) => {
       const check = (): boolean => {
-        const m = pattern.exec(this.output)
+        const m = [...this.output.matchAll(all)].find(m => m.index + m[0].length > from)
         if (m != null) { cleanup(); resolve(m); return true }
         if (Date.now() > deadline) { cleanup(); reject(new Error(`${this.name}: no ${pattern} in output within ${timeoutMs} ms:\n${this.output}\n${this.errors}`)); return true }
         return false
@@ -164,6 +178,18 @@ export class TestNode {
   /** Type a line into the node's terminal. */
   type (line: string): void {
     this.proc.stdin!.write(line + '\n')
+  }
+
+  /**
+   * Press keys at the node's prompt, as one write, and wait until its output, from here on,
+   * matches `echo`. A tab must be pressed on its own: the terminal takes keys that arrive
+   * together as a paste, and does not complete within one.
+   */
+  async press (keys: string, echo: RegExp, timeoutMs = 10_000): Promise<string> {
+    const from = this.output.length
+    this.proc.stdin!.write(keys)
+    await this.waitForOutput(echo, timeoutMs, from)
+    return this.output.slice(from)
   }
 
   async run (...argv: string[]): Promise<CliResult> {

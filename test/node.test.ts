@@ -193,16 +193,22 @@ describe('names', () => {
     assert.ok(offline.ms < 10_000, `took ${offline.ms} ms`)
   })
 
-  it('re-dials a --peer whose connection dropped', async () => {
+  it('re-dials a --peer whose connection dropped, and says in the terminal who came and went', async () => {
     const a = await TestNode.start({ name: 'fake.dev' })
     const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
-    await eventually('b connected to a', async () => connected(await b.status(), a.peerId))
+    // a first meeting: the name comes after the connection
+    await b.waitForOutput(/^fake.dev connected$/m)
+    await a.waitForOutput(/^fake2.dev connected$/m)
     const port = a.port
     await a.stop()
-    await eventually('b sees a gone', async () => !connected(await b.status(), a.peerId))
+    await b.waitForOutput(/^fake.dev disconnected$/m)
+    assert.ok(!connected(await b.status(), a.peerId), 'the line comes once the connection is gone')
     const again = await TestNode.start({ name: 'fake.dev', home: a.home, port })
     assert.equal(again.peerId, a.peerId)
-    await eventually('b re-dialed a', async () => connected(await b.status(), a.peerId), 15_000)
+    // a name known from before: told at once, and once per connection
+    await b.waitForOutput(/^fake.dev disconnected\nfake.dev connected$/m, 15_000)
+    assert.ok(connected(await b.status(), a.peerId))
+    assert.equal(b.output.match(/^fake.dev connected$/gm)?.length, 2)
   })
 
   it('refuses an invalid --name and --peer with a usage error', async () => {

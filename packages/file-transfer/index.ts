@@ -22,6 +22,8 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const hashes = new HashCache()
   const checkpoints = new HashCheckpoints()
   const uploads = new Map<string, number>()
+  /** each node's last listing of each drive, by `node drive`: what a download's FILE completes from */
+  const listed = new Map<string, { drive: string, names: string[] }>()
 
   function startDownload (our: PackageContext, options: RequesterOptions): Worker<DownloadResult>
   function startDownload (our: PackageContext, options: ServerOptions): Worker<void>
@@ -35,9 +37,13 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
 
   const api: FileTransferApi = {
     startDownload,
-    listFiles: async (our, node, options = {}) => await listFiles(our, node, options.signal),
+    listFiles: async (our, node, options = {}) => {
+      const listing = await listFiles(our, node, options.signal)
+      listed.set(`${node} ${our.id}`, { drive: our.id, names: listing.files.map(f => f.name) })
+      return listing
+    },
     serve: our => { served.set(our.id, our) },
-    scripts: our => fileScripts(our, api)
+    scripts: our => fileScripts(our, api, () => [...listed.values()].flatMap(l => l.drive === our.id ? l.names : []))
   }
 
   async function onRequest (stream: Stream, connection: Connection): Promise<void> {
@@ -117,25 +123,28 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
   }
 }
 
-function fileScripts (our: PackageContext, api: FileTransferApi): Record<'download' | 'list-files', Script> {
+function fileScripts (our: PackageContext, api: FileTransferApi, namesListed: () => string[]): Record<'download' | 'list-files', Script> {
+  const download: Script = async ([file, node], { out, signal }) => {
+    checkFileName(file)
+    const worker = api.startDownload(our, {
+      isRequester: true,
+      source: node,
+      file,
+      signal,
+      onProgress: update => { out.progress(update) },
+      onResume: offset => { out.line(`resuming ${file} at ${formatBytes(offset)}`) }
+    })
+    const r = await worker.done
+    const moved = r.size - r.resumedAt
+    const took = r.ms < 1000 ? `${r.ms} ms` : `${(r.ms / 1000).toFixed(1)} s`
+    // a rate over a few bytes or a few milliseconds says nothing
+    const rate = moved >= 1e6 ? `, ${(moved / 1e6 / (Math.max(r.ms, 1) / 1000)).toFixed(1)} MB/s` : ''
+    out.line(`downloaded ${r.file} from ${r.source}: ${formatBytes(r.size)} in ${took}${rate}, blake3 ${r.blake3.slice(0, 16)}…`)
+  }
+  // FILE comes before NODE: offer what any node last listed in this drive
+  download.complete = args => args.length === 0 ? namesListed() : []
   return {
-    download: async ([file, node], { out, signal }) => {
-      checkFileName(file)
-      const worker = api.startDownload(our, {
-        isRequester: true,
-        source: node,
-        file,
-        signal,
-        onProgress: update => { out.progress(update) },
-        onResume: offset => { out.line(`resuming ${file} at ${formatBytes(offset)}`) }
-      })
-      const r = await worker.done
-      const moved = r.size - r.resumedAt
-      const took = r.ms < 1000 ? `${r.ms} ms` : `${(r.ms / 1000).toFixed(1)} s`
-      // a rate over a few bytes or a few milliseconds says nothing
-      const rate = moved >= 1e6 ? `, ${(moved / 1e6 / (Math.max(r.ms, 1) / 1000)).toFixed(1)} MB/s` : ''
-      out.line(`downloaded ${r.file} from ${r.source}: ${formatBytes(r.size)} in ${took}${rate}, blake3 ${r.blake3.slice(0, 16)}…`)
-    },
+    download,
     'list-files': async ([node], { out, signal }) => {
       const { files, refused } = await api.listFiles(our, node, { signal })
       if (files.length === 0) out.line(`${node} offers no files in ${our.id}`)

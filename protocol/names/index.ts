@@ -49,12 +49,20 @@ export interface NameServiceComponents {
   report(text: string): void
 }
 
-export class NameService {
+/** What `learned` events carry: a name that is new, or now held by fresher addresses. */
+export interface Learned {
+  name: string
+  peerId: PeerId
+}
+
+/** Dispatches `learned` (a `CustomEvent<Learned>`) for each record taken. */
+export class NameService extends EventTarget {
   private readonly node: Libp2p
   private readonly book: AddressBook
   private own?: NameRecord
 
   constructor (private readonly components: NameServiceComponents) {
+    super()
     this.node = components.node
     this.book = components.book
     this.onConnect = this.onConnect.bind(this)
@@ -209,6 +217,7 @@ export class NameService {
     if (offer.outcome !== 'new' && offer.outcome !== 'updated') return false
     await this.rememberAddrs(entry, addrs)
     log('learned %s → %s', entry.name, entry.peerId)
+    this.dispatchEvent(new CustomEvent<Learned>('learned', { detail: { name: entry.name, peerId: peerIdFromString(entry.peerId) } }))
     return true
   }
 
