@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Connection, PrivateKey, Stream } from '@libp2p/interface'
 import { PROTOCOL as NAMES } from '../protocol/names/index.ts'
-import { Announce } from '../protocol/names/names.ts'
+import { Announce } from '../protocol/names/pb/names.ts'
 import { signRecord } from '../protocol/names/record.ts'
 import { eventually, knows, type TestNode } from './helpers.ts'
 

@@ -23,11 +23,11 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { asError, HwdError, peerReason } from '../../errors.ts'
 import { deadline } from '../deadline.ts'
 import { framed } from '../framing.ts'
-import { Ack, ChatMessage } from './chat.ts'
+import { Ack, ChatMessage } from './pb/chat.ts'
 import { MAX_FRAME_BYTES, MAX_IN_FLIGHT, MAX_MESSAGE_BYTES, PROTOCOL, RECEIVER_IDLE_MS, SENDER_IDLE_MS, TIMEOUT_MS } from './constants.ts'
 
 export * from './constants.ts'
-export { Ack, ChatMessage } from './chat.ts'
+export { Ack, ChatMessage } from './pb/chat.ts'
 
 export class ChatError extends HwdError {
   static name = 'ChatError'

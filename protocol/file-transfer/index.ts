@@ -30,6 +30,6 @@
  * at once. A header that is oversized, malformed or late resets the stream.
  */
 export * from './constants.ts'
-export { Request, Response, FileEntry } from './file-transfer.ts'
+export { Request, Response, FileEntry } from './pb/file-transfer.ts'
 export { sendBody, receiveBody, BodyError, TrailerMissingError, type BodySink, type BodySource } from './body.ts'
 export { BLAKE3_NATIVE, RunningHash } from './hash.ts'

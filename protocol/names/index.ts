@@ -29,7 +29,7 @@ import type { AddressBook, NameEntry } from '../../storage/address-book.ts'
 import { deadline } from '../deadline.ts'
 import { framed } from '../framing.ts'
 import { MAX_ANNOUNCE_BYTES, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_RECORDS, PROTOCOL, TIMEOUT_MS } from './constants.ts'
-import { Announce, NameRecord } from './names.ts'
+import { Announce, NameRecord } from './pb/names.ts'
 import { signRecord, verifyRecord } from './record.ts'
 
 export { PROTOCOL } from './constants.ts'

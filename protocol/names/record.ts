@@ -6,7 +6,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { NameEntry } from '../../storage/address-book.ts'
 import { MAX_ADDR_BYTES, MAX_ADDRS, SIGNING_DOMAIN } from './constants.ts'
 import { isValidName } from './name.ts'
-import { NameRecord } from './names.ts'
+import { NameRecord } from './pb/names.ts'
 
 const domain = fromString(SIGNING_DOMAIN)
 

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { decode as varintDecode, encode as varint, encodingLength } from 'uint8-varint'
 import { concat, fromString } from 'uint8arrays'
-import type { NameRecord } from '../../protocol/names/names.ts'
+import type { NameRecord } from '../../protocol/names/pb/names.ts'
 
 export { CHAT_PKG, FT_PKG } from '../helpers.ts'
 export const SMALL_SIZE = 1000

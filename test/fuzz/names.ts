@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { concat, fromString } from 'uint8arrays'
 import { MAX_ADDR_BYTES, MAX_ADDRS, MAX_ANNOUNCE_BYTES, MAX_RECORDS, SIGNING_DOMAIN } from '../../protocol/names/constants.ts'
 import { PROTOCOL as NAMES } from '../../protocol/names/index.ts'
-import { Announce, NameRecord } from '../../protocol/names/names.ts'
+import { Announce, NameRecord } from '../../protocol/names/pb/names.ts'
 import { type Case, field, type Fixtures, framingCase, lp, type Rng } from './harness.ts'
 
 async function sign (key: PrivateKey, record: NameRecord): Promise<NameRecord> {
