@@ -81,7 +81,7 @@ export class Daemon {
   static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {
     const paths = homePaths(options.home)
     await ensureHome(paths)
-    const lock = await HomeLock.acquire(paths.lock, paths.root)
+    const lock = await HomeLock.acquire(paths)
     try {
       const privateKey = await loadOrCreateIdentity(paths.identityKey)
       const book = await AddressBook.open(paths.addressBook)

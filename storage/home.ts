@@ -7,7 +7,10 @@ import { join, resolve } from 'node:path'
 export interface HomePaths {
   readonly root: string
   readonly identityKey: string
+  /** held by the running daemon, and naming its pid */
   readonly lock: string
+  /** held only while a daemon takes or lets go of `lock` */
+  readonly lockGate: string
   readonly socket: string
   readonly addressBook: string
   readonly vfs: string
@@ -23,6 +26,7 @@ export function homePaths (dir: string): HomePaths {
     root,
     identityKey: join(root, 'identity.key'),
     lock: join(root, 'hwd.lock'),
+    lockGate: join(root, 'hwd.lock.gate'),
     socket: join(root, 'hwd.sock'),
     addressBook: join(root, 'names.json'),
     vfs: join(root, 'vfs'),
