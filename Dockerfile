@@ -9,7 +9,7 @@ FROM node:20-slim
 
 VOLUME /data
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/dist/daemon/cli.js", "start", "--host", "0.0.0.0", "--port", "8080"]
+ENTRYPOINT ["hwd", "start", "--host", "0.0.0.0", "--port", "8080"]
 ENV HWD_HOME=/data NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 WORKDIR /app
 
@@ -19,7 +19,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 
 # The sources (.dockerignore lets through only what the build needs), the build that `prepare`
-# runs, then only the runtime dependencies, and `hwd` on PATH.
+# runs, then only the runtime dependencies, and `hwd` on PATH: the entry point runs it, so its
+# first line (#!/usr/bin/env -S node FLAGS) gives node its flags, as everywhere else.
 COPY . .
 RUN npm run build \
  && npm prune --omit=dev \

@@ -30,8 +30,9 @@ const READ_BUFFER = 2 * STREAM_WINDOW
 /**
  * A connection whose peer vanished (a cut cable, a stopped container) is found by ping and
  * closed. A ping waits behind whatever the connection already carries, so under load a short
- * timeout killed connections that were only busy (and every download on them): a ping gets
- * at least 10 s, every 5 s, so a vanished peer is noticed within about 15 s.
+ * timeout killed connections that were only busy (and every download on them): a ping goes
+ * every 5 s and gets 10 to 20 s (libp2p adapts it to recent round trips), so a vanished peer
+ * is noticed within 25 s, within 15 s while pings have been quick.
  */
 const CONNECTION_MONITOR = { pingInterval: 5_000, pingTimeout: { minTimeout: 10_000, maxTimeout: 20_000 } }
 /** The monitor's pings and a user's `ping` share the protocol; one stream at a time made them collide. */

@@ -1,6 +1,7 @@
 import { Socket } from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { notApplied } from './unpatched.ts'
 
 type NoiseFactory = ReturnType<typeof noise>
 
@@ -23,25 +24,26 @@ interface TcpConnection {
   sendData: (data: Uint8ArrayList) => { sentBytes: number, canSendMore: boolean }
 }
 
+/** The two patches, as they name themselves when they do not apply. */
+const NO_DECRYPT_COPY = 'daemon/noise.ts, decrypt without a copy'
+const BATCHED_WRITES = 'daemon/noise.ts, batched socket writes'
+
 /**
  * Noise, with two costs of bulk data removed: a copy of every byte received, and most socket
- * writes (about three per message sent before, at most one now).
+ * writes (about three per message sent before, at most one now). The bytes on the wire are the
+ * same. A connection of another shape (another noise or tcp version) is left as it is, and
+ * says so once (unpatched.ts); test/patches.test.ts and test/body.test.ts fail.
  *
- * Receiving: @chainsafe/libp2p-noise 17 hands each message's decryption a contiguous `dst` to
- * write into, made with `subarray`, which copies a message that spans two socket reads: almost
- * every 64 KiB message does. Node's ChaCha20-Poly1305, which noise uses for messages of
- * NODE_CIPHER_MIN_BYTES and more, ignores `dst` and returns new memory, so the copy is thrown
- * away, and the garbage it makes adds to a busy receiver's full garbage collections. The
- * connections made here give such messages no `dst`, and smaller ones the same `dst` as
- * before; the bytes on the wire are the same. A connection of another shape (another noise
- * version) is left as it is, and test/body.test.ts fails.
+ * Receiving: @chainsafe/libp2p-noise 17 hands each message's decryption a contiguous `dst`,
+ * made with `subarray`, which copies a message that spans two socket reads (almost every
+ * 64 KiB one). Node's ChaCha20-Poly1305, which noise uses from NODE_CIPHER_MIN_BYTES up,
+ * ignores `dst` and returns new memory, so the copy is only garbage. Such messages get no `dst`
+ * here (`decryptWithoutCopy`). See docs/performance.md#noise-decrypt-without-a-copy.
  *
- * Sending: noise hands the connection each message as three or four buffers (its length, the
- * ciphertext of the Yamux header and of the data, the tag), and @libp2p/tcp 11 writes each
- * buffer to the socket on its own, which on an idle socket is a system call, and a TCP segment,
- * per buffer. The connections secured here write all the buffers of one send as one batch
- * (corked, so Node hands them to the kernel in one writev). A connection of another shape is
- * left as it is, and test/body.test.ts fails.
+ * Sending: noise hands the connection each message as three or four buffers, and @libp2p/tcp 11
+ * writes each with its own socket write: on an idle socket a system call and a TCP segment per
+ * buffer. Here one send's buffers go corked, as one writev (`writeInBatches`).
+ * See docs/performance.md#noise-batched-socket-writes.
  */
 export function leanNoise (): NoiseFactory {
   const factory = noise()
@@ -67,7 +69,10 @@ export function leanNoise (): NoiseFactory {
  */
 function writeInBatches (connection: unknown): void {
   const c = connection as Partial<TcpConnection>
-  if (typeof c.sendData !== 'function' || !(c.socket instanceof Socket)) return
+  if (typeof c.sendData !== 'function' || !(c.socket instanceof Socket)) {
+    notApplied(BATCHED_WRITES, 'the connection under noise is not a @libp2p/tcp 11 connection with sendData and a socket')
+    return
+  }
   const socket = c.socket
   c.sendData = data => {
     let canSendMore = true
@@ -84,7 +89,11 @@ function writeInBatches (connection: unknown): void {
 /** Give a secured connection, if it has the known shape, its own decrypt that makes no `dst`. */
 function decryptWithoutCopy (connection: unknown): void {
   const c = connection as Partial<Decrypting>
-  if (typeof c.decrypt === 'function' && typeof c.handshake?.decrypt === 'function') c.decrypt = decrypt
+  if (typeof c.decrypt !== 'function' || typeof c.handshake?.decrypt !== 'function') {
+    notApplied(NO_DECRYPT_COPY, 'the secured connection has no decrypt and handshake.decrypt')
+    return
+  }
+  c.decrypt = decrypt
 }
 
 /** @chainsafe/libp2p-noise 17's own decrypt (src/utils.ts), without the `dst` that Node's cipher ignores. */

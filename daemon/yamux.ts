@@ -1,5 +1,6 @@
 import { yamux, type YamuxMuxerInit } from '@libp2p/yamux'
 import { StreamState } from '@libp2p/yamux/stream'
+import { notApplied } from './unpatched.ts'
 
 type YamuxFactory = ReturnType<typeof yamux>
 
@@ -23,10 +24,14 @@ interface Connection {
   writableNeedsDrain: boolean
 }
 
+/** The two patches, as they name themselves when they do not apply. */
+const HOLD_DRAINS = 'daemon/yamux.ts, drains held while the connection is full'
+const WINDOW_AT_HALF = 'daemon/yamux.ts, window updates at half'
+
 /**
  * Yamux with two changes to its streams. Both keep to the Yamux spec and change only when
- * frames go. A muxer of another shape (another yamux version) is left as it is, and
- * test/body.test.ts fails.
+ * frames go. A muxer, connection or stream of another shape (another yamux version) is left as
+ * it is, and says so once (unpatched.ts); test/patches.test.ts and test/body.test.ts fail.
  *
  * A sender is not told to send more while the connection beneath is full (`holdDrainsWhileFull`).
  *
@@ -42,13 +47,23 @@ export function leanYamux (init?: YamuxMuxerInit): YamuxFactory {
       const muxer = create(connection)
       const m = muxer as unknown as Partial<YamuxMuxer>
       const newStream = m._newStream
-      if (typeof newStream !== 'function' || typeof (connection as Partial<Connection>).writableNeedsDrain !== 'boolean') return muxer
+      if (typeof newStream !== 'function') {
+        notApplied(HOLD_DRAINS, 'the muxer has no _newStream')
+        notApplied(WINDOW_AT_HALF, 'the muxer has no _newStream')
+        return muxer
+      }
+      const full = typeof (connection as Partial<Connection>).writableNeedsDrain === 'boolean' ? connection as unknown as Connection : undefined
+      if (full == null) notApplied(HOLD_DRAINS, 'the connection under the muxer has no writableNeedsDrain')
       m._newStream = (...args) => {
         const stream = newStream.apply(muxer, args)
-        if (hasKnownShape(stream)) {
-          holdDrainsWhileFull(stream, connection as unknown as Connection)
-          updateWindowAtHalf(stream)
+        const missing = unknownShape(stream)
+        if (missing != null) {
+          notApplied(HOLD_DRAINS, `a stream has no ${missing}`)
+          notApplied(WINDOW_AT_HALF, `a stream has no ${missing}`)
+          return stream
         }
+        if (full != null) holdDrainsWhileFull(stream, full)
+        updateWindowAtHalf(stream)
         return stream
       }
       return muxer
@@ -57,23 +72,24 @@ export function leanYamux (init?: YamuxMuxerInit): YamuxFactory {
   }
 }
 
-function hasKnownShape (stream: Partial<YamuxStream>): stream is YamuxStream {
-  return typeof stream.handleWindowUpdate === 'function' && typeof stream.sendWindowUpdate === 'function' &&
-    typeof stream.safeDispatchEvent === 'function' && typeof stream.state === 'number' &&
-    typeof stream.recvWindow === 'number' && typeof stream.recvWindowCapacity === 'number'
+/** The first member `holdDrainsWhileFull` and `updateWindowAtHalf` need that `stream` lacks, if any. */
+function unknownShape (stream: Partial<YamuxStream>): string | undefined {
+  for (const method of ['handleWindowUpdate', 'sendWindowUpdate', 'safeDispatchEvent'] as const) {
+    if (typeof stream[method] !== 'function') return method
+  }
+  for (const field of ['state', 'recvWindow', 'recvWindowCapacity'] as const) {
+    if (typeof stream[field] !== 'number') return field
+  }
+  return undefined
 }
 
 /**
- * A receiver acknowledges every data frame it takes with a window update, and @libp2p/yamux 8
- * answers each update with a 'drain' on the stream whenever the stream still has bytes queued,
- * whether or not the connection can take them. That 'drain' wakes the stream's writers, and the
- * stream hands the connection another frame although the connection said it was full. A
- * sender whose network is slower than its reader thus queued as much as the reader's window
- * allows (16 MiB here) in its own memory, ahead of every other stream on the connection.
- *
- * Here, a window update that comes while the connection is full still opens the window, and
- * says nothing: the connection's own 'drain' wakes every stream once it has room, as before,
- * and each then sends what its window allows.
+ * @libp2p/yamux 8 answers each window update with a 'drain' on the stream whenever it still has
+ * bytes queued, whether or not the connection beneath can take them, so a sender whose network
+ * is slower than its reader queued up to a whole window in its own memory, ahead of every other
+ * stream. Here an update that comes while the connection is full opens the window silently; the
+ * connection's own 'drain' wakes the streams once it has room, as before.
+ * See docs/performance.md#yamux-drains-held-while-the-connection-is-full.
  */
 function holdDrainsWhileFull (stream: YamuxStream, connection: Connection): void {
   const { handleWindowUpdate, safeDispatchEvent } = stream
@@ -93,19 +109,13 @@ function holdDrainsWhileFull (stream: YamuxStream, connection: Connection): void
 }
 
 /**
- * @libp2p/yamux 8 sends a window update for every data frame it takes (a frame carries up to
- * one chunk a sender sent, 256 KiB for a file): a 12-byte frame, sealed in a noise message of
- * its own and written with a system call of its own, which the sender in turn reads, decrypts
- * and handles, 4,096 times a GiB. Here, as in Go's yamux (hashicorp/yamux, `sendWindowUpdate`),
- * an established stream says nothing until at least half of its window is spent: 128 times a
- * GiB once the window has grown to 16 MiB. The sender may send the other half meanwhile, so it
- * never waits for an update that is not coming: each frame taken checks again. The updates
- * that carry flags (opening a stream) and those of a stream not established go as before; a
- * paused stream sends none (stock), and on resuming sends one if half is spent, while the
- * sender still has the rest of the window otherwise. The window grows by the same rule as
- * before: it doubles when an update goes out within four round trips of the last.
- * Alternating pairs of daemons, six 1 GiB downloads each: 0.86 to 1.11 times as fast (median
- * 1.02), for about the same CPU.
+ * @libp2p/yamux 8 sends a window update for every data frame it takes: a frame, a noise message
+ * and a system call of its own, which the sender in turn reads, decrypts and handles. Here, as in
+ * Go's yamux (hashicorp/yamux, `sendWindowUpdate`), an established stream says nothing until at
+ * least half its window is spent; the sender still has the other half, so it never waits for an
+ * update that is not coming. Updates that carry flags, those of a stream not established, and a
+ * paused stream's silence are as before, and the window grows by the same rule.
+ * See docs/performance.md#yamux-window-updates-at-half.
  */
 function updateWindowAtHalf (stream: YamuxStream): void {
   const { sendWindowUpdate } = stream

@@ -5,10 +5,11 @@ import '../daemon/polyfill.ts'
  * the same run (scripts/bench/baseline.ts): a plain TCP connection; one bare libp2p stream over
  * TCP + Noise + Yamux between two nodes in this process ("libp2p"); the same between two nodes
  * in two processes ("libp2p ×2"), as the two daemons are; and that again, its processes with
- * the heap growth hwd's daemons set for themselves (daemon/heap.ts, "libp2p ×2 gc"). Every
- * copy goes from a random source file to a file on the same disk and ends with the
- * destination's fsync. An hwd download does more than a baseline copy: the receiver checks
- * every byte against BLAKE3, and keeps a record for resuming; the ratios include that work.
+ * the node flags hwd's daemons start with (the heap growth on daemon/cli.ts's first line,
+ * "libp2p ×2 gc"). Every copy goes from a random source file to a file on the same disk and
+ * ends with the destination's fsync. An hwd download does more than a baseline copy: the
+ * receiver checks every byte against BLAKE3, and keeps a record for resuming; the ratios
+ * include that work.
  * It also does less in four places: hwd's nodes decrypt without a copy that stock noise makes,
  * write each batch of noise messages to the socket at once instead of buffer by buffer
  * (daemon/noise.ts), keep a sender from queueing more than its connection takes, and open a
@@ -52,10 +53,10 @@ import { parseArgs } from 'node:util'
 import { MemoryWatch, type Memory } from './bench/memory.ts'
 import { drivePath, removeDownloaded, startPair, stopCleanly, timedDownload } from './bench/daemons.ts'
 import { checkSize, makeRandomFile, type SourceFile } from './bench/files.ts'
-import type { TestNode } from '../test/helpers.ts'
+import { CLI, type TestNode } from '../test/helpers.ts'
 import { RACY_MS } from '../packages/file-transfer/upload.ts'
 import { libp2pCopy, libp2pProcessesCopy, tcpCopy, type CopyResult } from './bench/baseline.ts'
-import { HEAP_GROWING_PERCENT } from '../daemon/heap.ts'
+import { nodeFlagsOf } from '../test/launcher.ts'
 import { runInTempDir, wholeNumber } from './bench/cli.ts'
 import { mb, mbps, median } from './bench/stats.ts'
 
@@ -174,7 +175,7 @@ async function bench (dir: string, { size, rounds }: { size: number, rounds: num
     const tcp = await runBaseline('tcp', tcpCopy, src, dir)
     const libp2p = await runBaseline('libp2p', libp2pCopy, src, dir)
     const libp2pProcesses = await runBaseline('libp2p ×2', libp2pProcessesCopy, src, dir)
-    const libp2pProcessesGc = await runBaseline('libp2p ×2 gc', async (from, to) => await libp2pProcessesCopy(from, to, [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`]), src, dir)
+    const libp2pProcessesGc = await runBaseline('libp2p ×2 gc', async (from, to) => await libp2pProcessesCopy(from, to, nodeFlagsOf(CLI)), src, dir)
     // a new version to the sender (the same bytes, a new change time): not hashed yet, and
     // hashed as it is sent once it is older than a file system's time granule
     await utimes(served, new Date(), new Date())

@@ -84,8 +84,12 @@ case $cmd in
       echo "$0: host $i already runs a daemon (pid $running)" >&2; exit 1
     fi
     root=$(cd "$(dirname "$0")/.." && pwd)
-    # ip netns exec execs node itself, so $! is the daemon's pid.
-    ip netns exec "${PREFIX}$i" "$(command -v node)" "$root/dist/daemon/cli.js" start --name "$name" \
+    cli=$root/dist/daemon/cli.js
+    # ip netns exec execs node itself, so $! is the daemon's pid; node takes the flags the CLI's
+    # first line gives it (#!/usr/bin/env -S node FLAGS), as `hwd` does.
+    flags=$(head -n 1 "$cli" | sed -n 's|^#!/usr/bin/env -S node ||p')
+    # shellcheck disable=SC2086 # the flags are words
+    ip netns exec "${PREFIX}$i" "$(command -v node)" $flags "$cli" start --name "$name" \
       --host "198.51.100.$((10 + i))" --port 8080 --home "/tmp/${PREFIX}$i-home" "$@" \
       </dev/null >"/tmp/${PREFIX}$i.log" 2>&1 &
     echo $! >"$pidfile"

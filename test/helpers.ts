@@ -7,15 +7,16 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Status } from '../daemon/daemon.ts'
 import { homePaths } from '../storage/home.ts'
+import { nodeFlagsOf } from './launcher.ts'
 
 export const CLI = fileURLToPath(new URL('../daemon/cli.js', import.meta.url))
 
 export interface CliResult { code: number | null, stdout: string, stderr: string, ms: number }
 
-/** Run the real `hwd` command line to completion. */
+/** Run the real `hwd` command line to completion, with the node flags its first line gives it. */
 export async function hwd (args: string[], options: { input?: string, timeoutMs?: number, env?: Record<string, string> } = {}): Promise<CliResult> {
   const started = Date.now()
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  const child = spawn(process.execPath, [...nodeFlagsOf(CLI), CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -96,7 +97,7 @@ export function onTty (argv: string[]): string[] {
   return ['script', '--quiet', '--flush', '--return', '--command', quoted, '/dev/null']
 }
 
-/** A real daemon, started through the CLI as a child process; on 127.0.0.1 with mDNS off unless told. */
+/** A real daemon, started through the CLI as `hwd` starts it, as a child process; on 127.0.0.1 with mDNS off unless told. */
 export class TestNode {
   output = ''
   errors = ''
@@ -113,7 +114,8 @@ export class TestNode {
     const home = options.home ?? await tempHome()
     const args = ['start', '--name', name, ...(options.homeInEnv === true ? [] : ['--home', home]), '--host', options.host ?? '127.0.0.1', '--port', String(options.port ?? 0),
       ...(options.mdns === true ? [] : ['--no-mdns']), ...(options.peers ?? []).flatMap(p => ['--peer', p]), ...(options.extra ?? [])]
-    const daemon = [process.execPath, options.cli ?? CLI, ...args]
+    const cli = options.cli ?? CLI
+    const daemon = [process.execPath, ...nodeFlagsOf(cli), cli, ...args]
     const [command, ...rest] = [...(options.prefix ?? []), ...(options.tty === true ? onTty(daemon) : daemon)]
     const env = { ...process.env, ...options.env, ...(options.homeInEnv === true ? { HWD_HOME: home } : {}) }
     const proc = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'], env })

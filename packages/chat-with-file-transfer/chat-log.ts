@@ -94,9 +94,9 @@ export class ChatLog {
       this.queue = []
       const data = Buffer.from(batch.map(b => b.text).join(''))
       try {
-        // write(), not appendFile(): appendFile goes through writeFile's machinery and cost
-        // about 0.1 ms more a batch; the file is opened for appending, so each write lands
-        // at its end, and a short write is followed by the rest
+        // write(), not appendFile(): appendFile goes through writeFile's machinery, slower per
+        // batch (docs/performance.md#chat); the file is opened for appending, so each write
+        // lands at its end, and a short write is followed by the rest
         for (let at = 0; at < data.byteLength;) at += (await this.file.write(data, at)).bytesWritten
         await this.file.datasync()
         this.size += data.byteLength

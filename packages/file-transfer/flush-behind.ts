@@ -18,8 +18,7 @@ let flushing = false
  * writes while the network delivers. Only one runs at a time in the whole daemon (another
  * download's turn comes at its next write), so flushes never hold more than one of libuv's
  * threads, which every file read and write shares. A flush that fails fails the next write.
- * Alternating pairs of daemons, six 1 GiB downloads each: 1.02 to 1.17 times as fast as without
- * (median 1.13), for the same CPU.
+ * See docs/performance.md#flush-behind.
  */
 export class FlushBehind {
   private unflushed = 0

@@ -24,8 +24,8 @@ export class HashCache {
     return this.entries.get(version)
   }
 
-  set (version: string, sha256: Uint8Array): void {
-    this.entries.set(version, sha256)
+  set (version: string, blake3: Uint8Array): void {
+    this.entries.set(version, blake3)
     if (this.entries.size > HASH_CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!)
   }
 }

@@ -18,6 +18,11 @@
  * acknowledgement, MAX_IN_FLIGHT unacknowledged messages, MAX_INBOUND_STREAMS per connection.
  * An oversized or malformed frame resets the stream; the sender then fails every message not
  * yet acknowledged, and the next message opens a new stream.
+ *
+ * Implemented by: the sender, `ChatSender.send` (one `Channel` per peer, below), called by the
+ * `send:` script in packages/chat-with-file-transfer/index.ts; the receiver, `receiveMessages`
+ * (below), registered by `start` in that package, which stores with `ChatLog.append`
+ * (packages/chat-with-file-transfer/chat-log.ts).
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { asError, HwdError, peerReason } from '../../errors.ts'

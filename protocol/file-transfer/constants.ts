@@ -17,12 +17,8 @@ export const IDLE_TIMEOUT_MS = 30_000
 /**
  * The sender reads, hashes and sends the file in chunks of this size. Each chunk is one turn of
  * the serving daemon's work for one download, and at most two wait in its memory per download
- * (test/body.test.ts), so smaller chunks let a busy server answer everything else sooner. Against
- * the seed's 1 MiB, under 50 downloads at once (scripts/bench-load.ts, two runs each, with V8's
- * heap growth then at 200%: daemon/heap.ts), the serving daemon peaked at 186 MB instead of 278
- * to 283 MB, and chat's slowest acknowledgements (p99) took 1.0 to 1.3 s instead of 3.2 to 5.3 s;
- * one download between two daemons ran 0.98 times as fast (the median ratio of 10 alternating
- * runs of 3 downloads, well within the noise of one run).
+ * (test/body.test.ts), so smaller chunks let a busy server answer everything else sooner, and
+ * hold less, for about the same speed of one download. See docs/performance.md#chunk-size.
  */
 export const CHUNK_BYTES = 256 * 1024
 /**

@@ -7,15 +7,12 @@ import { BodyError } from './body.ts'
  * The hash of a whole file that follows every body (TRAILER_BYTES): BLAKE3, 256 bits.
  *
  * BLAKE3 rather than SHA-256 because both ends hash every byte of a download on the thread
- * that also moves it, and on two shared cores processor time is what bounds a download. Here
- * (x86-64 with SHA extensions, 256 KiB updates) Node's SHA-256 takes 0.69 s per GiB and
- * BLAKE3's native build 0.14 s. Between two daemons on one machine, 1 GiB first downloads then
- * took 4.99 s of CPU per GB instead of 5.76, and ran 1.18 times as fast (medians of 8 rounds
- * of scripts/bench-compare.ts against the same code hashing SHA-256).
+ * that also moves it, and on two shared cores processor time is what bounds a download: BLAKE3's
+ * native build costs a fraction of Node's SHA-256. See docs/performance.md#blake3-instead-of-sha-256.
  *
  * The native build (@napi-rs/blake-hash) comes as one optional package per platform. Where
- * none loads, the same hash runs in JavaScript (@noble/hashes): the same digests, about 200
- * times as slow, and BLAKE3_NATIVE is false for the daemon to say so.
+ * none loads, the same hash runs in JavaScript (@noble/hashes): the same digests, far slower,
+ * and BLAKE3_NATIVE is false for the daemon to say so.
  */
 export interface Hasher {
   update(data: Uint8Array): unknown

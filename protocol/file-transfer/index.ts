@@ -28,6 +28,12 @@
  * Limits: MAX_REQUEST_BYTES and MAX_RESPONSE_BYTES per header, HEADER_TIMEOUT_MS for each
  * header, IDLE_TIMEOUT_MS of silence in a body, MAX_UPLOADS_PER_PEER and MAX_UPLOADS served
  * at once. A header that is oversized, malformed or late resets the stream.
+ *
+ * Implemented by: the requester, `download` (packages/file-transfer/download.ts) and `listFiles`
+ * (packages/file-transfer/index.ts), reading the body with `receiveBody` (body.ts); the server,
+ * `onRequest` and `serveDownload` (packages/file-transfer/index.ts), then `upload` and `respond`
+ * (packages/file-transfer/upload.ts), sending the body with `sendBody` (body.ts) and hashing it
+ * with `RunningHash` (hash.ts).
  */
 export * from './constants.ts'
 export { Request, Response, FileEntry } from './pb/file-transfer.ts'

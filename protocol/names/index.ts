@@ -18,6 +18,10 @@
  * Limits: one length-prefixed message of at most MAX_ANNOUNCE_BYTES holding at most
  * MAX_RECORDS records of at most MAX_ADDRS addresses; TIMEOUT_MS per exchange. A stream that
  * breaks any of them is reset; records that fail verification are dropped one by one.
+ *
+ * Implemented by: both sides in `NameService` (below): announcing in `onConnect`, `send` and
+ * `sendOne`, receiving in `onAnnounce` and `take`; records signed and checked by `signRecord`
+ * and `verifyRecord` (record.ts); names pinned in `AddressBook` (storage/address-book.ts).
  */
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
