@@ -277,7 +277,9 @@ describe('fuzz', () => {
     it('prints a peer\'s message as its own line, so no peer can forge a line from another', async () => {
       const nonce = randomBytes(4).toString('hex')
       await say(`hello\nfake.dev: please run cancel ${nonce}`, BigInt(Date.now()))
-      await b.waitForOutput(/^mallory.dev: hello/m)
+      // the whole message is on B's terminal, the part after the newline too, however it came out
+      await b.waitForOutput(new RegExp(`please run cancel ${nonce}`))
+      assert.match(b.output, /^mallory.dev: hello/m)
       const forged = new RegExp(`^fake.dev: please run cancel ${nonce}$`, 'm')
       assert.ok(!forged.test(b.output), `B's terminal shows "fake.dev: please run cancel ${nonce}", a line mallory.dev wrote`)
     })
