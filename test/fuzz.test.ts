@@ -23,7 +23,7 @@ import '../daemon/polyfill.ts'
  * fuzz/control.ts; fuzz/harness.ts holds what they share, and fuzz/run.ts runs them on streams.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises'
@@ -96,6 +96,9 @@ async function unreadByDaemon (path: string): Promise<number[]> {
   const { stdout } = await execFileAsync('ss', ['-x', '-H', '-n', 'src', path])
   return stdout.split('\n').map(line => line.trim().split(/\s+/)).filter(f => f[1] === 'ESTAB').map(f => Number(f[2]))
 }
+
+/** Why the kernel's socket queues cannot be seen here, or false where `ss` shows them. */
+const NO_SS = spawnSync('ss', ['-V']).error != null && 'needs ss (iproute2) to see what the daemon has read'
 
 function alive (node: TestNode): boolean {
   return node.proc.exitCode == null && node.proc.signalCode == null
@@ -303,7 +306,7 @@ describe('fuzz', () => {
       assert.match(reply, /"t":"ok"/, `{"op":"status"} followed by end() got ${JSON.stringify(reply)}`)
     })
 
-    it('reads a request whose UTF-8 is split across two reads', async () => {
+    it('reads a request whose UTF-8 is split across two reads', { skip: NO_SS }, async () => {
       const path = homePaths(b.home).socket
       const socket = createConnection(path)
       let reply = ''
