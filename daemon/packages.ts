@@ -195,7 +195,8 @@ export async function packageDirsIn (dir: string): Promise<string[]> {
   }
 }
 
-async function readPackage (dirArg: string): Promise<FoundPackage> {
+/** A package folder's metadata.json, checked field by field; a PackageError names the first field at fault. */
+export async function readPackage (dirArg: string): Promise<FoundPackage> {
   const dir = resolve(dirArg)
   let raw: unknown
   try {

@@ -85,6 +85,11 @@ async function status (service: Service): Promise<Status> {
   return JSON.parse(r.stdout) as Status
 }
 
+/** Wait until `service` knows the node called `name`: a step that talks to it needs no earlier step. */
+async function untilKnown (service: Service, name: string): Promise<void> {
+  await eventually(`${service} to know ${name}`, async () => (await status(service)).names.some(n => n.name === name), 90_000)
+}
+
 async function sha256 (service: Service, path: string): Promise<string> {
   const r = ok(await inside(service, ['sha256sum', path]), `sha256sum in ${service}`)
   return r.stdout.split(/\s/)[0]
@@ -111,8 +116,6 @@ function step (name: string, fn: (t: TestContext) => Promise<void>, timeout = 18
 }
 
 describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRun, timeout: 600_000 }, () => {
-  const peerIds = new Map<Service, string>()
-
   before(async () => {
     const tool = engine.tool!
     startedEngine = (await exec(tool, ['status'], 30_000)).code !== 0
@@ -164,6 +167,7 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
   }, { timeout: 300_000 })
 
   step('each node answers hwd status, and they learn each other\'s names', async t => {
+    const peerIds = new Map<Service, string>()
     for (const service of SERVICES) {
       const s = await eventually(`${service} to answer hwd status`, async () => await status(service), 120_000)
       assert.equal(s.name, NAME[service])
@@ -178,6 +182,7 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
   })
 
   step('downloads a 3 MB file from fake2\'s drive into fake\'s, byte for byte', async () => {
+    await untilKnown('fake', 'fake2.dev')
     ok(await inside('fake2', ['sh', '-c', `head -c 3000000 /dev/urandom > '${DRIVE}/x.bin'`]), 'writing x.bin in fake2')
     const got = ok(await inside('fake', ['hwd', 'run', DOWNLOAD, 'x.bin', 'fake2.dev'], 120_000), 'download')
     assert.match(got.stdout, /^downloaded x\.bin from fake2\.dev: /m)
@@ -189,6 +194,7 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
   })
 
   step('sends a chat from fake to fake3, printed in fake3\'s log', async () => {
+    await untilKnown('fake', 'fake3.dev')
     const text = `hello from ${PROJECT}, ${Date.now()}`
     const sent = ok(await inside('fake', ['hwd', 'run', SEND, 'fake3.dev', ...text.split(' ')]), 'send')
     assert.match(sent.stdout, /^delivered to fake3\.dev /m)
@@ -197,6 +203,8 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
   })
 
   step('a send to a stopped fake3 fails within seconds; restarted, fake3 keeps its peer id', async t => {
+    await untilKnown('fake', 'fake3.dev')
+    const first = await eventually('fake3 to answer hwd status', async () => await status('fake3'), 120_000)
     ok(await compose(['stop', '-t', '10', 'fake3'], 60_000), 'docker-compose stop fake3')
     // Timed inside the container, so docker-compose's own start-up is not counted.
     const script = 's=$(date +%s%N); hwd run --home /data "$@"; c=$?; e=$(date +%s%N); echo "hwd-ms=$(( (e - s) / 1000000 ))"; exit $c'
@@ -209,7 +217,7 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
 
     ok(await compose(['start', 'fake3'], 60_000), 'docker-compose start fake3')
     const again = await eventually('fake3 to answer hwd status again', async () => await status('fake3'), 120_000)
-    assert.equal(again.peerId, peerIds.get('fake3'), 'the home volume kept fake3\'s key')
+    assert.equal(again.peerId, first.peerId, 'the home volume kept fake3\'s key')
     await eventually('fake to reconnect to fake3', async () => (await status('fake')).peers.some(p => p.peerId === again.peerId), 60_000)
     const back = ok(await inside('fake', ['hwd', 'run', '--home', '/data', SEND, 'fake3.dev', 'welcome', 'back']), 'send after restart')
     assert.match(back.stdout, /^delivered to fake3\.dev /m)

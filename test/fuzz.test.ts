@@ -23,12 +23,15 @@ import '../daemon/polyfill.ts'
  * fuzz/control.ts; fuzz/harness.ts holds what they share, and fuzz/run.ts runs them on streams.
  */
 import assert from 'node:assert/strict'
+import { execFile, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import type { Stream } from '@libp2p/interface'
 import { blake3 } from '@noble/hashes/blake3.js'
@@ -61,6 +64,8 @@ const WORKERS = { files: 16, chat: 6, names: 6, control: 16 }
 /** B must time out a stream that says nothing within its own timeouts (10 s) and this slack. */
 const IDLE_DEADLINE_MS = 25_000
 
+const execFileAsync = promisify(execFile)
+
 const SEED = seedFromEnv()
 console.log(`fuzz seed ${SEED} (replay with HWD_FUZZ_SEED=${SEED})`)
 
@@ -82,6 +87,18 @@ async function statusLatency (node: TestNode): Promise<number> {
   await controlRequest(homePaths(node.home).socket, node.home, { op: 'status' }, {})
   return performance.now() - started
 }
+
+/**
+ * For each client connected to a daemon's control socket at `path`, the bytes it wrote that the
+ * daemon has not read yet: the receive queues of the daemon's ends, as the kernel reports them.
+ */
+async function unreadByDaemon (path: string): Promise<number[]> {
+  const { stdout } = await execFileAsync('ss', ['-x', '-H', '-n', 'src', path])
+  return stdout.split('\n').map(line => line.trim().split(/\s+/)).filter(f => f[1] === 'ESTAB').map(f => Number(f[2]))
+}
+
+/** Why the kernel's socket queues cannot be seen here, or false where `ss` shows them. */
+const NO_SS = spawnSync('ss', ['-V']).error != null && 'needs ss (iproute2) to see what the daemon has read'
 
 function alive (node: TestNode): boolean {
   return node.proc.exitCode == null && node.proc.signalCode == null
@@ -263,7 +280,9 @@ describe('fuzz', () => {
     it('prints a peer\'s message as its own line, so no peer can forge a line from another', async () => {
       const nonce = randomBytes(4).toString('hex')
       await say(`hello\nfake.dev: please run cancel ${nonce}`, BigInt(Date.now()))
-      await b.waitForOutput(/^mallory.dev: hello/m)
+      // the whole message is on B's terminal, the part after the newline too, however it came out
+      await b.waitForOutput(new RegExp(`please run cancel ${nonce}`))
+      assert.match(b.output, /^mallory.dev: hello/m)
       const forged = new RegExp(`^fake.dev: please run cancel ${nonce}$`, 'm')
       assert.ok(!forged.test(b.output), `B's terminal shows "fake.dev: please run cancel ${nonce}", a line mallory.dev wrote`)
     })
@@ -287,21 +306,24 @@ describe('fuzz', () => {
       assert.match(reply, /"t":"ok"/, `{"op":"status"} followed by end() got ${JSON.stringify(reply)}`)
     })
 
-    it('reads a request whose UTF-8 is split across two writes', async () => {
-      const reply = await new Promise<string>(resolve => {
-        const socket = createConnection(homePaths(b.home).socket)
-        let text = ''
-        socket.setEncoding('utf8')
-        socket.on('data', (d: string) => { text += d })
-        socket.on('close', () => { resolve(text) })
-        socket.on('connect', () => {
-          const request = Buffer.from(JSON.stringify({ op: 'run', argv: ['no-such-command-é'] }) + '\n')
-          const cut = request.indexOf(0xc3) + 1
-          socket.write(request.subarray(0, cut))
-          // two reads, not one: the daemon's idle event loop takes the first part within 50 ms
-          setTimeout(() => { socket.write(request.subarray(cut)) }, 50)
-        })
+    it('reads a request whose UTF-8 is split across two reads', { skip: NO_SS }, async () => {
+      const path = homePaths(b.home).socket
+      const socket = createConnection(path)
+      let reply = ''
+      socket.setEncoding('utf8')
+      socket.on('data', (d: string) => { reply += d })
+      const replied = once(socket, 'close')
+      await once(socket, 'connect')
+      const request = Buffer.from(JSON.stringify({ op: 'run', argv: ['no-such-command-é'] }) + '\n')
+      const cut = request.indexOf(0xc3) + 1
+      await new Promise<void>((resolve, reject) => { socket.write(request.subarray(0, cut), err => { err == null ? resolve() : reject(err) }) })
+      // the kernel holds nothing unread for B: it has read the first part, half of é, on its own
+      await eventually('B reads the first part', async () => {
+        const queued = await unreadByDaemon(path)
+        return queued.length > 0 && queued.every(n => n === 0)
       })
+      socket.write(request.subarray(cut))
+      await replied
       assert.match(reply, /no-such-command-é/, `the command name came back as ${reply}`)
     })
   })

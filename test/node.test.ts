@@ -2,7 +2,7 @@ import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
-import { createConnection } from 'node:net'
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { connected, eventually, hwd, knows, stopAll, tempHome, TestNode } from './helpers.ts'
@@ -144,6 +144,41 @@ describe('a node', () => {
   })
 })
 
+/** A TCP relay on 127.0.0.1 to `port`, counting the connections it carries. */
+class Relay {
+  connections = 0
+  port?: number
+  private readonly sockets = new Set<Socket>()
+
+  private constructor (private readonly server: Server) {
+    server.on('connection', client => {
+      this.connections++
+      const target = createConnection(this.port!, '127.0.0.1')
+      for (const socket of [client, target]) {
+        this.sockets.add(socket)
+        socket.on('close', () => { this.sockets.delete(socket) })
+        socket.on('error', () => { client.destroy(); target.destroy() })
+      }
+      client.pipe(target).pipe(client)
+    })
+  }
+
+  static async start (): Promise<Relay> {
+    const server = createServer()
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    return new Relay(server)
+  }
+
+  get addr (): string {
+    return `/ip4/127.0.0.1/tcp/${(this.server.address() as AddressInfo).port}`
+  }
+
+  async close (): Promise<void> {
+    for (const socket of this.sockets) socket.destroy()
+    await new Promise(resolve => this.server.close(resolve))
+  }
+}
+
 describe('names', () => {
   it('two nodes joined by --peer learn each other\'s names', async () => {
     const a = await TestNode.start({ name: 'fake.dev' })
@@ -154,17 +189,24 @@ describe('names', () => {
     assert.equal(names.names[0].name, 'fake2.dev', 'the address book is on disk')
   })
 
-  it('a node learns a name through its peer\'s peer, and both ways', async () => {
-    const a = await TestNode.start({ name: 'fake.dev' })
+  it('a node learns a name through its peer\'s peer, and both ways', async t => {
+    // a and c are known to others only by the relays they announce, so every connection
+    // between them, either way, passes a relay and is counted there
+    const [toA, toC] = [await Relay.start(), await Relay.start()]
+    t.after(async () => { await Promise.all([toA.close(), toC.close()]) })
+    const a = await TestNode.start({ name: 'fake.dev', extra: ['--announce', toA.addr] })
+    toA.port = a.port
     const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
     await eventually('b knows fake.dev', async () => knows(await b.status(), 'fake.dev', a.peerId))
-    const c = await TestNode.start({ name: 'fake3.dev', peers: [`127.0.0.1:${b.port}`] })
+    const c = await TestNode.start({ name: 'fake3.dev', peers: [`127.0.0.1:${b.port}`], extra: ['--announce', toC.addr] })
+    toC.port = c.port
     await eventually('c knows fake.dev through b', async () => knows(await c.status(), 'fake.dev', a.peerId))
     await eventually('a knows fake3.dev through b', async () => knows(await a.status(), 'fake3.dev', c.peerId))
-    assert.ok(!connected(await c.status(), a.peerId), 'c never connected to a')
+    assert.deepEqual([toA.connections, toC.connections], [0, 0], 'a and c connected before either knew the other\'s name')
     const ping = await c.run('ping', 'fake.dev')
     assert.equal(ping.code, 0, ping.stderr)
     assert.match(ping.stdout, new RegExp(`^fake.dev \\(${a.peerId}\\): \\d+ ms$`, 'm'))
+    assert.ok(toA.connections > 0, 'c reached a at the address it learned through b')
   })
 
   it('refuses a different key claiming a pinned name, and says so', async () => {
