@@ -94,7 +94,7 @@ describe('file names', () => {
     assert.throws(() => checkFileName(hostile), (err: Error) => {
       assert.equal(err.name, 'InvalidFileNameError')
       assert.doesNotMatch(err.message, CONTROL)
-      assert.ok(err.message.includes('a\\u001b[2J\\u000ahwd: all is well\\u000d\\u0000\\u009b'), err.message)
+      assert.ok(err.message.includes('"a\\u001b[2J\\nhwd: all is well\\r\\u0000\\u009b'), err.message)
       assert.ok(err.message.length < 200, `${err.message.length} characters`)
       return true
     })
