@@ -15,7 +15,6 @@ import { assertQuotedSafely, CHAT_PKG, drive, eventually, FT_PKG, HOSTILE_REASON
 import { closed, RawPeer } from './raw-peer.ts'
 import { fullResponse, RACY_MS } from '../packages/file-transfer/upload.ts'
 
-
 afterEach(stopAll)
 after(stopAll)
 

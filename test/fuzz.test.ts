@@ -51,7 +51,6 @@ import { newTally, runCase, runPool, summary } from './fuzz/run.ts'
 import { drive, eventually, knows, pair, stopAll, TestNode } from './helpers.ts'
 import { closed, RawPeer } from './raw-peer.ts'
 
-
 /** Streams per protocol, and control-socket connections: a few thousand frames in all. */
 const CASES = { files: 750, chat: 550, names: 240, control: 500 }
 /** Storm connections to B; each protocol's workers are spread over them. */

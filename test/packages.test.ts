@@ -138,10 +138,10 @@ export function start (ctx: PackageContext): PackageRuntime {
 `
     const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
     const check = (): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' })
-    await writeFile(join(dir, 'index.ts'), entry(`files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', file: 'a.txt' }).done.then(r => ctx.print(r.blake3))`))
+    await writeFile(join(dir, 'index.ts'), entry("files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', file: 'a.txt' }).done.then(r => ctx.print(r.blake3))"))
     const good = check()
     assert.equal(good.status, 0, String(good.stdout))
-    await writeFile(join(dir, 'index.ts'), entry(`files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', fiel: 'a.txt' })`))
+    await writeFile(join(dir, 'index.ts'), entry("files.startDownload(ctx, { isRequester: true, source: 'fake2.dev', fiel: 'a.txt' })"))
     const bad = check()
     assert.notEqual(bad.status, 0)
     assert.match(String(bad.stdout), /fiel/)

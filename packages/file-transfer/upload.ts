@@ -60,7 +60,8 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
   try {
     opened = await our.drive.openForRead(file)
   } catch (err: any) {
-    const status = err.name === 'FileNotFoundError' ? Response.Status.NOT_FOUND
+    const status = err.name === 'FileNotFoundError'
+      ? Response.Status.NOT_FOUND
       : err.name === 'InvalidFileNameError' ? Response.Status.REFUSED : Response.Status.ERROR
     const reason = status === Response.Status.ERROR ? `cannot read ${file} in ${our.id}` : err.message
     our.log('refusing %s to %s - %s', file, peer, err.message)
