@@ -34,15 +34,20 @@ export class FileNotFoundError extends HwdError {
 
 /** A name a drive accepts, or an error saying why not. */
 export function checkFileName (name: string): string {
-  const why = name === '' ? 'it is empty'
-    : Buffer.byteLength(name) > MAX_FILE_NAME_BYTES ? `it is longer than ${MAX_FILE_NAME_BYTES} bytes`
-      : name === '.' || name === '..' ? 'it names a directory'
-        : /[/\\]/.test(name) ? 'it contains a path separator'
-          : CONTROL.test(name) ? 'it contains a control character'
-            : name.startsWith(PARTIAL_PREFIX) ? 'that prefix is reserved for partial downloads'
-              : undefined
+  const why = whyRefused(name)
   if (why != null) throw new InvalidFileNameError(`invalid file name ${quoted(name.slice(0, 64))}: ${why}`)
   return name
+}
+
+/** Why a drive refuses `name`, or undefined when it accepts it. */
+function whyRefused (name: string): string | undefined {
+  if (name === '') return 'it is empty'
+  if (Buffer.byteLength(name) > MAX_FILE_NAME_BYTES) return `it is longer than ${MAX_FILE_NAME_BYTES} bytes`
+  if (name === '.' || name === '..') return 'it names a directory'
+  if (/[/\\]/.test(name)) return 'it contains a path separator'
+  if (CONTROL.test(name)) return 'it contains a control character'
+  if (name.startsWith(PARTIAL_PREFIX)) return 'that prefix is reserved for partial downloads'
+  return undefined
 }
 
 /** Whether a drive accepts `name`, for names to filter rather than refuse. */

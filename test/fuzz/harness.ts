@@ -174,13 +174,15 @@ export function framingCase (rng: Rng, protocol: string, maxFrame: number, valid
     case 6: return { protocol, kind: 'mutated frame', frames: [mutate(rng, lp(valid()))], ending: 'close' }
     case 7: {
       const first = lp(valid())
-      const then = rng.pick(['again', 'wrong type', 'junk', 'oversized', 'extra fields'] as const)
-      const second = then === 'again' ? lp(valid())
-        : then === 'wrong type' ? lp(wrong())
-          : then === 'junk' ? rng.bytes(1 + rng.size(512))
-            : then === 'oversized' ? varint(maxFrame + 1 + rng.int(1000))
-              : lp(concat([valid(), randomField(rng), randomField(rng)]))
-      return { protocol, kind: `valid, then ${then}`, frames: [first, second], ending: either() }
+      const seconds = {
+        again: () => lp(valid()),
+        'wrong type': () => lp(wrong()),
+        junk: () => rng.bytes(1 + rng.size(512)),
+        oversized: () => varint(maxFrame + 1 + rng.int(1000)),
+        'extra fields': () => lp(concat([valid(), randomField(rng), randomField(rng)]))
+      }
+      const then = rng.pick(Object.keys(seconds) as Array<keyof typeof seconds>)
+      return { protocol, kind: `valid, then ${then}`, frames: [first, seconds[then]()], ending: either() }
     }
     case 8: return { protocol, kind: 'wrong message type', frames: [lp(wrong())], ending: either() }
     case 9: return { protocol, kind: 'empty frames', frames: Array.from({ length: 1 + rng.int(5) }, () => Uint8Array.of(0)), ending: either() }
