@@ -59,7 +59,7 @@ export function describeError (err: unknown): string {
  * a line from someone else, escape sequences that move the cursor) are shown escaped.
  */
 export function printable (text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return text.replace(/\p{Cc}/gu, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
 /**

@@ -15,10 +15,11 @@ import { fsyncDir, writeFileAtomic } from './atomic.ts'
 /** ext4 and most file systems stop a name at 255 bytes. */
 export const MAX_FILE_NAME_BYTES = 255
 /**
- * C0 and C1 control characters, NUL among them: a name holding one could move a terminal's
- * cursor, forge a line of output, or hide what a file is really called.
+ * C0 and C1 control characters (Unicode's Cc: U+0000-U+001F, U+007F-U+009F), NUL among them:
+ * a name holding one could move a terminal's cursor, forge a line of output, or hide what a
+ * file is really called.
  */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+const CONTROL = /\p{Cc}/u
 /** Partial downloads live beside their final name under this prefix; users cannot name files so. */
 const PARTIAL_PREFIX = '.hwd-partial-'
 

@@ -25,7 +25,7 @@ const C1 = 'c1\u009b2J'
 const HOSTILE_NAMES = [FORGED, C1, '../escape', 'a\u007fb']
 
 /** Any control character but the newline that ends a line. */
-const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/
+const RAW_CONTROL = /(?!\n)\p{Cc}/u
 
 function assertNoRawControl (what: string, text: string): void {
   const found = RAW_CONTROL.exec(text)

@@ -22,7 +22,7 @@ import { stopAll, tempHome } from './helpers.ts'
 after(stopAll)
 
 /** Any C0 or C1 control character. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+const CONTROL = /\p{Cc}/u
 
 describe('file names', () => {
   const EMPTY = /it is empty$/
