@@ -4,7 +4,7 @@ if (typeof Promise.withResolvers !== 'function') {
   Promise.withResolvers = function withResolvers<T> (): PromiseWithResolvers<T> {
     let resolve!: (value: T | PromiseLike<T>) => void
     let reject!: (reason?: unknown) => void
-    const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+    const promise = new Promise<T>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
     return { promise, resolve, reject }
   }
 }

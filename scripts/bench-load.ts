@@ -169,10 +169,10 @@ async function bench (dir: string, errors: Errors): Promise<void> {
   const chat = Promise.all(Array.from({ length: CHAT_IN_FLIGHT }, chatWorker)).then(() => performance.now() - chatStarted)
 
   // Responsiveness while the load runs: not part of it, and its failures are not errors.
-  let loaded = true
+  const stopSampling = new AbortController()
   const statusMs: number[] = []
   const sampleStatus = async (): Promise<void> => {
-    while (loaded) {
+    while (!stopSampling.signal.aborted) {
       const t0 = performance.now()
       await ask(server, { op: 'status' }).then(() => { statusMs.push(performance.now() - t0) }, () => {})
       await sleep(STATUS_SAMPLE_MS)
@@ -184,7 +184,7 @@ async function bench (dir: string, errors: Errors): Promise<void> {
   const downloadsMs = performance.now() - started
   const chatMs = await chat
   const totalMs = performance.now() - started
-  loaded = false
+  stopSampling.abort()
   const [serverMemory, ...clientMemory] = await watch.stop()
   await sampling
 
