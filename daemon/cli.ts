@@ -28,6 +28,7 @@ usage:
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
+  hwd packages [--home DIR]                  each package: what it holds, and whether it runs
 
 start options:
   -f, --name NAME         the node's name (default fake.dev)
@@ -51,6 +52,7 @@ async function main (argv: string[]): Promise<number> {
     case 'run': return await run(rest)
     case 'status': return await status(rest)
     case 'new': return await newPackage(rest)
+    case 'packages': return await run(['packages', ...rest])
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -114,7 +116,7 @@ async function start (args: string[]): Promise<number> {
   console.log(`peer id    ${s.peerId}`)
   for (const a of s.listen) console.log(`listening  ${a}`)
   for (const a of s.addresses) console.log(`address    ${a}`)
-  for (const p of s.packages) console.log(`package    ${p.id} ${p.version}`)
+  for (const p of s.packages) console.log(`package    ${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`)
   console.log(`home       ${s.home}`)
   terminal.start(daemon.commands, completer(daemon.commands, () => daemon.names.names().map(n => n.name).filter(n => n !== s.name)))
 

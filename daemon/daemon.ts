@@ -11,6 +11,7 @@ import { Commands } from './commands.ts'
 import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
 import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
+import { describeGrant } from './sandbox/capabilities.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
@@ -41,7 +42,8 @@ export interface Status {
   addresses: string[]
   peers: Array<{ peerId: string, name?: string, addresses: string[] }>
   names: Array<{ name: string, peerId: string }>
-  packages: Array<{ id: string, version: string, dir: string }>
+  /** `holds`: what a sandboxed package was granted; absent for a built-in one */
+  packages: Array<{ id: string, version: string, dir: string, holds?: string }>
   transfers: TransferInfo[]
   /** downloads cut off that the next download of the same file resumes */
   interrupted: Interrupted[]
@@ -175,7 +177,7 @@ export class Daemon {
         addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString())
       })),
       names: this.names.names(),
-      packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir })),
+      packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir, holds: p.sandbox != null ? describeGrant(p.sandbox.capabilities, p.metadata.dependencies) : undefined })),
       transfers: this.transfers.list(),
       interrupted: await this.interrupted()
     }

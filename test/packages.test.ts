@@ -39,7 +39,7 @@ describe('packages from outside', () => {
 
     const a = await TestNode.start({ name: 'fake.dev', extra: ['--package', dir] })
     const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr], extra: ['--package', dir] })
-    assert.match(a.output, /^package\s+photos:me.os 0.1.0$/m)
+    assert.match(a.output, /^package\s+photos:me.os 0.1.0 \(sandboxed; holds file-transfer:template.os\)$/m)
     await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId))
     const help = await a.run('help')
     for (const s of ['download', 'list-files', 'fetch-all']) assert.match(help.stdout, new RegExp(`^${s}:photos:me.os `, 'm'))
