@@ -18,6 +18,12 @@ export class ChannelError extends HwdError {
   name = 'ChannelError'
 }
 
+/** The other side went away (it exited, or closed its end): not a fault of the channel's. */
+export class ChannelClosedError extends HwdError {
+  static name = 'ChannelClosedError'
+  name = 'ChannelClosedError'
+}
+
 /** A refusal the other side made on purpose (a capability not granted, a path not allowed): passed on by name. */
 export class AccessError extends HwdError {
   static name = 'AccessError'
@@ -51,7 +57,7 @@ export class Channel {
   constructor (private readonly socket: Socket, private readonly limits: ChannelLimits) {
     socket.on('data', this.onData)
     socket.on('error', err => { this.close(err) })
-    socket.on('close', () => { this.close(new ChannelError('the channel closed')) })
+    socket.on('close', () => { this.close(new ChannelClosedError('the channel closed')) })
   }
 
   handle (op: string, fn: Handler): void { this.handlers.set(op, fn) }
@@ -77,7 +83,7 @@ export class Channel {
     await new Promise<void>(resolve => { this.socket.once('drain', resolve); this.whenClosed(() => { resolve() }) })
   }
 
-  close (err: Error = new ChannelError('the channel closed')): void {
+  close (err: Error = new ChannelClosedError('the channel closed')): void {
     if (this.closed != null) return
     this.closed = err
     this.socket.destroy()

@@ -156,9 +156,10 @@ export class SandboxedPackage {
   /** Stop it for `reason`, told once; calls in flight fail with it. */
   private fail (reason: string): void {
     if (this.state === 'failed' || this.state === 'stopped') return
+    // one that fails while starting is refused, in the refusal's one line
+    if (this.state === 'running') this.parts.print(`package ${this.ctx.id} failed: ${reason}; it is stopped, the rest runs on`)
     this.state = 'failed'
     this.reason = reason
-    this.parts.print(`package ${this.ctx.id} failed: ${reason}; it is stopped, the rest runs on`)
     this.end()
     this.child.kill('SIGKILL')
   }

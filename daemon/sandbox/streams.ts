@@ -51,7 +51,8 @@ export class HeldStreams {
       h.unacked += data.byteLength
       this.flow(h)
     })
-    stream.addEventListener('remoteCloseWrite', () => { this.channel.notify('s.end', { id }) })
+    // 'end', not 'remoteCloseWrite': a paused stream still holds messages when the remote's FIN comes
+    stream.addEventListener('end', () => { this.channel.notify('s.end', { id }) })
     stream.addEventListener('close', evt => {
       this.held.delete(id)
       this.channel.notify('s.closed', { id, error: evt.error?.message })
