@@ -144,8 +144,8 @@ describe('sandboxed packages', () => {
     await writePackage(pkgs, 'sleeper', {}, 'export function start () { for (;;) {} }')
     await writePackage(pkgs, 'spinner', { scripts: { spin: script() } }, 'export function start () { return { scripts: { spin: async () => { for (;;) {} } } } }')
     await writePackage(pkgs, 'hog', { scripts: { eat: script() } }, 'export function start () { const kept = []; return { scripts: { eat: async () => { for (;;) kept.push(new Array(1e6).fill(kept.length)) } } } }')
-    await writePackage(pkgs, 'flood', { scripts: { send: script() } }, `import { Socket } from 'node:net'
-export function start () { return { scripts: { send: async () => { const s = new Socket({ fd: 3 }); const b = Buffer.alloc(4); b.writeUInt32BE(64 * 1024 * 1024); s.write(b) } } } }`)
+    await writePackage(pkgs, 'flood', { scripts: { send: script() } }, `import { writeSync } from 'node:fs'
+export function start () { return { scripts: { send: async () => { const b = Buffer.alloc(4); b.writeUInt32BE(64 * 1024 * 1024); writeSync(3, b) } } } }`)
     await writePackage(pkgs, 'other', { scripts: helloScripts }, HELLO)
     const a = await TestNode.start({ home, startMs: 30_000 })
     await a.waitForOutput(/^package crasher:test.os failed: exited with code 1: Error: kaboom; it is stopped, the rest runs on$/m)

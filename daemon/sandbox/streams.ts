@@ -95,7 +95,7 @@ export class HeldStreams {
   /** The real stream reads while the package takes what it gets and has not paused it. */
   private flow (h: Held): void {
     const pause = h.childPaused || h.unacked >= STREAM_WINDOW
-    if (pause === h.paused || h.stream.readStatus !== 'readable') return
+    if (pause === h.paused) return
     h.paused = pause
     // a pause made while `resume` dispatches is undone (STYLE.md): pause in a microtask
     queueMicrotask(() => { try { if (pause) h.stream.pause(); else h.stream.resume() } catch {} })
