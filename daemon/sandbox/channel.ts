@@ -36,6 +36,8 @@ export interface ChannelLimits {
   /** reading pauses while the peer sends faster than this */
   maxBytesPerSecond: number
   maxMessagesPerSecond: number
+  /** the peer's requests being answered at once; more are refused at once */
+  maxCallsInFlight: number
 }
 
 type Handler = (args: any) => unknown
@@ -47,6 +49,7 @@ export class Channel {
   private readonly listeners = new Map<string, (args: any) => void>()
   private readonly pending = new Map<number, Pending>()
   private nextCall = 1
+  private inFlight = 0
   private closed?: Error
   private readonly onClose: Array<(err: Error) => void> = []
   /** the rate window: bytes and messages read since `windowStart` */
@@ -156,13 +159,17 @@ export class Channel {
   }
 
   private async answer (call: number, op: string, args: unknown): Promise<void> {
+    this.inFlight++
     try {
+      if (this.inFlight > this.limits.maxCallsInFlight) throw new AccessError(`more than ${this.limits.maxCallsInFlight} calls at once`)
       const fn = this.handlers.get(op)
       if (fn == null) throw new AccessError(`no such call: ${op.slice(0, 64)}`)
       const value = await fn(args)
       if (this.closed == null) this.send({ t: 'r', call, value })
     } catch (err: any) {
       if (this.closed == null) this.send({ t: 'r', call, error: { name: String(err?.name ?? 'Error'), message: String(err?.message ?? err), hwd: err instanceof HwdError } })
+    } finally {
+      this.inFlight--
     }
   }
 }

@@ -33,7 +33,7 @@ export interface StartInit {
 }
 
 // the daemon is trusted: its messages are bounded only to stop a runaway
-const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }), { maxMessageBytes: 64 * 1024 * 1024, maxBytesPerSecond: Infinity, maxMessagesPerSecond: Infinity })
+const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }), { maxMessageBytes: 64 * 1024 * 1024, maxBytesPerSecond: Infinity, maxMessagesPerSecond: Infinity, maxCallsInFlight: Infinity })
 // the daemon is gone: nothing is left to do
 channel.whenClosed(() => { process.exit(0) })
 const streams = new IpcStreams(channel)

@@ -20,12 +20,20 @@ import { AccessError, Channel } from './channel.ts'
 import type { StartInit } from './child.ts'
 import { HeldStreams } from './streams.ts'
 import {
-  CHILD_LIMITS, MAX_HEAP_MIB, MAX_LINE_CHARS, MAX_RSS_MIB, PING_TIMEOUT_MS, START_TIMEOUT_MS, STOP_TIMEOUT_MS, WATCH_MS
+  CHILD_LIMITS, DIAL_TIMEOUT_MS, MAX_HEAP_MIB, MAX_LINE_CHARS, MAX_RSS_MIB, PING_TIMEOUT_MS, START_TIMEOUT_MS, STOP_TIMEOUT_MS, WATCH_MS
 } from './limits.ts'
 
 const CHILD_MAIN = fileURLToPath(new URL('./child.js', import.meta.url))
-/** hwd's own folder: the library code a package's process loads (dist/, node_modules/) */
+/** hwd's own folder: the code a package's process runs (dist/, package.json) */
 const HWD_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+/**
+ * The libraries it loads: hwd's own node_modules, and the one its dependencies sit in when npm
+ * installed them beside hwd rather than inside it.
+ */
+function libraryFolders (): string[] {
+  const lib = fileURLToPath(import.meta.resolve('@libp2p/utils'))
+  return [`${HWD_ROOT}node_modules/*`, `${lib.slice(0, lib.lastIndexOf('/node_modules/'))}/node_modules/*`]
+}
 const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission'
 
 export interface SandboxParts {
@@ -75,7 +83,7 @@ export class SandboxedPackage {
    * in `ctx.deps`; `ctx` is the package's context as the daemon acts on its behalf.
    */
   static async start (dir: string, ctx: PackageContext, capabilities: Capability[], parts: SandboxParts): Promise<{ sandbox: SandboxedPackage, scripts: string[], api: boolean }> {
-    const reads = await withRealPaths([`${dir}/*`, `${HWD_ROOT}dist/*`, `${HWD_ROOT}node_modules/*`, `${HWD_ROOT}package.json`])
+    const reads = await withRealPaths([`${dir}/*`, `${HWD_ROOT}dist/*`, ...libraryFolders(), `${HWD_ROOT}package.json`])
     const own = [`${parts.vfs}/${ctx.id}/*`, `${ctx.stateDir}/*`]
     const child = spawn(process.execPath, [
       PERMISSION_FLAG,
@@ -222,7 +230,7 @@ export class SandboxedPackage {
       this.granted('net')
       if (!ownsProtocol(id, protocol)) throw new AccessError(`${id} may dial only its own protocols, /${id}/...`)
       const connection = await ctx.connect(String(name))
-      return { id: this.streams.adopt(await connection.newStream(protocol, { signal: AbortSignal.timeout(PING_TIMEOUT_MS) })) }
+      return { id: this.streams.adopt(await connection.newStream(protocol, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })) }
     })
     channel.handle('handle', async ({ protocol, maxInboundStreams }) => {
       this.granted('net')

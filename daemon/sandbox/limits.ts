@@ -5,7 +5,8 @@ import type { ChannelLimits } from './channel.ts'
 export const CHILD_LIMITS: ChannelLimits = {
   maxMessageBytes: 256 * 1024,
   maxBytesPerSecond: 256 * 1024 * 1024,
-  maxMessagesPerSecond: 20_000
+  maxMessagesPerSecond: 20_000,
+  maxCallsInFlight: 256
 }
 
 /** V8's heap in a package's process (`--max-old-space-size`) */
@@ -17,6 +18,8 @@ export const START_TIMEOUT_MS = 10_000
 /** how often the watch looks, and how long a ping may take */
 export const WATCH_MS = 2_000
 export const PING_TIMEOUT_MS = 5_000
+/** a stream a package opens: dialing, and agreeing on the protocol */
+export const DIAL_TIMEOUT_MS = 10_000
 /** a stopping package's time to finish before it is killed */
 export const STOP_TIMEOUT_MS = 2_000
 /** a line a package prints or a reason it gives, at most */
