@@ -1,21 +1,13 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { eventually, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { writePackage } from './write-package.ts'
 
 afterEach(stopAll)
 after(stopAll)
-
-async function writePackage (parent: string, name: string, meta: Record<string, unknown>, entry: string): Promise<string> {
-  const dir = join(parent, name)
-  await mkdir(dir, { recursive: true })
-  const metadata = { package_name: name, publisher: 'test.os', version: '1.0.0', entry: 'index.js', dependencies: [], scripts: {}, ...meta }
-  await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata))
-  await writeFile(join(dir, 'index.js'), entry)
-  return dir
-}
 
 const script = (args = '', minArgs = 0, maxArgs = minArgs): object => ({ args, summary: 'a test', minArgs, maxArgs })
 
@@ -48,7 +40,8 @@ const helloScripts = { hello: script() }
 /** A package with net: its own echo protocol, handled and dialed through the daemon. */
 const ECHO = `export async function start (ctx) {
   const protocol = '/' + ctx.id + '/echo/1.0.0'
-  await ctx.node.handle(protocol, async (stream) => {
+  await ctx.node.handle(protocol, async (stream, connection) => {
+    ctx.print('echoing for ' + ctx.nameOf(connection.remotePeer) + '\u001b[2J')
     const chunks = []
     for await (const c of stream) chunks.push(c.subarray())
     stream.send(new TextEncoder().encode('echo: ' + Buffer.concat(chunks).toString()))
@@ -124,6 +117,7 @@ describe('sandboxed packages', () => {
     await eventually('a knows fake2.dev', async () => knows(await a.status(), 'fake2.dev', b.peerId))
     const r = await a.run('echo:echo:test.os', 'fake2.dev', 'hello')
     assert.equal(r.stdout, 'echo: hello\n', r.stderr)
+    await b.waitForOutput(/^echo:test.os: echoing for fake.dev\\u001b\[2J$/m)
     const big = await a.run('big:echo:test.os', 'fake2.dev', '8')
     assert.equal(big.stdout, `echoed ${8 * 1024 * 1024 + 6}\n`, big.stderr)
     const chat = await a.run('chat:echo:test.os', 'fake2.dev')

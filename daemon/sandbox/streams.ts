@@ -51,11 +51,22 @@ export class HeldStreams {
       h.unacked += data.byteLength
       this.flow(h)
     })
-    // 'end', not 'remoteCloseWrite': a paused stream still holds messages when the remote's FIN comes
-    stream.addEventListener('end', () => { this.channel.notify('s.end', { id }) })
-    stream.addEventListener('close', evt => {
+    // 'end', not 'remoteCloseWrite', and 'close' passed on only after it: a paused stream still
+    // holds messages when the remote's FIN comes, and even when it closes; they come on resume
+    let ended = false
+    let closed = false
+    const finish = (error?: string): void => {
       this.held.delete(id)
-      this.channel.notify('s.closed', { id, error: evt.error?.message })
+      this.channel.notify('s.closed', { id, error })
+    }
+    stream.addEventListener('end', () => {
+      ended = true
+      this.channel.notify('s.end', { id })
+      if (closed) finish()
+    })
+    stream.addEventListener('close', evt => {
+      closed = true
+      if (evt.error != null || ended) finish(evt.error?.message)
     })
     return id
   }
