@@ -16,6 +16,7 @@ import { Drive } from '../../storage/vfs.ts'
 import type { CommandOutput, PackageContext, PackageEntry, PackageMetadata, PackageRuntime } from '../package-api.ts'
 import { fileTransferProxy } from './bridge.ts'
 import { AccessError, Channel } from './channel.ts'
+import { refuseLocalSockets } from './guard.ts'
 import { IpcStreams } from './streams.ts'
 
 /** What the daemon tells the child at start. */
@@ -36,6 +37,7 @@ export interface StartInit {
 const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }), { maxMessageBytes: 64 * 1024 * 1024, maxBytesPerSecond: Infinity, maxMessagesPerSecond: Infinity, maxCallsInFlight: Infinity })
 // the daemon is gone: nothing is left to do
 channel.whenClosed(() => { process.exit(0) })
+refuseLocalSockets()
 const streams = new IpcStreams(channel)
 const controller = new AbortController()
 const runs = new Map<number, AbortController>()
