@@ -178,5 +178,13 @@ export function start () { return { scripts: { send: async () => { const b = Buf
     for (const pid of pids) process.kill(pid, 0)
     assert.equal(await a.stop('SIGTERM'), 0)
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `package process ${pid} is gone`)
+
+    // killed outright, the daemon stops nothing: its package processes see their channel close
+    const b = await TestNode.start({ home })
+    const orphans = [...(await b.run('packages')).stdout.matchAll(/running \(pid (\d+)\)/g)].map(m => Number(m[1]))
+    await b.stop('SIGKILL')
+    await eventually('the package processes to exit', async () => orphans.every(pid => {
+      try { process.kill(pid, 0); return false } catch (err: any) { return err.code === 'ESRCH' }
+    }))
   })
 })
