@@ -117,6 +117,8 @@ export class PackageHost {
 
   async stop (): Promise<void> {
     this.controller.abort()
+    // no built-in package depends on a sandboxed one: those stop first, all at once, each in its own time
+    await Promise.all(this.loaded.filter(p => p.sandbox != null).map(async p => { await p.sandbox?.stop() }))
     for (const pkg of this.loaded.reverse()) {
       await pkg.runtime.stop?.().catch(err => { this.parts.print(`package ${pkg.id}: error while stopping: ${describeError(err)}`) })
     }

@@ -131,7 +131,9 @@ export class SandboxedPackage {
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       await this.channel.request('script', { run, name, args })
-    } catch (err) {
+    } catch (err: any) {
+      // a process that died closes its channel a moment before its exit tells why
+      if (err?.name === 'ChannelClosedError') await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS)])
       if ((this.state as SandboxState) === 'failed') throw new AccessError(`package ${this.ctx.id} failed: ${this.reason ?? ''}`)
       throw err
     } finally {
