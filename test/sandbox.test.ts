@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
-import { eventually, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { eventually, hwd, knows, stopAll, tempHome, TestNode } from './helpers.ts'
 import { writePackage } from './write-package.ts'
 
 afterEach(stopAll)
@@ -128,6 +128,25 @@ describe('sandboxed packages', () => {
     assert.equal(big.stdout, `echoed ${8 * 1024 * 1024 + 6}\n`, big.stderr)
     const chat = await a.run('chat:echo:test.os', 'fake2.dev')
     assert.match(chat.stdout, /^denied AccessError: echo:test.os may dial only its own protocols/)
+  })
+
+  it("a sandboxed package calls another one's API through the daemon, which names the caller", async () => {
+    const home = await tempHome()
+    const pkgs = join(home, 'packages')
+    await writePackage(pkgs, 'counter', {}, `export function start (ctx) {
+  let total = 0
+  return { api: { add: (caller, n) => { total += n; return caller.id + ' added ' + n + ', total ' + total } } }
+}`)
+    await writePackage(pkgs, 'user', { dependencies: ['counter:test.os'], scripts: { use: script('N', 1) } }, `export function start (ctx) {
+  const counter = ctx.deps['counter:test.os']
+  return { scripts: { use: async ([n], { out }) => { out.line(await counter.add(ctx, Number(n))) } } }
+}`)
+    const a = await TestNode.start({ home })
+    assert.match(a.output, /^package\s+user:test.os 1.0.0 \(sandboxed; holds counter:test.os\)$/m)
+    assert.equal((await a.run('use:user:test.os', '2')).stdout, 'user:test.os added 2, total 2\n')
+    assert.equal((await a.run('use:user:test.os', '3')).stdout, 'user:test.os added 3, total 5\n')
+    const listed = await hwd(['packages', '--home', home])
+    assert.match(listed.stdout, /^user:test.os 1.0.0: sandboxed, holds counter:test.os; running \(pid \d+\)$/m)
   })
 
   it('refuses a package that asks for a capability no one knows', async () => {
