@@ -165,6 +165,15 @@ describe('sandboxed packages', () => {
     await writePackage(pkgs, 'hog', { scripts: { eat: script() } }, 'export function start () { const kept = []; return { scripts: { eat: async () => { for (;;) kept.push(new Array(1e6).fill(kept.length)) } } } }')
     await writePackage(pkgs, 'flood', { scripts: { send: script() } }, `import { writeSync } from 'node:fs'
 export function start () { return { scripts: { send: async () => { const b = Buffer.alloc(4); b.writeUInt32BE(64 * 1024 * 1024); writeSync(3, b) } } } }`)
+    await writePackage(pkgs, 'garbled', { scripts: { send: script() } }, `import { writeSync } from 'node:fs'
+import { serialize } from 'node:v8'
+const frame = m => { const b = Buffer.alloc(4); b.writeUInt32BE(m.length); return Buffer.concat([b, m]) }
+export function start () { return { scripts: { send: async () => {
+  // fields of the wrong kind are passed by; bytes that are no message end the channel
+  writeSync(3, frame(serialize({ t: 'n', op: 's.data', args: 7 })))
+  writeSync(3, frame(serialize({ t: 'n', op: 'print', args: null })))
+  writeSync(3, frame(Buffer.from([0xff, 0x0f, 0x99, 0x99])))
+} } } }`)
     await writePackage(pkgs, 'other', { scripts: helloScripts }, HELLO)
     const a = await TestNode.start({ home, startMs: 30_000 })
     await a.waitForOutput(/^package crasher:test.os failed: exited with code 1: Error: kaboom; it is stopped, the rest runs on$/m)
@@ -178,6 +187,9 @@ export function start () { return { scripts: { send: async () => { const b = Buf
     assert.match(a.output, /^package hog:test.os failed: ran out of memory \(its heap is limited to 128 MiB\); it is stopped, the rest runs on$/m)
     await a.run('send:flood:test.os')
     await a.waitForOutput(/^package flood:test.os failed: its channel: sent a message of 67108864 bytes, over the limit of 262144; it is stopped, the rest runs on$/m)
+
+    await a.run('send:garbled:test.os')
+    await a.waitForOutput(/^package garbled:test.os failed: its channel: sent a malformed message; it is stopped, the rest runs on$/m)
 
     const listed = (await a.run('packages')).stdout
     assert.match(listed, /^crasher:test.os 1.0.0: sandboxed, holds nothing beyond its drive; failed: exited with code 1: Error: kaboom$/m)

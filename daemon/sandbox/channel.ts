@@ -145,9 +145,14 @@ export class Channel {
   private dispatch (m: any): void {
     if (typeof m !== 'object' || m == null) return this.close(new ChannelError('sent a malformed message'))
     if (m.t === 'n' && typeof m.op === 'string') {
-      this.listeners.get(m.op)?.(m.args)
+      try {
+        this.listeners.get(m.op)?.(m.args ?? {})
+      } catch {
+        // a notice whose fields are not what its listener takes
+        this.close(new ChannelError('sent a malformed message'))
+      }
     } else if (m.t === 'q' && typeof m.op === 'string' && Number.isSafeInteger(m.call)) {
-      void this.answer(m.call, m.op, m.args)
+      void this.answer(m.call, m.op, m.args ?? {})
     } else if (m.t === 'r' && this.pending.has(m.call)) {
       const p = this.pending.get(m.call)
       this.pending.delete(m.call)
