@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, realpath } from 'node:fs/promises'
 import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import type { Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { printable } from '../../errors.ts'
 import type { CommandOutput, PackageContext, Progress } from '../package-api.ts'
@@ -15,12 +14,13 @@ import type { FileTransferApi } from '../../packages/file-transfer/api.ts'
 import type { NameService } from '../../protocol/names/index.ts'
 import type { HwdLibp2p } from '../node.ts'
 import { FILE_TRANSFER, serveFileTransfer } from './bridge.ts'
-import { ownsProtocol, type Capability } from './capabilities.ts'
+import type { Capability } from './capabilities.ts'
 import { AccessError, Channel } from './channel.ts'
 import type { StartInit } from './child.ts'
+import { serveNet } from './net.ts'
 import { HeldStreams } from './streams.ts'
 import {
-  CHILD_LIMITS, DIAL_TIMEOUT_MS, MAX_HEAP_MIB, MAX_LINE_CHARS, MAX_RSS_MIB, PING_TIMEOUT_MS, START_TIMEOUT_MS, STOP_TIMEOUT_MS, WATCH_MS
+  CHILD_LIMITS, MAX_HEAP_MIB, MAX_LINE_CHARS, MAX_RSS_MIB, PING_TIMEOUT_MS, START_TIMEOUT_MS, STOP_TIMEOUT_MS, WATCH_MS
 } from './limits.ts'
 
 const CHILD_MAIN = fileURLToPath(new URL('./child.js', import.meta.url))
@@ -223,30 +223,13 @@ export class SandboxedPackage {
       else if (isProgress(progress)) out.progress({ ...progress, id: printable(progress.id.slice(0, 64)), label: printable(progress.label.slice(0, 256)) })
     })
     if (this.capabilities.includes('net')) parts.names.addEventListener('learned', this.onLearned)
-    channel.handle('connect', async ({ name }) => {
-      this.granted('net')
-      const connection = await ctx.connect(String(name))
-      return { peer: connection.remotePeer.toString() }
-    })
-    channel.handle('dial', async ({ name, protocol }) => {
-      this.granted('net')
-      if (!ownsProtocol(id, protocol)) throw new AccessError(`${id} may dial only its own protocols, /${id}/...`)
-      const connection = await ctx.connect(String(name))
-      return { id: this.streams.adopt(await connection.newStream(protocol, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })) }
-    })
-    channel.handle('handle', async ({ protocol, maxInboundStreams }) => {
-      this.granted('net')
-      if (!ownsProtocol(id, protocol)) throw new AccessError(`${id} may handle only its own protocols, /${id}/...`)
-      await parts.node.handle(protocol, (stream: Stream, connection) => {
-        if (this.state !== 'running') { stream.abort(new AccessError(`${id} is not running`)); return }
-        const peer = connection.remotePeer
-        this.channel.notify('s.incoming', { id: this.streams.adopt(stream), protocol, peer: peer.toString(), name: parts.names.nameOf(peer) })
-      }, { maxInboundStreams: Number.isInteger(maxInboundStreams) ? Math.min(maxInboundStreams, 64) : 32 })
-      this.protocols.add(protocol)
-    })
-    channel.handle('unhandle', async ({ protocol }) => {
-      if (!this.protocols.delete(protocol)) return
-      await parts.node.unhandle(protocol)
+    serveNet(channel, ctx, {
+      node: parts.node,
+      names: parts.names,
+      streams: this.streams,
+      protocols: this.protocols,
+      granted: () => { this.granted('net') },
+      running: () => this.state === 'running'
     })
     channel.handle('dep.call', async ({ dep, fn, args, ctxAt }) => {
       const target = ctx.metadata.dependencies.includes(dep) ? ctx.deps[dep] : undefined

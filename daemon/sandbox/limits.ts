@@ -18,6 +18,9 @@ export const START_TIMEOUT_MS = 10_000
 /** how often the watch looks, and how long a ping may take */
 export const WATCH_MS = 2_000
 export const PING_TIMEOUT_MS = 5_000
+/** the streams of one of its protocols that peers may open at once: by default, and at most */
+export const DEFAULT_INBOUND_STREAMS = 32
+export const MAX_INBOUND_STREAMS = 64
 /** a stream a package opens: dialing, and agreeing on the protocol */
 export const DIAL_TIMEOUT_MS = 10_000
 /** a stopping package's time to finish before it is killed */
