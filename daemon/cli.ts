@@ -183,7 +183,7 @@ function printStatus (s: Status): void {
   if (s.peers.length === 0) row('peers', 'none connected')
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
-  for (const p of s.packages) row('package', `${p.id} ${p.version}`)
+  for (const p of s.packages) row('package', `${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`)
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
     row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatProgress(t.done, t.total)}`)

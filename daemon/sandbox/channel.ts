@@ -56,6 +56,7 @@ export class Channel {
   private windowStart = Date.now()
   private windowBytes = 0
   private windowMessages = 0
+  private throttled = false
 
   constructor (private readonly socket: Socket, private readonly limits: ChannelLimits) {
     socket.on('data', this.onData)
@@ -105,7 +106,11 @@ export class Channel {
 
   private readonly onData = (chunk: Buffer): void => {
     this.buffer.append(chunk)
-    while (this.buffer.byteLength >= 4 && this.closed == null) {
+    this.readFrames()
+  }
+
+  private readFrames (): void {
+    while (this.buffer.byteLength >= 4 && this.closed == null && !this.throttled) {
       const length = this.buffer.getUint32(0)
       if (length > this.limits.maxMessageBytes) {
         this.close(new ChannelError(`sent a message of ${length} bytes, over the limit of ${this.limits.maxMessageBytes}`))
@@ -126,7 +131,7 @@ export class Channel {
     }
   }
 
-  /** Past the rate, stop reading until the window the bytes would need has passed. */
+  /** Past the rate, stop reading (what is buffered too) until the time the excess needs has passed. */
   private throttle (bytes: number): void {
     const now = Date.now()
     if (now - this.windowStart >= 1000) {
@@ -138,8 +143,14 @@ export class Channel {
     this.windowMessages++
     const over = Math.max(this.windowBytes / this.limits.maxBytesPerSecond, this.windowMessages / this.limits.maxMessagesPerSecond)
     if (over <= 1) return
+    this.throttled = true
     this.socket.pause()
-    setTimeout(() => { if (this.closed == null) this.socket.resume() }, Math.ceil((over - 1) * 1000)).unref()
+    setTimeout(() => {
+      this.throttled = false
+      if (this.closed != null) return
+      this.socket.resume()
+      this.readFrames()
+    }, Math.ceil((over - 1) * 1000)).unref()
   }
 
   private dispatch (m: any): void {
