@@ -116,7 +116,7 @@ async function start (args: string[]): Promise<number> {
   console.log(`peer id    ${s.peerId}`)
   for (const a of s.listen) console.log(`listening  ${a}`)
   for (const a of s.addresses) console.log(`address    ${a}`)
-  for (const p of s.packages) console.log(`package    ${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`)
+  for (const p of s.packages) console.log(`package    ${describePackage(p)}`)
   console.log(`home       ${s.home}`)
   terminal.start(daemon.commands, completer(daemon.commands, () => daemon.names.names().map(n => n.name).filter(n => n !== s.name)))
 
@@ -172,6 +172,11 @@ async function newPackage (args: string[]): Promise<number> {
   return 0
 }
 
+/** `photos:me.os 0.1.0 (sandboxed; holds file-transfer:template.os)`, as start-up and `hwd status` show it */
+function describePackage (p: Status['packages'][number]): string {
+  return `${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`
+}
+
 function printStatus (s: Status): void {
   const row = (label: string, value: string): void => { console.log(`${label.padEnd(10)} ${printable(value)}`) }
   row('name', s.name)
@@ -183,7 +188,7 @@ function printStatus (s: Status): void {
   if (s.peers.length === 0) row('peers', 'none connected')
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
-  for (const p of s.packages) row('package', `${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`)
+  for (const p of s.packages) row('package', describePackage(p))
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
     row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatProgress(t.done, t.total)}`)
