@@ -50,7 +50,7 @@ export class RawPeer {
 
   /** Tell `node` that this peer is called `name`, with a properly signed record, and wait until it knows. */
   async claim (node: TestNode, name: string): Promise<void> {
-    const record = await signRecord(this.key, name, this.node.getMultiaddrs().map(a => multiaddr(a.toString().replace(/\/p2p\/.*/, ''))), BigInt(Date.now()))
+    const record = await signRecord(this.key, name, this.node.getMultiaddrs().map(a => multiaddr(a.toString().replace(/\/p2p\/.*/, ''))), BigInt(Date.now()), Date.now())
     const stream = await this.open(node.addr, NAMES)
     await pbStream(stream).write({ records: [record] }, Announce)
     await stream.close()

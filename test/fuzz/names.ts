@@ -28,7 +28,7 @@ export async function makeRecords (rng: Rng, seed: number): Promise<Pick<Fixture
   const learnable: string[] = []
   const records: Fixtures['records'] = []
   const add = async (label: string, key: PrivateKey, fields: Partial<NameRecord>, after?: (r: NameRecord) => NameRecord): Promise<void> => {
-    const signed = await sign(key, { name: 'x.dev', publicKey: pub(key), addrs: [], seq: 1n, signature: new Uint8Array(0), ...fields })
+    const signed = await sign(key, { name: 'x.dev', publicKey: pub(key), addrs: [], seq: 1n, signature: new Uint8Array(0), issuedAt: Date.now(), ...fields })
     records.push({ label, record: after != null ? after(signed) : signed })
   }
   for (let i = 0; i < keys.length; i++) {
