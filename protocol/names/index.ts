@@ -4,6 +4,7 @@
  * (spec: see SPEC below; kept whole in part 3)
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { isLoopback } from '@libp2p/utils'
@@ -238,7 +239,7 @@ export class NameService extends EventTarget {
       const held = this.book.get(record.name)
       if (held?.record != null && equals(held.record, NameRecord.encode(record))) continue
       // a new name costs the sender's quota before any work is spent on it
-      const over = held == null ? this.quota.take(from.toString()) : undefined
+      const over = held == null ? this.quota.take(from.toString(), from.publicKey != null && equals(record.publicKey, publicKeyToProtobuf(from.publicKey))) : undefined
       if (over != null) {
         limit = over
         receipt.overQuota++
