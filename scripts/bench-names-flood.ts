@@ -59,12 +59,12 @@ async function timedChat (from: TestNode, n: number): Promise<number> {
 /** Measure status of `v` and chat from `c` to `v` one after another until `done` settles. */
 async function sample (v: TestNode, c: TestNode, done: Promise<unknown>): Promise<Samples> {
   const samples: Samples = { statusMs: [], chatMs: [] }
-  let over = false
-  void done.finally(() => { over = true })
+  const over = new AbortController()
+  void done.finally(() => { over.abort() })
   const pause = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, PAUSE_MS)) }
   await Promise.all([
-    (async () => { while (!over) { samples.statusMs.push((await timedStatus(v)).ms); await pause() } })(),
-    (async () => { for (let n = 0; !over; n++) { samples.chatMs.push(await timedChat(c, n)); await pause() } })()
+    (async () => { while (!over.signal.aborted) { samples.statusMs.push((await timedStatus(v)).ms); await pause() } })(),
+    (async () => { for (let n = 0; !over.signal.aborted; n++) { samples.chatMs.push(await timedChat(c, n)); await pause() } })()
   ])
   return samples
 }
