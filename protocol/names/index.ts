@@ -23,6 +23,7 @@ import { Forwarder } from './forwarder.ts'
 import { isValidName } from './name.ts'
 import { Announce, NameRecord, Receipt } from './pb/names.ts'
 import { Quota, type QuotaLimit } from './quota.ts'
+import { Reports } from './reports.ts'
 import { signRecord, verifyRecord } from './record.ts'
 
 export { PROTOCOL } from './constants.ts'
@@ -55,8 +56,7 @@ export class NameService extends EventTarget {
   private readonly book: AddressBook
   private readonly quota = new Quota(PEER_QUOTA, TOTAL_QUOTA, QUOTA_WINDOW_MS)
   private readonly forwarder: Forwarder
-  /** when each peer was last the subject of a report of each kind: one line per window, not per record */
-  private readonly reported = new Map<string, number>()
+  private readonly reports: Reports
   private readonly timers: NodeJS.Timeout[] = []
   private own?: NameRecord
 
@@ -64,6 +64,7 @@ export class NameService extends EventTarget {
     super()
     this.node = components.node
     this.book = components.book
+    this.reports = new Reports(components.report, QUOTA_WINDOW_MS)
     this.forwarder = new Forwarder(() => this.node.getPeers(), async (peer, records) => { await this.send(peer, records) })
     this.onConnect = this.onConnect.bind(this)
     this.onSelfUpdate = this.onSelfUpdate.bind(this)
@@ -254,7 +255,7 @@ export class NameService extends EventTarget {
       receipt.reason = limit === 'peer'
         ? `over quota: at most ${PEER_QUOTA} new names an hour from one peer`
         : `over quota: at most ${TOTAL_QUOTA} new names an hour from all peers`
-      this.tell(from, 'quota', `dropping new names from ${this.describe(from)}: ${receipt.reason}; told it so`)
+      this.reports.tell(from.toString(), `dropping new names from ${this.describe(from)}: ${receipt.reason}; told it so`)
     }
     return receipt
   }
@@ -277,12 +278,12 @@ export class NameService extends EventTarget {
     const entry: NameEntry = { ...verified.entry, via: verified.entry.peerId === from.toString() ? undefined : from.toString() }
     if (entry.peerId === this.node.peerId.toString()) return false
     if (entry.name === this.name) {
-      this.tell(from, 'own', `refused a claim to our own name ${entry.name} by ${entry.peerId} (via ${from})`)
+      this.reports.tell(from.toString(), `refused a claim to our own name ${entry.name} by ${entry.peerId} (via ${from})`)
       return false
     }
     const offer = this.book.offer(entry)
     if (offer.outcome === 'conflict') {
-      this.tell(from, 'conflict', `refused a claim to ${entry.name} by ${entry.peerId} (via ${from}): the name is pinned to ${offer.pinnedTo}`)
+      this.reports.tell(from.toString(), `refused a claim to ${entry.name} by ${entry.peerId} (via ${from}): the name is pinned to ${offer.pinnedTo}`)
       return false
     }
     if (offer.outcome === 'replaced') {
@@ -294,19 +295,6 @@ export class NameService extends EventTarget {
     log('learned %s → %s', entry.name, entry.peerId)
     this.dispatchEvent(new CustomEvent<Learned>('learned', { detail: { name: entry.name, peerId: peerIdFromString(entry.peerId) } }))
     return true
-  }
-
-  /** Report `text` unless a line of this `kind` about `peer` was reported within the quota window. */
-  private tell (peer: PeerId, kind: string, text: string): void {
-    const key = `${kind} ${peer.toString()}`
-    const now = Date.now()
-    const last = this.reported.get(key)
-    if (last != null && now - last < QUOTA_WINDOW_MS) return
-    this.reported.set(key, now)
-    if (this.reported.size > 1_000) {
-      for (const [k, at] of this.reported) if (now - at >= QUOTA_WINDOW_MS) this.reported.delete(k)
-    }
-    this.components.report(text)
   }
 
   private describe (peer: PeerId): string {
