@@ -1,7 +1,64 @@
 /**
  * # Names protocol `/hwd/names/2.0.0`
  *
- * (spec: see SPEC below; kept whole in part 3)
+ * Binds human names (`fake2.dev`) to keys, with no registry.
+ *
+ * Participants: any two connected nodes; any peer that opens a stream is heard. Goal: every
+ * node learns the names of its peers and of its peers' peers, and no peer can make a node do
+ * unbounded work, hold unbounded state or pass a flood on. Non-goals: global uniqueness,
+ * revocation, hiding who holds a name, proving that a name belongs to whoever claims it.
+ *
+ * ## Records
+ * A `NameRecord` (pb/names.proto) claims `name` for `public_key` (libp2p's protobuf encoding;
+ * the peer id derives from it), lists up to MAX_ADDRS `addrs` (binary multiaddrs without
+ * `/p2p`, each at most MAX_ADDR_BYTES), and carries `seq` (higher replaces lower for the same
+ * key) and `issued_at` (ms since the Unix epoch). `signature` is the key's signature over the
+ * bytes of SIGNING_DOMAIN followed by the record's protobuf encoding with `signature` unset
+ * (fields in field-number order, proto3 defaults left out, as protons and every standard
+ * encoder write them). A name is lower-case DNS-like: dot-separated labels of letters, digits
+ * and inner hyphens, at most MAX_NAME_LENGTH bytes (name.ts).
+ *
+ * A receiver drops, one by one and without telling, a record that: has an invalid name, too
+ * many or too long addresses, an address that is no multiaddr, a key that does not decode, a
+ * bad signature; was issued more than TTL_MS ago or more than MAX_CLOCK_SKEW_MS ahead; claims
+ * the receiver's own name (reported) or is the receiver's own.
+ *
+ * ## An exchange
+ * Frames are protobuf messages after their length as an unsigned LEB128 varint of at most 5
+ * bytes; limits count the message, not the prefix. The opener writes one `Announce` of at most
+ * MAX_RECORDS records and MAX_ANNOUNCE_BYTES. The receiver processes every record while the
+ * stream stays open (so MAX_INBOUND_STREAMS bounds a peer's work in flight), then writes one
+ * `Receipt`: `kept`, the records that told it something new; `over_quota`, those dropped for
+ * the quota, and when there are some a one-line `reason`; then it closes. The opener reads the
+ * receipt and closes. An oversized, malformed or late frame (TIMEOUT_MS for the whole exchange)
+ * resets the stream. Fields a codec does not know are skipped.
+ *
+ * ## What a node keeps
+ * - Quotas: a record for a name not in the book counts against its sender's PEER_QUOTA and the
+ *   node's TOTAL_QUOTA of new names per QUOTA_WINDOW_MS (a window begins at first use); past
+ *   either it is dropped unverified, and the sender's receipt and one terminal line say so. A
+ *   peer's first record of its own key is free. Updates to names held cost no quota.
+ * - Pins: the first key taken for a name is pinned. A record of another key is refused and
+ *   reported, except that a first-hand record (sent by the key's holder itself) replaces a
+ *   pin learned second-hand (passed on by another peer), which is reported too. A pin made by
+ *   the user (`trust`) is replaced by nothing; `forget` removes a pin. For the pinned key, a
+ *   higher `seq` replaces the record (fresher addresses); lower or equal changes nothing.
+ * - Bounds: at most BOOK_CAPACITY names; past it the least recently seen leave, save the user's
+ *   pins. A record not re-issued within TTL_MS leaves the book (the user's pins stay).
+ *
+ * ## What a node sends
+ * - On a new connection: its own record and the CONNECT_RECORDS most recently seen records of
+ *   its book, MAX_RECORDS per announcement, one announcement after another.
+ * - Records it kept (new, fresher, or a pin replaced), passed on to its other peers: at most
+ *   MAX_RECORDS per FORWARD_INTERVAL_MS, one announcement per peer at a time, never back to the
+ *   peer it came from. A record dropped or refused is never passed on.
+ * - Its own record, re-signed with a new `seq` and `issued_at`, to all peers when its addresses
+ *   change and every REFRESH_MS.
+ *
+ * Implemented by: both sides in `NameService` (below): announcing in `onConnect`, `send` and
+ * `sendOne`, receiving in `onAnnounce`, `takeAll` and `take`; quotas in quota.ts, passing on in
+ * forwarder.ts, terminal lines in reports.ts; records signed and checked by `signRecord` and
+ * `verifyRecord` (record.ts); names pinned in `AddressBook` (storage/address-book.ts).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
