@@ -102,7 +102,7 @@ describe('a node', () => {
   it('reads commands from stdin, and keeps running once stdin ends', async () => {
     const a = await TestNode.start({ keepStdin: true })
     a.type('names')
-    await a.waitForOutput(new RegExp(`fake.dev\\s+${a.peerId}\\s+this node`))
+    await a.waitForOutput(new RegExp(`fake.dev\\s+${a.peerId}\\s+SHA256:\\S+\\s+this node`))
     a.type('no-such-command')
     await a.waitForOutput(/^error: unknown command "no-such-command"; type help for the list$/m)
     a.proc.stdin!.end()

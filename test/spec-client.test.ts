@@ -1,7 +1,7 @@
 import '../daemon/polyfill.ts'
 /**
- * A requester of the file-transfer protocol written from its spec alone (the comment at the top
- * of protocol/file-transfer/index.ts) and the .proto: a stock js-libp2p node, the protons codec,
+ * A requester of the file-transfer protocol, and a peer of the names protocol, written from their specs alone (the comment at the top
+ * of protocol/file-transfer/index.ts, of protocol/names/index.ts) and the .protos: a stock js-libp2p node, the protons codec,
  * varint length prefixes and BLAKE3 from @noble/hashes, nothing of hwd's own stream handling.
  * Each check is a sentence of the spec; a spec that leaves something out fails one here.
  */
@@ -15,8 +15,12 @@ import { blake3 } from '@noble/hashes/blake3.js'
 import { decode, encode, encodingLength } from 'uint8-varint'
 import { concat } from 'uint8arrays'
 import type { Stream } from '@libp2p/interface'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { fromString } from 'uint8arrays'
 import { Request, Response } from '../protocol/file-transfer/pb/file-transfer.ts'
-import { drive, FT_PKG, stopAll, tempHome, TestNode } from './helpers.ts'
+import { Announce, NameRecord, Receipt } from '../protocol/names/pb/names.ts'
+import { drive, FT_PKG, knows, stopAll, tempHome, TestNode } from './helpers.ts'
 import { RawPeer } from './raw-peer.ts'
 
 const PROTOCOL = '/hwd/file-transfer/3.0.0'
@@ -213,3 +217,37 @@ async function eventuallyOk (make: () => Promise<Exchange>): Promise<Exchange> {
   }
   throw new Error('still BUSY after 5 s')
 }
+
+describe('a names peer written from the names spec alone', () => {
+  after(stopAll)
+
+  /** A record signed as the spec says: SIGNING_DOMAIN, then the record encoded with no signature. */
+  async function signed (name: string, issuedAt: number): Promise<{ record: NameRecord, peerId: string }> {
+    const key = await generateKeyPair('Ed25519')
+    const unsigned: NameRecord = { name, publicKey: publicKeyToProtobuf(key.publicKey) as Uint8Array<ArrayBuffer>, addrs: [], seq: 1n, signature: new Uint8Array(0), issuedAt }
+    const signature = await key.sign(concat([fromString('hwd-name-record:'), NameRecord.encode(unsigned)]))
+    return { record: { ...unsigned, signature: signature as Uint8Array<ArrayBuffer> }, peerId: peerIdFromPrivateKey(key).toString() }
+  }
+
+  it('announces records, reads the receipt, and the node keeps the valid ones', async () => {
+    const node = await TestNode.start({ name: 'fake.dev' })
+    const peer = await RawPeer.start()
+    try {
+      const good = await signed('spec-good.dev', Date.now())
+      const expired = await signed('spec-old.dev', Date.now() - 8 * 24 * 3600 * 1000)
+      const forged = { ...(await signed('spec-forged.dev', Date.now())).record, name: 'spec-renamed.dev' }
+      const stream = await peer.open(node.addr, '/hwd/names/2.0.0')
+      stream.send(frame(Announce.encode({ records: [good.record, expired.record, forged] })))
+      const { bytes, reset } = await readAll(stream)
+      const length = decode(bytes)
+      const receipt = Receipt.decode(bytes.subarray(encodingLength(length), encodingLength(length) + length))
+      assert.deepEqual(receipt, { kept: 1, overQuota: 0, reason: '' })
+      assert.equal(reset, false)
+      const status = await node.status()
+      assert.ok(knows(status, 'spec-good.dev', good.peerId))
+      assert.deepEqual(status.names.map(n => n.name).sort(), ['fake.dev', 'spec-good.dev'])
+    } finally {
+      await peer.stop()
+    }
+  })
+})
