@@ -45,9 +45,10 @@ export class NameLog {
     const { entries, lines, damaged } = text != null
       ? replay(text)
       : { entries: await readLegacy(legacyPath), lines: 0, damaged: true }
-    if (damaged || lines > threshold(entries.length)) await writeSnapshot(path, entries)
+    const rewrite = damaged || lines > threshold(entries.length)
+    if (rewrite) await writeSnapshot(path, entries)
     if (text == null && legacyPath != null) await rm(legacyPath, { force: true })
-    const file = new NameLog(path, await open(path, 'a', 0o644), damaged ? entries.length : lines)
+    const file = new NameLog(path, await open(path, 'a', 0o644), rewrite ? entries.length : lines)
     return { file, entries }
   }
 
