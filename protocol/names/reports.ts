@@ -24,7 +24,7 @@ export class Reports {
     }
     if (window.lines.has(text) || window.lines.size > MAX_LINES) return
     window.lines.add(text)
-    this.report(window.lines.size > MAX_LINES ? `further refusals of what ${peer} sends are not shown for ${this.windowMs / 60_000} minutes` : text)
+    this.report(window.lines.size > MAX_LINES ? `further refusals of what ${peer} sends are not shown for ${this.windowMs / 60_000} min` : text)
   }
 
   private prune (now: number): void {
