@@ -202,8 +202,9 @@ function version (): string {
 }
 
 main(process.argv.slice(2)).then(code => {
-  // The terminal's stdin and libp2p's timers would keep a stopped node alive.
-  process.exit(code)
+  // The terminal's stdin and libp2p's timers would keep a stopped node alive. A pipe is written
+  // to asynchronously: exiting before it drains cuts a long output (a status of many names) short.
+  process.stdout.write('', () => process.exit(code))
 }, err => {
   console.error(`hwd: ${printable(describeError(err))}`)
   process.exit(err instanceof UsageError ? 2 : 1)

@@ -2,6 +2,7 @@ import { logger } from '@libp2p/logger'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { NameService, type Learned } from '../protocol/names/index.ts'
+import { BOOK_CAPACITY } from '../protocol/names/constants.ts'
 import { AddressBook } from '../storage/address-book.ts'
 import { ensureHome, homePaths, type HomePaths } from '../storage/home.ts'
 import { loadOrCreateIdentity } from '../storage/identity.ts'
@@ -86,7 +87,7 @@ export class Daemon {
     const lock = await HomeLock.acquire(paths)
     try {
       const privateKey = await loadOrCreateIdentity(paths.identityKey)
-      const book = await AddressBook.open(paths.addressBook)
+      const book = await AddressBook.open(paths.addressBook, { capacity: BOOK_CAPACITY, legacyPath: paths.legacyAddressBook })
       const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns })
       try {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })

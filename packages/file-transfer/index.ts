@@ -58,10 +58,9 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       } else if (request.kind === Request.Kind.LIST) {
         const files = (await our.drive.list()).slice(0, MAX_LIST_ENTRIES)
         await respond(raw, { status: Response.Status.OK, files: files.map(f => ({ name: f.name, size: f.size })) })
-      } else if (request.kind === Request.Kind.DOWNLOAD) {
-        await serveDownload(our, raw, request, connection)
       } else {
-        await respond(raw, { status: Response.Status.REFUSED, reason: 'unknown request kind' })
+        // DOWNLOAD: a kind the codec does not know fails to decode, resetting the stream
+        await serveDownload(our, raw, request, connection)
       }
     } catch (err: any) {
       ctx.log('request from %s failed - %e', peer, err)
