@@ -25,6 +25,7 @@ const HELP = `hwd: a peer-to-peer node daemon
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
+            [--relay [--relay-reservations N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
@@ -38,6 +39,10 @@ start options:
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
+      --relay             also relay for nodes behind NATs that reach this one (see README)
+      --relay-reservations N       how many NAT'd nodes may hold a slot at once (default 64)
+      --relay-duration SECONDS     cut each relayed connection after this long; 0: never (default)
+      --relay-max-bytes BYTES      cut each relayed connection after this much (128K, 1G); 0: never (default)
 
 Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`
@@ -81,13 +86,17 @@ async function start (args: string[]): Promise<number> {
       peer: { type: 'string', multiple: true, default: [] },
       announce: { type: 'string', multiple: true, default: [] },
       'no-mdns': { type: 'boolean', default: false },
-      package: { type: 'string', multiple: true, default: [] }
+      package: { type: 'string', multiple: true, default: [] },
+      relay: { type: 'boolean', default: false },
+      'relay-reservations': { type: 'string' },
+      'relay-duration': { type: 'string' },
+      'relay-max-bytes': { type: 'string' }
     }
   })
   const port = Number(values.port)
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
-  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }] = await Promise.all([
-    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts')
+  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }, { relayLimits }] = await Promise.all([
+    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts'), import('./relay.ts')
   ])
   if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
 
@@ -107,7 +116,8 @@ async function start (args: string[]): Promise<number> {
     peers: values.peer.map(p => PeerTarget.parse(p)),
     announce: values.announce,
     mdns: !values['no-mdns'],
-    packages: values.package
+    packages: values.package,
+    relay: relayLimits(values)
   }, terminal)
   const s = await daemon.status()
   console.log(`hwd node ${s.name}`)
@@ -179,7 +189,8 @@ function printStatus (s: Status): void {
   for (const a of s.listen) row('listening', a)
   for (const a of s.addresses) row('address', a)
   if (s.peers.length === 0) row('peers', 'none connected')
-  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
+  row('reached', s.reachability === 'relayed' ? 'through relays (behind a NAT)' : s.reachability === 'relay' ? 'directly; relaying for others' : 'directly')
+  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
   for (const p of s.packages) row('package', `${p.id} ${p.version}`)
   if (s.transfers.length === 0) row('transfers', 'none running')

@@ -1,4 +1,5 @@
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { NameService, type Learned } from '../protocol/names/index.ts'
@@ -12,6 +13,8 @@ import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
 import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
+import { isRelayed, Reachability, relayOf } from './reachability.ts'
+import type { RelayLimits } from './relay.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 
@@ -30,6 +33,8 @@ export interface DaemonOptions {
   mdns: boolean
   /** package folders to load besides the built-in ones and those in `<home>/packages/` */
   packages: string[]
+  /** serve as a relay for NAT'd nodes, with these limits */
+  relay?: RelayLimits
 }
 
 export interface Status {
@@ -39,7 +44,9 @@ export interface Status {
   home: string
   listen: string[]
   addresses: string[]
-  peers: Array<{ peerId: string, name?: string, addresses: string[] }>
+  peers: Array<{ peerId: string, name?: string, addresses: string[], route: string, relay?: string }>
+  /** `relay`: serving NAT'd nodes; `relayed`: behind a NAT, reached through a relay; else `direct` */
+  reachability: 'direct' | 'relayed' | 'relay'
   names: Array<{ name: string, peerId: string }>
   packages: Array<{ id: string, version: string, dir: string }>
   transfers: TransferInfo[]
@@ -63,6 +70,7 @@ export interface Interrupted {
 export class Daemon {
   readonly transfers = new TransferTable()
   private readonly packages: PackageHost
+  private readonly reachability: Reachability
 
   private constructor (
     readonly options: DaemonOptions,
@@ -75,6 +83,7 @@ export class Daemon {
     private readonly keeper: PeerKeeper,
     private readonly control: ControlServer
   ) {
+    this.reachability = new Reachability(node, options.announce.length > 0)
     this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) } })
   }
 
@@ -85,7 +94,7 @@ export class Daemon {
     try {
       const privateKey = await loadOrCreateIdentity(paths.identityKey)
       const book = await AddressBook.open(paths.addressBook)
-      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns })
+      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns, relay: options.relay })
       try {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
         const commands = new Commands()
@@ -112,7 +121,17 @@ export class Daemon {
     this.node.addEventListener('peer:connect', this.onConnect)
     this.node.addEventListener('peer:disconnect', this.onDisconnect)
     this.names.addEventListener('learned', this.onLearned)
+    this.reachability.start()
     this.keeper.start()
+  }
+
+  /** `direct`, or `relayed via r.dev` for a peer reached only through a relay. */
+  private route (peer: PeerId): { route: string, relay?: string } {
+    const connections = this.node.getConnections(peer)
+    if (connections.length === 0 || connections.some(c => !isRelayed(c.remoteAddr))) return { route: 'direct' }
+    const relay = relayOf(connections[0].remoteAddr)
+    if (relay == null) return { route: 'relayed' }
+    return { route: `relayed via ${this.names.nameOf(peerIdFromString(relay)) ?? relay}`, relay }
   }
 
   /** Peers whose connection the terminal was told of, so that it hears of each leaving once. */
@@ -172,8 +191,10 @@ export class Daemon {
       peers: this.node.getPeers().map(id => ({
         peerId: id.toString(),
         name: this.names.nameOf(id),
-        addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString())
+        addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString()),
+        ...this.route(id)
       })),
+      reachability: this.node.services.relay != null ? 'relay' : this.reachability.behindNat ? 'relayed' : 'direct',
       names: this.names.names(),
       packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir })),
       transfers: this.transfers.list(),
@@ -186,6 +207,7 @@ export class Daemon {
     this.node.removeEventListener('peer:connect', this.onConnect)
     this.node.removeEventListener('peer:disconnect', this.onDisconnect)
     this.names.removeEventListener('learned', this.onLearned)
+    this.reachability.stop()
     await this.keeper.stop()
     await this.control.stop()
     await this.packages.stop()

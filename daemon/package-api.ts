@@ -72,6 +72,8 @@ export interface PackageContext {
   resolve(name: string): PeerId
   /** the name a peer goes by, if known */
   nameOf(peer: PeerId): string | undefined
+  /** the relay a connection goes through, by name (else peer id); undefined for a direct connection */
+  relayOf(connection: Connection): string | undefined
 }
 
 export interface ScriptIO {

@@ -3,12 +3,14 @@ import { readdir, readFile, mkdir } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { describeError, HwdError } from '../errors.ts'
 import type { NameService } from '../protocol/names/index.ts'
 import type { HomePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
 import type { Commands } from './commands.ts'
 import type { HwdLibp2p } from './node.ts'
+import { relayOf } from './reachability.ts'
 import type { PackageContext, PackageEntry, PackageMetadata, PackageRuntime, ScriptMetadata } from './package-api.ts'
 import type { TransferTable } from './transfers.ts'
 
@@ -154,7 +156,11 @@ export class PackageHost {
       print,
       connect: async (name, options) => await names.connect(name, options),
       resolve: name => names.resolve(name),
-      nameOf: peer => names.nameOf(peer)
+      nameOf: peer => names.nameOf(peer),
+      relayOf: connection => {
+        const relay = relayOf(connection.remoteAddr)
+        return relay == null ? undefined : names.nameOf(peerIdFromString(relay)) ?? relay
+      }
     }
     const entry = await import(pathToFileURL(join(pkg.dir, pkg.metadata.entry)).href) as Partial<PackageEntry>
     if (typeof entry.start !== 'function') throw new PackageError(`package ${pkg.id}: its entry ${pkg.metadata.entry} exports no start function`)

@@ -22,7 +22,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       // our clock, not the sender's: its sent_at is whatever a peer says it is
       await log.append({ peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Date.now() })
     }, m => { ctx.print(`${from()}: ${printable(m.text)}`) })
-  }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+  }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true })
 
   files.serve(ctx)
 

@@ -93,7 +93,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     }
   }
 
-  await ctx.node.handle(PROTOCOL, onRequest, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+  await ctx.node.handle(PROTOCOL, onRequest, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true })
   api.serve(ctx)
   return {
     api,
@@ -107,7 +107,7 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
   const header = deadline(HEADER_TIMEOUT_MS, signal)
   let stream: Stream | undefined
   try {
-    stream = await connection.newStream(PROTOCOL, { signal: header })
+    stream = await connection.newStream(PROTOCOL, { signal: header, runOnLimitedConnection: true })
     const pb = framed(stream, MAX_RESPONSE_BYTES)
     await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0, ifVersion: new Uint8Array(0) }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })

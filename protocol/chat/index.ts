@@ -186,7 +186,7 @@ export class ChatSender {
   }
 
   private async open (connection: Connection, key: string, signal: AbortSignal): Promise<Channel> {
-    const stream = await connection.newStream(PROTOCOL, { signal })
+    const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
     const channel: Channel = new Channel(connection, stream, () => { if (this.channels.get(key) === channel) this.channels.delete(key) })
     this.channels.set(key, channel)
     return channel
