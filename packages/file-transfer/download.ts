@@ -56,6 +56,7 @@ export async function download (our: PackageContext, id: string, options: Reques
     }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header })
     if (response.status !== Response.Status.OK) throw new DownloadError(`${source}: ${peerReason(response.reason)}`)
+    checkRelayLimit(our, connection, source, response.size - response.offset)
     // Unwrap at once, paused: past the header the byte stream would buffer the body itself and
     // overflow its 4 MiB while the partial file is prepared (resuming hashes what it holds);
     // paused, Yamux stops granting window, so at most a window waits (daemon/node.ts).
@@ -66,7 +67,6 @@ export async function download (our: PackageContext, id: string, options: Reques
     if (response.version.byteLength !== VERSION_BYTES || offset > size || offset > (held?.have ?? 0) || (offset > 0 && version !== held?.record.version)) {
       throw new DownloadError(`${source} sent a malformed response`)
     }
-    checkRelayLimit(our, connection, source, size - offset)
     our.transfers.update(id, offset, size)
     // told before the bytes kept are hashed, which takes a while for a large file
     if (offset > 0) options.onResume?.(offset)

@@ -85,7 +85,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     }
     uploads.set(peer, mine + 1)
     try {
-      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: request.offset, ifVersion: request.ifVersion }).done
+      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: request.offset, ifVersion: request.ifVersion, maxBytes: connection.limits?.bytes }).done
     } finally {
       const left = (uploads.get(peer) ?? 1) - 1
       if (left === 0) uploads.delete(peer)

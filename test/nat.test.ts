@@ -1,0 +1,139 @@
+import '../daemon/polyfill.ts'
+/**
+ * Two homes behind NATs and a relay on the open internet, made of network namespaces by
+ * scripts/nat.sh: fake.dev and fake2.dev each behind a masquerading router that drops what
+ * nobody inside asked for, r.dev at 203.0.113.1 started with --relay. Each NAT'd node knows
+ * only the relay (--peer); everything between them goes through it. Needs root, iproute2 and
+ * iptables; skips otherwise. `hwd run` and `hwd status` run in the root namespace: they only
+ * use the control socket in the home.
+ */
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { CHAT_PKG, drive, eventually, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+
+const NAT = fileURLToPath(new URL('../../scripts/nat.sh', import.meta.url))
+/** Unique per run, so runs at the same time never share a namespace. */
+const PREFIX = `nat${process.pid % 100000}`
+const RELAY = '203.0.113.1'
+const LAN = { n1: '198.51.100.2', n2: '198.51.100.130' }
+const DOWNLOAD = `download:${CHAT_PKG}`
+const SEND = `send:${CHAT_PKG}`
+
+function cannotBuild (): string | undefined {
+  if (process.platform !== 'linux') return 'network namespaces need Linux'
+  if (process.getuid?.() !== 0) return 'making network namespaces needs root'
+  for (const tool of ['ip', 'iptables']) {
+    const r = spawnSync(tool, ['-V'], { encoding: 'utf8' })
+    if (r.error != null || r.status !== 0) return `no ${tool} command`
+  }
+  return undefined
+}
+
+function nat (verb: 'up' | 'down'): void {
+  const r = spawnSync('bash', [NAT, verb, PREFIX], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`nat.sh ${verb} failed (${r.status}): ${r.stderr}`)
+}
+
+async function startIn (ns: string, name: string, host: string, options: { home?: string, extra?: string[], peers?: string[] } = {}): Promise<TestNode> {
+  const home = options.home ?? await tempHome(`${PREFIX}-${ns}-`)
+  return await TestNode.start({ name, home, prefix: ['ip', 'netns', 'exec', `${PREFIX}${ns}`], host, port: 8080, startMs: 20_000, peers: options.peers, extra: options.extra })
+}
+
+const startRelay = async (home?: string, extra: string[] = []): Promise<TestNode> => await startIn('relay', 'r.dev', RELAY, { home, extra: ['--relay', ...extra] })
+
+/** Whether `node` holds a relayed address of its own (its reservation), as its status says. */
+const reserved = async (node: TestNode): Promise<boolean> => (await node.status()).addresses.some(a => a.startsWith(`/ip4/${RELAY}/tcp/8080/p2p/`) && a.includes('/p2p-circuit/'))
+
+/** A TCP connect from a namespace, run by a child node there: `ok`, or the error's code. */
+function connectFrom (ns: string, host: string, port: number): string {
+  const script = `const s=require('net').connect(${port},'${host}');s.setTimeout(3000,()=>{console.log('ETIMEDOUT');process.exit()});s.on('connect',()=>{console.log('ok');process.exit()});s.on('error',e=>{console.log(e.code);process.exit()})`
+  return spawnSync('ip', ['netns', 'exec', `${PREFIX}${ns}`, process.execPath, '-e', script], { encoding: 'utf8' }).stdout.trim()
+}
+
+describe(`two NAT'd homes and a relay in namespaces ${PREFIX}*`, { skip: cannotBuild() }, () => {
+  let relay: TestNode, a: TestNode, b: TestNode
+
+  before(async () => {
+    nat('up')
+    relay = await startRelay()
+    ;[a, b] = await Promise.all([
+      startIn('n1', 'fake.dev', LAN.n1, { peers: [`${RELAY}:8080`] }),
+      startIn('n2', 'fake2.dev', LAN.n2, { peers: [`${RELAY}:8080`] })
+    ])
+  })
+
+  after(async () => {
+    try {
+      await stopAll()
+    } finally {
+      nat('down')
+    }
+  })
+
+  it('the two homes cannot dial each other; the relay cannot dial into either', () => {
+    assert.notEqual(connectFrom('n1', LAN.n2, 8080), 'ok')
+    assert.notEqual(connectFrom('n2', LAN.n1, 8080), 'ok')
+    // the router's public address answers nothing, not even a reset
+    assert.equal(connectFrom('relay', '203.0.113.2', 8080), 'ETIMEDOUT')
+    assert.equal(connectFrom('n1', RELAY, 8080), 'ok')
+  })
+
+  it('each finds itself behind a NAT, reserves a slot on the relay, and learns the other\'s name through it', async () => {
+    await eventually('both hold a relayed address', async () => await reserved(a) && await reserved(b), 20_000)
+    await eventually('names cross the relay', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId), 20_000)
+    assert.equal((await a.status()).reachability, 'relayed')
+    assert.equal((await relay.status()).reachability, 'relay')
+  })
+
+  it('a chat message crosses', async () => {
+    const r = await a.run(SEND, 'fake2.dev', 'hello through the relay')
+    assert.equal(r.code, 0, r.stderr)
+    await b.waitForOutput(/^fake\.dev: hello through the relay$/m)
+  })
+
+  it('tens of MiB arrive byte for byte, and peers says the connection is relayed via r.dev', async () => {
+    const data = randomBytes(32 * 1024 * 1024 + 17)
+    await writeFile(join(drive(b), 'big.bin'), data)
+    const r = await a.run(DOWNLOAD, 'big.bin', 'fake2.dev')
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok((await readFile(join(drive(a), 'big.bin'))).equals(data), 'the same bytes')
+    const peers = await a.run('peers')
+    assert.match(peers.stdout, /^fake2\.dev\s+\S+\s+relayed via r\.dev\s/m)
+    assert.match(peers.stdout, /^r\.dev\s+\S+\s+direct\s/m)
+    const s = await b.status()
+    assert.deepEqual(s.peers.find(p => p.peerId === a.peerId)?.route, 'relayed via r.dev')
+    assert.equal(s.peers.find(p => p.peerId === a.peerId)?.relay, relay.peerId)
+  })
+
+  it('a relay restart is survived: reservations renewed, names resolve, the next download works', async () => {
+    const home = relay.home
+    await relay.stop()
+    relay = await startRelay(home)
+    await eventually('both reserved again', async () => await reserved(a) && await reserved(b), 30_000)
+    const data = randomBytes(1024 * 1024)
+    await writeFile(join(drive(b), 'after.bin'), data)
+    await eventually('a download through the restarted relay', async () => (await a.run(DOWNLOAD, 'after.bin', 'fake2.dev')).code === 0, 20_000)
+    assert.ok((await readFile(join(drive(a), 'after.bin'))).equals(data))
+  })
+
+  it('a relay with libp2p\'s default limits refuses a large download in one clear line, writing nothing under its name', async () => {
+    const home = relay.home
+    await relay.stop()
+    relay = await startRelay(home, ['--relay-max-bytes', '128K', '--relay-duration', '120'])
+    await eventually('both reserved on the capped relay', async () => await reserved(a) && await reserved(b), 30_000)
+    // the connection made through the unlimited relay died with it; a new one is capped
+    await eventually('fake.dev and fake2.dev connected through the capped relay', async () =>
+      (await a.run(SEND, 'fake2.dev', 'small things still fit')).code === 0, 20_000)
+    await writeFile(join(drive(b), 'capped.bin'), randomBytes(4 * 1024 * 1024))
+    const r = await a.run(DOWNLOAD, 'capped.bin', 'fake2.dev')
+    assert.notEqual(r.code, 0, r.stdout)
+    assert.match(r.stderr, /^hwd: fake2\.dev is reachable only through relay r\.dev, which carries at most [\d.]+ KiB per connection; the file needs 4\.0 MiB\n$/)
+    assert.ok(r.ms < 10_000, `took ${r.ms} ms`)
+    assert.deepEqual((await readdir(drive(a))).filter(n => !n.endsWith('.bin') || n === 'capped.bin'), [], 'no file, and no partial one')
+  })
+})
