@@ -26,6 +26,7 @@ usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
             [--relay [--relay-reservations N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
+            [--allow NAME]...
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
@@ -39,6 +40,7 @@ start options:
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
+      --allow NAME        only NAME (and other allowed nodes) may use this one; kept in the home (repeatable)
       --relay             also relay for nodes behind NATs that reach this one (see README)
       --relay-reservations N       how many NAT'd nodes may hold a slot at once (default 64)
       --relay-duration SECONDS     cut each relayed connection after this long; 0: never (default)
@@ -90,13 +92,14 @@ async function start (args: string[]): Promise<number> {
       relay: { type: 'boolean', default: false },
       'relay-reservations': { type: 'string' },
       'relay-duration': { type: 'string' },
-      'relay-max-bytes': { type: 'string' }
+      'relay-max-bytes': { type: 'string' },
+      allow: { type: 'string', multiple: true, default: [] }
     }
   })
   const port = Number(values.port)
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
-  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }, { relayLimits }] = await Promise.all([
-    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts'), import('./relay.ts')
+  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }, { relayLimits }, { checkName }] = await Promise.all([
+    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts'), import('./relay.ts'), import('./access.ts')
   ])
   if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
 
@@ -117,7 +120,8 @@ async function start (args: string[]): Promise<number> {
     announce: values.announce,
     mdns: !values['no-mdns'],
     packages: values.package,
-    relay: relayLimits(values)
+    relay: relayLimits(values),
+    allow: values.allow.map(checkName)
   }, terminal)
   const s = await daemon.status()
   console.log(`hwd node ${s.name}`)

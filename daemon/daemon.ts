@@ -3,10 +3,12 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { NameService, type Learned } from '../protocol/names/index.ts'
+import { AccessList } from '../storage/access-list.ts'
 import { AddressBook } from '../storage/address-book.ts'
 import { ensureHome, homePaths, type HomePaths } from '../storage/home.ts'
 import { loadOrCreateIdentity } from '../storage/identity.ts'
 import { HomeLock } from '../storage/lock.ts'
+import { Access } from './access.ts'
 import { registerBuiltins } from './builtins.ts'
 import { Commands } from './commands.ts'
 import { ControlServer } from './control.ts'
@@ -35,6 +37,8 @@ export interface DaemonOptions {
   packages: string[]
   /** serve as a relay for NAT'd nodes, with these limits */
   relay?: RelayLimits
+  /** names added to the access list at start (--allow) */
+  allow: string[]
 }
 
 export interface Status {
@@ -81,10 +85,11 @@ export class Daemon {
     private readonly lock: HomeLock,
     private readonly terminal: Terminal,
     private readonly keeper: PeerKeeper,
-    private readonly control: ControlServer
+    private readonly control: ControlServer,
+    readonly access: Access
   ) {
     this.reachability = new Reachability(node, options.announce.length > 0)
-    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) } })
+    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access })
   }
 
   static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {
@@ -94,12 +99,14 @@ export class Daemon {
     try {
       const privateKey = await loadOrCreateIdentity(paths.identityKey)
       const book = await AddressBook.open(paths.addressBook)
+      const list = await AccessList.open(paths.accessList)
+      for (const name of options.allow) await list.allow(name)
       const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns, relay: options.relay })
       try {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
         const commands = new Commands()
         const control = new ControlServer(paths.socket, commands, terminal)
-        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control)
+        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control, new Access(list, book, options.name, text => { terminal.line(text) }))
         await daemon.bringUp()
         return daemon
       } catch (err) {
@@ -114,6 +121,7 @@ export class Daemon {
 
   private async bringUp (): Promise<void> {
     registerBuiltins(this)
+    this.access.register(this.commands)
     await this.names.start()
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(async () => await this.status())

@@ -8,6 +8,7 @@ import { describeError, HwdError } from '../errors.ts'
 import type { NameService } from '../protocol/names/index.ts'
 import type { HomePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
+import type { Access } from './access.ts'
 import type { Commands } from './commands.ts'
 import type { HwdLibp2p } from './node.ts'
 import { relayOf } from './reachability.ts'
@@ -46,6 +47,7 @@ export interface PackageHostParts {
   transfers: TransferTable
   commands: Commands
   print(text: string): void
+  access: Access
 }
 
 /**
@@ -137,7 +139,7 @@ export class PackageHost {
   }
 
   private async start (pkg: FoundPackage): Promise<void> {
-    const { node, names, paths, transfers, commands, print } = this.parts
+    const { node, names, paths, transfers, commands, print, access } = this.parts
     const stateDir = join(paths.state, pkg.id)
     await mkdir(stateDir, { recursive: true })
     const deps: Record<string, unknown> = {}
@@ -157,6 +159,7 @@ export class PackageHost {
       connect: async (name, options) => await names.connect(name, options),
       resolve: name => names.resolve(name),
       nameOf: peer => names.nameOf(peer),
+      refusal: (peer, what) => access.refusal(peer, what),
       relayOf: connection => {
         const relay = relayOf(connection.remoteAddr)
         return relay == null ? undefined : names.nameOf(peerIdFromString(relay)) ?? relay

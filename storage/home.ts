@@ -13,6 +13,8 @@ export interface HomePaths {
   readonly lockGate: string
   readonly socket: string
   readonly addressBook: string
+  /** which nodes may use this one (storage/access-list.ts) */
+  readonly accessList: string
   readonly vfs: string
   /** packages installed in this home, one folder each, loaded at start */
   readonly packages: string
@@ -29,6 +31,7 @@ export function homePaths (dir: string): HomePaths {
     lockGate: join(root, 'hwd.lock.gate'),
     socket: join(root, 'hwd.sock'),
     addressBook: join(root, 'names.json'),
+    accessList: join(root, 'access.json'),
     vfs: join(root, 'vfs'),
     packages: join(root, 'packages'),
     state: join(root, 'state')

@@ -53,7 +53,10 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       const request = await pb.read(Request, { signal: AbortSignal.timeout(HEADER_TIMEOUT_MS) })
       const raw = pb.unwrap()
       const our = served.get(request.drive)
-      if (our == null) {
+      const refused = ctx.refusal(connection.remotePeer, request.kind === Request.Kind.LIST ? 'list-files' : 'download')
+      if (refused != null) {
+        await respond(raw, { status: Response.Status.REFUSED, reason: refused })
+      } else if (our == null) {
         await respond(raw, { status: Response.Status.NOT_FOUND, reason: `${ctx.our.name} serves no drive ${JSON.stringify(request.drive.slice(0, 64))}` })
       } else if (request.kind === Request.Kind.LIST) {
         const files = (await our.drive.list()).slice(0, MAX_LIST_ENTRIES)

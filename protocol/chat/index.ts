@@ -9,7 +9,7 @@
  *
  * The sender keeps one stream per peer and writes length-prefixed `ChatMessage` frames on it,
  * up to MAX_IN_FLIGHT ahead of the acknowledgements. The receiver stores each message durably
- * and answers one `Ack` (OK, or TOO_LARGE/ERROR with a reason) per message, in the order the
+ * and answers one `Ack` (OK, or TOO_LARGE/ERROR/REFUSED with a reason) per message, in the order the
  * messages came; it may store several at once (they share an fsync), but acknowledges in order.
  * Either side may close the stream between messages: the sender after SENDER_IDLE_MS without
  * one, the receiver after RECEIVER_IDLE_MS.
@@ -37,6 +37,12 @@ export { Ack, ChatMessage } from './pb/chat.ts'
 export class ChatError extends HwdError {
   static name = 'ChatError'
   name = 'ChatError'
+}
+
+/** Thrown by a receiver's `store` to refuse a message: acknowledged REFUSED, with this message as the reason. */
+export class ChatRefusedError extends HwdError {
+  static name = 'ChatRefusedError'
+  name = 'ChatRefusedError'
 }
 
 /** Refuse a text the protocol would not carry, before any dialing. */
@@ -235,6 +241,7 @@ async function storeOne (message: ChatMessage, store: (message: ChatMessage) => 
     await store(message)
     return { status: Ack.Status.OK, reason: '' }
   } catch (err: any) {
+    if (err.name === 'ChatRefusedError') return { status: Ack.Status.REFUSED, reason: err.message }
     return { status: Ack.Status.ERROR, reason: `the receiver could not store it (${err.code ?? err.message})` }
   }
 }
