@@ -110,6 +110,19 @@ describe(`two NAT'd homes and a relay in namespaces ${PREFIX}*`, { skip: cannotB
     assert.equal(s.peers.find(p => p.peerId === a.peerId)?.relay, relay.peerId)
   })
 
+  it('through the relay too, a node off the access list is refused, in one line on each side', async () => {
+    assert.equal((await b.run('deny', 'fake.dev')).code, 0)
+    try {
+      const r = await a.run(SEND, 'fake2.dev', 'am I welcome')
+      assert.notEqual(r.code, 0)
+      assert.match(r.stderr, /^hwd: not delivered: .*fake2\.dev does not serve fake\.dev: not on its access list.*\n$/)
+      await b.waitForOutput(/^refused fake\.dev \(chat\): not on the access list$/m)
+      assert.doesNotMatch(b.output, /am I welcome/)
+    } finally {
+      assert.equal((await b.run('allow', 'fake.dev')).code, 0)
+    }
+  })
+
   it('a relay restart is survived: reservations renewed, names resolve, the next download works', async () => {
     const home = relay.home
     await relay.stop()
@@ -135,5 +148,23 @@ describe(`two NAT'd homes and a relay in namespaces ${PREFIX}*`, { skip: cannotB
     assert.match(r.stderr, /^hwd: fake2\.dev is reachable only through relay r\.dev, which carries at most [\d.]+ KiB per connection; the file needs 4\.0 MiB\n$/)
     assert.ok(r.ms < 10_000, `took ${r.ms} ms`)
     assert.deepEqual((await readdir(drive(a))).filter(n => !n.endsWith('.bin') || n === 'capped.bin'), [], 'no file, and no partial one')
+  })
+
+  it('a download cut when the relay\'s time limit falls resumes on the next connection, and arrives whole', async () => {
+    const home = relay.home
+    await relay.stop()
+    relay = await startRelay(home, ['--relay-duration', '1'])
+    await eventually('both reserved on the relay that cuts after a second', async () => await reserved(a) && await reserved(b), 30_000)
+    const data = randomBytes(128 * 1024 * 1024)
+    await writeFile(join(drive(b), 'long.bin'), data)
+    let resumed = false
+    await eventually('the download completes across cuts', async () => {
+      const r = await a.run(DOWNLOAD, 'long.bin', 'fake2.dev')
+      if (/^resuming long\.bin at /m.test(r.stdout)) resumed = true
+      if (r.code !== 0) assert.match(r.stderr, /^hwd: [^\n]+\n$/, 'one line')
+      return r.code === 0
+    }, 60_000)
+    assert.ok(resumed, 'at least one attempt resumed a cut one')
+    assert.ok((await readFile(join(drive(a), 'long.bin'))).equals(data), 'the same bytes')
   })
 })
