@@ -13,65 +13,37 @@ import { randomBytes } from 'node:crypto'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
-import { CHAT_PKG, drive, eventually, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { CHAT_PKG, drive, eventually, knows, stopAll, type TestNode } from './helpers.ts'
+import { cannotBuildNat, LAN, NatTopology, RELAY, reserved, type Host } from './nat-topology.ts'
 
-const NAT = fileURLToPath(new URL('../../scripts/nat.sh', import.meta.url))
 /** Unique per run, so runs at the same time never share a namespace. */
-const PREFIX = `nat${process.pid % 100000}`
-const RELAY = '203.0.113.1'
-const LAN = { n1: '198.51.100.2', n2: '198.51.100.130' }
+const nat = new NatTopology(`nat${process.pid % 100000}`)
 const DOWNLOAD = `download:${CHAT_PKG}`
 const SEND = `send:${CHAT_PKG}`
 
-function cannotBuild (): string | undefined {
-  if (process.platform !== 'linux') return 'network namespaces need Linux'
-  if (process.getuid?.() !== 0) return 'making network namespaces needs root'
-  for (const tool of ['ip', 'iptables']) {
-    const r = spawnSync(tool, ['-V'], { encoding: 'utf8' })
-    if (r.error != null || r.status !== 0) return `no ${tool} command`
-  }
-  return undefined
-}
-
-function nat (verb: 'up' | 'down'): void {
-  const r = spawnSync('bash', [NAT, verb, PREFIX], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`nat.sh ${verb} failed (${r.status}): ${r.stderr}`)
-}
-
-async function startIn (ns: string, name: string, host: string, options: { home?: string, extra?: string[], peers?: string[] } = {}): Promise<TestNode> {
-  const home = options.home ?? await tempHome(`${PREFIX}-${ns}-`)
-  return await TestNode.start({ name, home, prefix: ['ip', 'netns', 'exec', `${PREFIX}${ns}`], host, port: 8080, startMs: 20_000, peers: options.peers, extra: options.extra })
-}
-
-const startRelay = async (home?: string, extra: string[] = []): Promise<TestNode> => await startIn('relay', 'r.dev', RELAY, { home, extra: ['--relay', ...extra] })
-
-/** Whether `node` holds a relayed address of its own (its reservation), as its status says. */
-const reserved = async (node: TestNode): Promise<boolean> => (await node.status()).addresses.some(a => a.startsWith(`/ip4/${RELAY}/tcp/8080/p2p/`) && a.includes('/p2p-circuit/'))
+const startRelay = async (home?: string, extra: string[] = []): Promise<TestNode> => await nat.start('relay', 'r.dev', { home, extra })
 
 /** A TCP connect from a namespace, run by a child node there: `ok`, or the error's code. */
-function connectFrom (ns: string, host: string, port: number): string {
+function connectFrom (from: Host, host: string, port: number): string {
   const script = `const s=require('net').connect(${port},'${host}');s.setTimeout(3000,()=>{console.log('ETIMEDOUT');process.exit()});s.on('connect',()=>{console.log('ok');process.exit()});s.on('error',e=>{console.log(e.code);process.exit()})`
-  return spawnSync('ip', ['netns', 'exec', `${PREFIX}${ns}`, process.execPath, '-e', script], { encoding: 'utf8' }).stdout.trim()
+  const [command, ...args] = [...nat.in(from), process.execPath, '-e', script]
+  return spawnSync(command, args, { encoding: 'utf8' }).stdout.trim()
 }
 
-describe(`two NAT'd homes and a relay in namespaces ${PREFIX}*`, { skip: cannotBuild() }, () => {
+describe(`two NAT'd homes and a relay in namespaces ${nat.prefix}*`, { skip: cannotBuildNat() }, () => {
   let relay: TestNode, a: TestNode, b: TestNode
 
   before(async () => {
-    nat('up')
+    nat.up()
     relay = await startRelay()
-    ;[a, b] = await Promise.all([
-      startIn('n1', 'fake.dev', LAN.n1, { peers: [`${RELAY}:8080`] }),
-      startIn('n2', 'fake2.dev', LAN.n2, { peers: [`${RELAY}:8080`] })
-    ])
+    ;[a, b] = await Promise.all([nat.start('n1', 'fake.dev'), nat.start('n2', 'fake2.dev')])
   })
 
   after(async () => {
     try {
       await stopAll()
     } finally {
-      nat('down')
+      nat.down()
     }
   })
 
