@@ -28,30 +28,24 @@ export class Access {
   }
 
   register (commands: Commands): void {
-    commands.register({
-      name: 'allow',
-      args: 'NODE',
-      summary: 'let NODE use this node; once any node is allowed, only allowed nodes may',
-      minArgs: 1,
-      maxArgs: 1,
-      run: async ([name], out) => {
-        await this.list.allow(checkName(name))
-        out.line(`${name} may use this node`)
-        this.show(out)
-      }
-    })
-    commands.register({
-      name: 'deny',
-      args: 'NODE',
-      summary: 'refuse NODE: it may not list, download from or chat with this node',
-      minArgs: 1,
-      maxArgs: 1,
-      run: async ([name], out) => {
-        await this.list.deny(checkName(name))
-        out.line(`${name} is refused`)
-        this.show(out)
-      }
-    })
+    const changes = [
+      { name: 'allow', summary: 'let NODE use this node; once any node is allowed, only allowed nodes may', change: async (n: string) => { await this.list.allow(n) }, told: 'may use this node' },
+      { name: 'deny', summary: 'refuse NODE: it may not list, download from or chat with this node', change: async (n: string) => { await this.list.deny(n) }, told: 'is refused' }
+    ]
+    for (const { name, summary, change, told } of changes) {
+      commands.register({
+        name,
+        args: 'NODE',
+        summary,
+        minArgs: 1,
+        maxArgs: 1,
+        run: async ([node], out) => {
+          await change(checkName(node))
+          out.line(`${node} ${told}`)
+          this.show(out)
+        }
+      })
+    }
     commands.register({
       name: 'access',
       args: '',

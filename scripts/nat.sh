@@ -12,6 +12,8 @@
 # drops what nobody inside asked for: no forwarding in, no answer (not even a reset) to an
 # unsolicited packet on its public side. Routers know no route to the other home's LAN.
 set -euo pipefail
+# shellcheck source=netns-lib.sh
+source "$(dirname "$0")/netns-lib.sh"
 
 usage () {
   echo "usage: $0 up|down [PREFIX]   (PREFIX: 1-8 lower-case letters and digits, default \$NETNS_PREFIX or nat)" >&2
@@ -66,16 +68,7 @@ case $1 in
     echo "up: relay ${P}relay 203.0.113.1; ${P}n1 198.51.100.2 behind ${P}gw1 203.0.113.2; ${P}n2 198.51.100.130 behind ${P}gw2 203.0.113.3"
     ;;
   down)
-    for ns in "${NAMESPACES[@]}"; do
-      # whatever still runs inside (a daemon a test started) goes with it
-      for _ in $(seq 50); do
-        pids=$(ip netns pids "$ns" 2>/dev/null || true)
-        [[ -n $pids ]] || break
-        kill -KILL $pids 2>/dev/null || true
-        sleep 0.1
-      done
-      ip netns del "$ns" 2>/dev/null || true
-    done
+    for ns in "${NAMESPACES[@]}"; do remove_namespace "$ns"; done
     ;;
   *) usage ;;
 esac
