@@ -184,6 +184,13 @@ async function newPackage (args: string[]): Promise<number> {
   return 0
 }
 
+/** `hwd status`'s `reached` line, by `Status.reachability`. */
+const REACHED: Record<Status['reachability'], string> = {
+  direct: 'directly',
+  relayed: 'through relays (behind a NAT)',
+  relay: 'directly; relaying for others'
+}
+
 function printStatus (s: Status): void {
   const row = (label: string, value: string): void => { console.log(`${label.padEnd(10)} ${printable(value)}`) }
   row('name', s.name)
@@ -192,8 +199,8 @@ function printStatus (s: Status): void {
   row('home', s.home)
   for (const a of s.listen) row('listening', a)
   for (const a of s.addresses) row('address', a)
+  row('reached', REACHED[s.reachability])
   if (s.peers.length === 0) row('peers', 'none connected')
-  row('reached', s.reachability === 'relayed' ? 'through relays (behind a NAT)' : s.reachability === 'relay' ? 'directly; relaying for others' : 'directly')
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
   for (const p of s.packages) row('package', `${p.id} ${p.version}`)
