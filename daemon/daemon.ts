@@ -88,7 +88,10 @@ export class Daemon {
     private readonly control: ControlServer,
     readonly access: Access
   ) {
-    this.reachability = new Reachability(node, options.announce.length > 0)
+    this.reachability = new Reachability(node, options.announce.length > 0, (relay, holds) => {
+      const name = names.nameOf(peerIdFromString(relay)) ?? relay
+      terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
+    })
     this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access })
   }
 

@@ -21,9 +21,15 @@ const log = logger('hwd:reachability')
  */
 export class Reachability {
   private relayed = false
+  /** the relays holding a slot for us, by peer id, as our addresses say */
+  private slots = new Set<string>()
 
-  /** `announced`: the user said how the node is reached (--announce), so it never reserves. */
-  constructor (private readonly node: HwdLibp2p, private readonly announced: boolean) {}
+  /**
+   * `announced`: the user said how the node is reached (--announce), so it never reserves.
+   * `report` tells the user when a relay starts or stops holding a slot for us (a relay that
+   * restarts quickly may be renewed before our addresses are next updated, and go untold).
+   */
+  constructor (private readonly node: HwdLibp2p, private readonly announced: boolean, private readonly report: (relayPeerId: string, holds: boolean) => void) {}
 
   /** Whether this node found itself NAT'd and listens through relays. */
   get behindNat (): boolean {
@@ -33,10 +39,19 @@ export class Reachability {
   start (): void {
     if (this.announced || this.node.services.relay != null) return
     this.node.addEventListener('peer:identify', this.onIdentify)
+    this.node.addEventListener('self:peer:update', this.onSelfUpdate)
   }
 
   stop (): void {
     this.node.removeEventListener('peer:identify', this.onIdentify)
+    this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
+  }
+
+  private readonly onSelfUpdate = (): void => {
+    const now = new Set(this.node.getMultiaddrs().map(a => relayOf(a)).filter(r => r != null))
+    for (const r of now) if (!this.slots.has(r)) this.report(r, true)
+    for (const r of this.slots) if (!now.has(r)) this.report(r, false)
+    this.slots = now
   }
 
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
@@ -45,7 +60,7 @@ export class Reachability {
     if (isRelayed(connection.remoteAddr) || isOwnAddress(observedAddr)) return
     log('relay %p sees us at %a, not an address of ours: behind a NAT, listening through relays', peerId, observedAddr)
     this.relayed = true
-    this.stop()
+    this.node.removeEventListener('peer:identify', this.onIdentify)
     transportManagerOf(this.node).listen([multiaddr('/p2p-circuit')])
       .catch(err => { log.error('could not listen through a relay - %e', err) })
   }

@@ -59,6 +59,8 @@ describe(`two NAT'd homes and a relay in namespaces ${nat.prefix}*`, { skip: can
     await eventually('both hold a relayed address', async () => await reserved(a) && await reserved(b), 20_000)
     await eventually('names cross the relay', async () => knows(await a.status(), 'fake2.dev', b.peerId) && knows(await b.status(), 'fake.dev', a.peerId), 20_000)
     assert.equal((await a.status()).reachability, 'relayed')
+    // by name once the relay's record has come, which is usually before the reservation
+    await a.waitForOutput(new RegExp(`^reachable through relay (r\\.dev|${relay.peerId})$`, 'm'))
     assert.equal((await relay.status()).reachability, 'relay')
   })
 
