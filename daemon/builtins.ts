@@ -33,7 +33,7 @@ export function registerBuiltins (daemon: Daemon): void {
     async run (_args, out) {
       const peers = (await daemon.status()).peers
       if (peers.length === 0) { out.line('no peers connected'); return }
-      for (const row of table([['name', 'peer id', 'address'], ...peers.map(p => [p.name ?? '?', p.peerId, p.addresses.join(' ')])])) out.line(row)
+      for (const row of table([['name', 'peer id', 'route', 'address'], ...peers.map(p => [p.name ?? '?', p.peerId, p.route, p.addresses.join(' ')])])) out.line(row)
     }
   })
 

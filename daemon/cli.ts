@@ -25,6 +25,8 @@ const HELP = `hwd: a peer-to-peer node daemon
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
+            [--relay [--relay-reservations N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
+            [--allow NAME]...
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
@@ -39,6 +41,11 @@ start options:
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
+      --allow NAME        only NAME (and other allowed nodes) may use this one; kept in the home (repeatable)
+      --relay             also relay for nodes behind NATs that reach this one (see README)
+      --relay-reservations N       how many NAT'd nodes may hold a slot at once (default 64)
+      --relay-duration SECONDS     cut each relayed connection after this long; 0: never (default)
+      --relay-max-bytes BYTES      cut each relayed connection after this much (128K, 1G); 0: never (default)
 
 Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`
@@ -83,13 +90,18 @@ async function start (args: string[]): Promise<number> {
       peer: { type: 'string', multiple: true, default: [] },
       announce: { type: 'string', multiple: true, default: [] },
       'no-mdns': { type: 'boolean', default: false },
-      package: { type: 'string', multiple: true, default: [] }
+      package: { type: 'string', multiple: true, default: [] },
+      relay: { type: 'boolean', default: false },
+      'relay-reservations': { type: 'string' },
+      'relay-duration': { type: 'string' },
+      'relay-max-bytes': { type: 'string' },
+      allow: { type: 'string', multiple: true, default: [] }
     }
   })
   const port = Number(values.port)
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
-  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }] = await Promise.all([
-    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts')
+  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }, { relayLimits }, { checkName }] = await Promise.all([
+    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts'), import('./relay.ts'), import('./access.ts')
   ])
   if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
 
@@ -109,7 +121,9 @@ async function start (args: string[]): Promise<number> {
     peers: values.peer.map(p => PeerTarget.parse(p)),
     announce: values.announce,
     mdns: !values['no-mdns'],
-    packages: values.package
+    packages: values.package,
+    relay: relayLimits(values),
+    allow: values.allow.map(checkName)
   }, terminal)
   const s = await daemon.status()
   console.log(`hwd node ${s.name}`)
@@ -177,6 +191,13 @@ function describePackage (p: Status['packages'][number]): string {
   return `${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`
 }
 
+/** `hwd status`'s `reached` line, by `Status.reachability`. */
+const REACHED: Record<Status['reachability'], string> = {
+  direct: 'directly',
+  relayed: 'through relays (behind a NAT)',
+  relay: 'directly; relaying for others'
+}
+
 function printStatus (s: Status): void {
   const row = (label: string, value: string): void => { console.log(`${label.padEnd(10)} ${printable(value)}`) }
   row('name', s.name)
@@ -185,8 +206,9 @@ function printStatus (s: Status): void {
   row('home', s.home)
   for (const a of s.listen) row('listening', a)
   for (const a of s.addresses) row('address', a)
+  row('reached', REACHED[s.reachability])
   if (s.peers.length === 0) row('peers', 'none connected')
-  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
+  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
   for (const p of s.packages) row('package', describePackage(p))
   if (s.transfers.length === 0) row('transfers', 'none running')

@@ -3,12 +3,15 @@ import { readdir, readFile, mkdir } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { describeError, HwdError, quoted } from '../errors.ts'
 import type { NameService } from '../protocol/names/index.ts'
 import type { HomePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
+import type { Access } from './access.ts'
 import type { Commands } from './commands.ts'
 import type { HwdLibp2p } from './node.ts'
+import { relayOf } from './reachability.ts'
 import type { PackageContext, PackageEntry, PackageMetadata, PackageRuntime, ScriptMetadata } from './package-api.ts'
 import { CAPABILITIES, describeGrant, isCapability, type Capability } from './sandbox/capabilities.ts'
 import { SandboxedPackage } from './sandbox/host.ts'
@@ -48,6 +51,7 @@ export interface PackageHostParts {
   transfers: TransferTable
   commands: Commands
   print(text: string): void
+  access: Access
 }
 
 /**
@@ -165,7 +169,7 @@ export class PackageHost {
    * other in a sandboxed process of its own (`sandbox/host.ts`).
    */
   private async start (pkg: FoundPackage, granted: Capability[]): Promise<void> {
-    const { node, names, paths, transfers, commands, print } = this.parts
+    const { node, names, paths, transfers, commands, print, access } = this.parts
     const stateDir = join(paths.state, pkg.id)
     await mkdir(stateDir, { recursive: true })
     const deps: Record<string, unknown> = {}
@@ -184,7 +188,12 @@ export class PackageHost {
       print,
       connect: async (name, options) => await names.connect(name, options),
       resolve: name => names.resolve(name),
-      nameOf: peer => names.nameOf(peer)
+      nameOf: peer => names.nameOf(peer),
+      refusal: (peer, what) => access.refusal(peer, what),
+      relayOf: connection => {
+        const relay = relayOf(connection.remoteAddr)
+        return relay == null ? undefined : names.nameOf(peerIdFromString(relay)) ?? relay
+      }
     }
     const sandboxed = !BUILTIN_PACKAGES.includes(pkg.dir)
     let sandbox: SandboxedPackage | undefined

@@ -15,6 +15,8 @@ export interface HomePaths {
   readonly addressBook: string
   /** the address book as it was kept before `addressBook`, migrated from at start */
   readonly legacyAddressBook: string
+  /** which nodes may use this one (storage/access-list.ts) */
+  readonly accessList: string
   readonly vfs: string
   /** packages installed in this home, one folder each, loaded at start */
   readonly packages: string
@@ -32,6 +34,7 @@ export function homePaths (dir: string): HomePaths {
     socket: join(root, 'hwd.sock'),
     addressBook: join(root, 'names.log'),
     legacyAddressBook: join(root, 'names.json'),
+    accessList: join(root, 'access.json'),
     vfs: join(root, 'vfs'),
     packages: join(root, 'packages'),
     state: join(root, 'state')

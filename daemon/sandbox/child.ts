@@ -94,18 +94,24 @@ async function contextFor (init: StartInit): Promise<PackageContext> {
   const granted = (cap: string): void => {
     if (!init.capabilities.includes(cap)) throw new AccessError(`${init.id} was not granted ${cap}`)
   }
-  const connection = (name: string, peer: string): Connection => ({
-    remotePeer: peerIdFromString(peer),
-    newStream: async (protocols: string | string[]) => {
-      const protocol = Array.isArray(protocols) ? protocols[0] : protocols
-      const { id } = await channel.request<{ id: number }>('dial', { name, protocol })
-      return streams.open(id, protocol, 'outbound')
-    }
-  }) as unknown as Connection
+  /** the relay each connection the package was given goes through, as the daemon told it */
+  const relays = new WeakMap<Connection, string | undefined>()
+  const connection = (name: string, peer: string, relay?: string): Connection => {
+    const c = {
+      remotePeer: peerIdFromString(peer),
+      newStream: async (protocols: string | string[]) => {
+        const protocol = Array.isArray(protocols) ? protocols[0] : protocols
+        const { id } = await channel.request<{ id: number }>('dial', { name, protocol })
+        return streams.open(id, protocol, 'outbound')
+      }
+    } as unknown as Connection
+    relays.set(c, relay)
+    return c
+  }
   const handlers = new Map<string, StreamHandler>()
-  channel.on('s.incoming', ({ id, protocol, peer, name }) => {
+  channel.on('s.incoming', ({ id, protocol, peer, name, relay }) => {
     const handler = handlers.get(protocol)
-    if (handler != null) void Promise.resolve(handler(streams.open(id, protocol, 'inbound'), connection(name ?? peer, peer))).catch(() => {})
+    if (handler != null) void Promise.resolve(handler(streams.open(id, protocol, 'inbound'), connection(name ?? peer, peer, relay))).catch(() => {})
   })
   const node = {
     peerId: peerIdFromString(init.our.peerId),
@@ -142,8 +148,8 @@ async function contextFor (init: StartInit): Promise<PackageContext> {
     connect: async (name, options = {}) => {
       granted('net')
       options.signal?.throwIfAborted()
-      const { peer } = await channel.request<{ peer: string }>('connect', { name })
-      return connection(name, peer)
+      const { peer, relay } = await channel.request<{ peer: string, relay?: string }>('connect', { name })
+      return connection(name, peer, relay)
     },
     resolve: name => {
       granted('net')
@@ -155,7 +161,10 @@ async function contextFor (init: StartInit): Promise<PackageContext> {
       granted('net')
       for (const [name, id] of names) if (id === peer.toString()) return name
       return undefined
-    }
+    },
+    // the daemon refused the peers its access list does not allow before their streams came here
+    refusal: () => undefined,
+    relayOf: c => relays.get(c)
   }
 }
 

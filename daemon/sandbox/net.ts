@@ -1,7 +1,8 @@
 /**
  * `net` for a sandboxed package, the daemon's side: connecting to nodes by name, and opening
  * and handling streams of its own protocols (`/<package>:<publisher>/...`), which the daemon
- * holds and carries over the channel (`streams.ts`).
+ * holds and carries over the channel (`streams.ts`). A peer the node's access list refuses
+ * never reaches the package.
  */
 import type { Stream } from '@libp2p/interface'
 import type { NameService } from '../../protocol/names/index.ts'
@@ -34,7 +35,7 @@ export function serveNet (channel: Channel, ctx: PackageContext, parts: NetParts
   channel.handle('connect', async ({ name }) => {
     granted()
     const connection = await ctx.connect(String(name))
-    return { peer: connection.remotePeer.toString() }
+    return { peer: connection.remotePeer.toString(), relay: ctx.relayOf(connection) }
   })
   channel.handle('dial', async ({ name, protocol }) => {
     const proto = own(protocol, 'dial')
@@ -46,7 +47,10 @@ export function serveNet (channel: Channel, ctx: PackageContext, parts: NetParts
     await node.handle(proto, (stream: Stream, connection) => {
       if (!parts.running()) { stream.abort(new AccessError(`${id} is not running`)); return }
       const peer = connection.remotePeer
-      channel.notify('s.incoming', { id: streams.adopt(stream), protocol: proto, peer: peer.toString(), name: names.nameOf(peer) })
+      // the node's access list holds before a peer's stream reaches the package
+      const refused = ctx.refusal(peer, proto)
+      if (refused != null) { stream.abort(new AccessError(refused)); return }
+      channel.notify('s.incoming', { id: streams.adopt(stream), protocol: proto, peer: peer.toString(), name: names.nameOf(peer), relay: ctx.relayOf(connection) })
     }, { maxInboundStreams: Number.isInteger(maxInboundStreams) ? Math.min(maxInboundStreams, MAX_INBOUND_STREAMS) : DEFAULT_INBOUND_STREAMS })
     protocols.add(proto)
   })

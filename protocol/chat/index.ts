@@ -18,7 +18,8 @@
  * never trusts (it stores its own time of arrival). The receiver stores each message durably
  * and answers one `Ack` per message, in the order the messages came: OK (stored), TOO_LARGE (an
  * empty text or one over MAX_MESSAGE_BYTES; not stored), ERROR (the receiver could not store
- * it, its disk full say; not stored), the last two with a one-line `reason`. It may store
+ * it, its disk full say; not stored), REFUSED (the sender is not on the receiver's access
+ * list; not stored), the last three with a one-line `reason`. It may store
  * several at once (they share an fsync), but acknowledges in order, and reads no further while
  * MAX_IN_FLIGHT wait for their acknowledgement. An `Ack` status the sender does not know fails
  * to decode, and an `Ack` for no message sent is refused: either resets the stream.
@@ -52,6 +53,12 @@ export { Ack, ChatMessage } from './pb/chat.ts'
 export class ChatError extends HwdError {
   static name = 'ChatError'
   name = 'ChatError'
+}
+
+/** Thrown by a receiver's `store` to refuse a message: acknowledged REFUSED, with this message as the reason. */
+export class ChatRefusedError extends HwdError {
+  static name = 'ChatRefusedError'
+  name = 'ChatRefusedError'
 }
 
 /** Refuse a text the protocol would not carry, before any dialing. */
@@ -201,7 +208,7 @@ export class ChatSender {
   }
 
   private async open (connection: Connection, key: string, signal: AbortSignal): Promise<Channel> {
-    const stream = await connection.newStream(PROTOCOL, { signal })
+    const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
     const channel: Channel = new Channel(connection, stream, () => { if (this.channels.get(key) === channel) this.channels.delete(key) })
     this.channels.set(key, channel)
     return channel
@@ -250,6 +257,7 @@ async function storeOne (message: ChatMessage, store: (message: ChatMessage) => 
     await store(message)
     return { status: Ack.Status.OK, reason: '' }
   } catch (err: any) {
+    if (err.name === 'ChatRefusedError') return { status: Ack.Status.REFUSED, reason: err.message }
     return { status: Ack.Status.ERROR, reason: `the receiver could not store it (${err.code ?? err.message})` }
   }
 }

@@ -140,7 +140,9 @@ export class NameService extends EventTarget {
     }
     await this.node.handle(PROTOCOL, async (stream, connection) => { await this.onAnnounce(stream, connection) }, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS,
+      // a NAT'd node is met through a relay first, and its name is what lets us dial it
+      runOnLimitedConnection: true
     })
     this.node.addEventListener('peer:connect', this.onConnect)
     this.node.addEventListener('self:peer:update', this.onSelfUpdate)
@@ -260,7 +262,7 @@ export class NameService extends EventTarget {
     const signal = AbortSignal.timeout(TIMEOUT_MS)
     let stream: Stream | undefined
     try {
-      stream = await this.node.dialProtocol(peer, PROTOCOL, { signal })
+      stream = await this.node.dialProtocol(peer, PROTOCOL, { signal, runOnLimitedConnection: true })
       const pb = framed(stream, MAX_ANNOUNCE_BYTES)
       await pb.write(announce, Announce, { signal })
       const receipt = await pb.read(Receipt, { signal })
