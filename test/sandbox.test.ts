@@ -128,6 +128,10 @@ describe('sandboxed packages', () => {
     assert.equal(big.stdout, `echoed ${8 * 1024 * 1024 + 6}\n`, big.stderr)
     const chat = await a.run('chat:echo:test.os', 'fake2.dev')
     assert.match(chat.stdout, /^denied AccessError: echo:test.os may dial only its own protocols/)
+    assert.equal((await b.run('deny', 'fake.dev')).code, 0)
+    const refused = await a.run('echo:echo:test.os', 'fake2.dev', 'again')
+    assert.notEqual(refused.code, 0, 'the access list holds for a sandboxed package\'s protocol')
+    await b.waitForOutput(/^refused fake.dev \(\/echo:test.os\/echo\/1.0.0\): not on the access list$/m)
   })
 
   it("a sandboxed package calls another one's API through the daemon, which names the caller", async () => {

@@ -61,7 +61,8 @@ export class HeldStreams {
     }
     stream.addEventListener('end', () => {
       ended = true
-      this.channel.notify('s.end', { id })
+      // a reset ends the stream too: the package hears of it as the reset it is, from 'close'
+      if (stream.status !== 'reset' && stream.status !== 'aborted') this.channel.notify('s.end', { id })
       if (closed) finish()
     })
     stream.addEventListener('close', evt => {
