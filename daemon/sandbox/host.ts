@@ -68,6 +68,8 @@ export class SandboxedPackage {
     this.log = logger(`hwd:sandbox:${ctx.id}`)
     this.exited = new Promise(resolve => { child.once('exit', () => { resolve() }) })
     child.once('exit', (code, signal) => { this.fail(this.exitReason(code, signal)) })
+    // a process that could not start, or a signal that could not be sent
+    child.on('error', err => { this.fail(`its process: ${err.message}`) })
     channel.whenClosed(err => { if (err.name === 'ChannelError' && this.child.exitCode == null) this.fail(`its channel: ${err.message}`) })
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       this.stderrTail = (this.stderrTail + text).slice(-4096)
