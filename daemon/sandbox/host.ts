@@ -66,7 +66,8 @@ export class SandboxedPackage {
     private readonly streams: HeldStreams
   ) {
     this.log = logger(`hwd:sandbox:${ctx.id}`)
-    this.exited = new Promise(resolve => { child.once('exit', () => { resolve() }) })
+    // a process that never started emits 'error' and may never emit 'exit'
+    this.exited = new Promise(resolve => { child.once('exit', () => { resolve() }); child.once('error', () => { if (child.pid == null) resolve() }) })
     child.once('exit', (code, signal) => { this.fail(this.exitReason(code, signal)) })
     // a process that could not start, or a signal that could not be sent
     child.on('error', err => { this.fail(`its process: ${err.message}`) })
