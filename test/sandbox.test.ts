@@ -16,6 +16,7 @@ const SNOOP = `import { readFile, writeFile } from 'node:fs/promises'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { connect } from 'node:net'
+import { Worker } from 'node:worker_threads'
 const tried = async (out, fn) => {
   try { out.line('allowed ' + await fn()) } catch (err) { out.line('denied ' + (err.code ?? err.name) + ': ' + err.message) }
 }
@@ -26,6 +27,7 @@ export function start (ctx) {
       write: async ([path], { out }) => tried(out, async () => { await writeFile(path, 'x'); return path }),
       mine: async (args, { out }) => tried(out, async () => { await writeFile(join(ctx.drive.root, 'mine.txt'), 'ok'); return (await ctx.drive.list()).map(f => f.name).join(',') }),
       spawn: async (args, { out }) => tried(out, async () => spawnSync('sh', ['-c', 'echo escaped']).stdout),
+      worker: async (args, { out }) => tried(out, async () => { new Worker('1', { eval: true }); return 'a worker' }),
       dial: async ([node], { out }) => tried(out, async () => (await ctx.connect(node)).remotePeer.toString()),
       socket: async ([path], { out }) => tried(out, async () => await new Promise((resolve, reject) => {
         const s = connect(path, () => { s.end(); resolve('connected') })
@@ -35,7 +37,7 @@ export function start (ctx) {
     }
   }
 }`
-const snoopScripts = { read: script('PATH', 1), write: script('PATH', 1), mine: script(), spawn: script(), dial: script('NODE', 1), socket: script('PATH', 1), print: script() }
+const snoopScripts = { read: script('PATH', 1), write: script('PATH', 1), mine: script(), spawn: script(), worker: script(), dial: script('NODE', 1), socket: script('PATH', 1), print: script() }
 
 const HELLO = `export function start (ctx) {
   return { scripts: { hello: async (args, { out }) => { out.line('hello from ' + ctx.id) } } }
@@ -101,6 +103,7 @@ describe('sandboxed packages', () => {
       assert.match(await attempt('write:snoop:test.os', path), /^denied ERR_ACCESS_DENIED/, path)
     }
     assert.match(await attempt('spawn:snoop:test.os'), /^denied ERR_ACCESS_DENIED/)
+    assert.match(await attempt('worker:snoop:test.os'), /^denied ERR_ACCESS_DENIED/)
     assert.match(await attempt('socket:snoop:test.os', join(home, 'hwd.sock')), /^denied ERR_ACCESS_DENIED: a sandboxed package may not connect to local sockets/)
     assert.match(await attempt('dial:snoop:test.os', 'fake2.dev'), /^denied AccessError: snoop:test.os was not granted net$/m)
     assert.match(await attempt('print:snoop:test.os'), /^denied AccessError: snoop:test.os was not granted terminal$/m)
