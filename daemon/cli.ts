@@ -30,6 +30,7 @@ usage:
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
+  hwd packages [--home DIR]                  each package: what it holds, and whether it runs
 
 start options:
   -f, --name NAME         the node's name (default fake.dev)
@@ -58,6 +59,7 @@ async function main (argv: string[]): Promise<number> {
     case 'run': return await run(rest)
     case 'status': return await status(rest)
     case 'new': return await newPackage(rest)
+    case 'packages': return await run(['packages', ...rest])
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -128,7 +130,7 @@ async function start (args: string[]): Promise<number> {
   console.log(`peer id    ${s.peerId}`)
   for (const a of s.listen) console.log(`listening  ${a}`)
   for (const a of s.addresses) console.log(`address    ${a}`)
-  for (const p of s.packages) console.log(`package    ${p.id} ${p.version}`)
+  for (const p of s.packages) console.log(`package    ${describePackage(p)}`)
   console.log(`home       ${s.home}`)
   terminal.start(daemon.commands, completer(daemon.commands, () => daemon.names.names().map(n => n.name).filter(n => n !== s.name)))
 
@@ -184,6 +186,11 @@ async function newPackage (args: string[]): Promise<number> {
   return 0
 }
 
+/** `photos:me.os 0.1.0 (sandboxed; holds file-transfer:template.os)`, as start-up and `hwd status` show it */
+function describePackage (p: Status['packages'][number]): string {
+  return `${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`
+}
+
 /** `hwd status`'s `reached` line, by `Status.reachability`. */
 const REACHED: Record<Status['reachability'], string> = {
   direct: 'directly',
@@ -203,7 +210,7 @@ function printStatus (s: Status): void {
   if (s.peers.length === 0) row('peers', 'none connected')
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
-  for (const p of s.packages) row('package', `${p.id} ${p.version}`)
+  for (const p of s.packages) row('package', describePackage(p))
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
     row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatProgress(t.done, t.total)}`)

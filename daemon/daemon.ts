@@ -15,6 +15,7 @@ import { Commands } from './commands.ts'
 import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
 import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
+import { describeGrant } from './sandbox/capabilities.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
 import { isRelayed, Reachability, relayOf } from './reachability.ts'
 import type { RelayLimits } from './relay.ts'
@@ -53,7 +54,8 @@ export interface Status {
   /** `relay`: serving NAT'd nodes; `relayed`: behind a NAT, reached through a relay; else `direct` */
   reachability: 'direct' | 'relayed' | 'relay'
   names: Array<{ name: string, peerId: string }>
-  packages: Array<{ id: string, version: string, dir: string }>
+  /** `holds`: what a sandboxed package was granted; absent for a built-in one */
+  packages: Array<{ id: string, version: string, dir: string, holds?: string }>
   transfers: TransferInfo[]
   /** downloads cut off that the next download of the same file resumes */
   interrupted: Interrupted[]
@@ -208,7 +210,7 @@ export class Daemon {
       })),
       reachability: this.node.services.relay != null ? 'relay' : this.reachability.behindNat ? 'relayed' : 'direct',
       names: this.names.names(),
-      packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir })),
+      packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir, holds: p.sandbox != null ? describeGrant(p.sandbox.capabilities, p.metadata.dependencies) : undefined })),
       transfers: this.transfers.list(),
       interrupted: await this.interrupted()
     }

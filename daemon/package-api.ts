@@ -34,6 +34,12 @@ export interface PackageMetadata {
   entry: string
   /** packages whose APIs this one imports: `file-transfer:template.os` */
   dependencies: string[]
+  /**
+   * what a package that is not built in may do beyond its drive, state folder and its
+   * dependencies' APIs: `net` (dial nodes, handle its own protocols `/<package>:<publisher>/...`),
+   * `terminal` (print to the node's terminal); anything else is refused at load
+   */
+  capabilities: Array<'net' | 'terminal'>
   /** the terminal scripts offered, by script name: `download` becomes `download:package:publisher` */
   scripts: Record<string, ScriptMetadata>
 }

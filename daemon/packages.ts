@@ -4,7 +4,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { describeError, HwdError } from '../errors.ts'
+import { describeError, HwdError, quoted } from '../errors.ts'
 import type { NameService } from '../protocol/names/index.ts'
 import type { HomePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
@@ -13,6 +13,8 @@ import type { Commands } from './commands.ts'
 import type { HwdLibp2p } from './node.ts'
 import { relayOf } from './reachability.ts'
 import type { PackageContext, PackageEntry, PackageMetadata, PackageRuntime, ScriptMetadata } from './package-api.ts'
+import { CAPABILITIES, describeGrant, isCapability, type Capability } from './sandbox/capabilities.ts'
+import { SandboxedPackage } from './sandbox/host.ts'
 import type { TransferTable } from './transfers.ts'
 
 /** The packages every node runs, shipped beside the daemon and loaded like any other. */
@@ -38,6 +40,8 @@ interface FoundPackage {
 export interface LoadedPackage extends FoundPackage {
   runtime: PackageRuntime
   drive: Drive
+  /** the process a package that is not built in runs in */
+  sandbox?: SandboxedPackage
 }
 
 export interface PackageHostParts {
@@ -57,11 +61,31 @@ export interface PackageHostParts {
  */
 export class PackageHost {
   private readonly loaded: LoadedPackage[] = []
+  private readonly refused: string[] = []
   private readonly controller = new AbortController()
 
   constructor (private readonly parts: PackageHostParts) {
     // every running transfer listens on it: dozens of listeners are expected, not a leak
     setMaxListeners(Infinity, this.controller.signal)
+    parts.commands.register({
+      name: 'packages',
+      args: '',
+      summary: 'each package: what it holds, and whether it runs',
+      minArgs: 0,
+      maxArgs: 0,
+      run: async (_args, out) => { for (const line of this.describe()) out.line(line) }
+    })
+  }
+
+  /** `hwd packages`: one line a package, refusals last. */
+  describe (): string[] {
+    const lines = this.loaded.map(p => {
+      const head = `${p.id} ${p.metadata.version}`
+      if (p.sandbox == null) return `${head}: built in, running in the daemon`
+      const state = p.sandbox.state === 'failed' ? `failed: ${p.sandbox.reason ?? ''}` : `${p.sandbox.state} (pid ${p.sandbox.pid ?? '?'})`
+      return `${head}: sandboxed, holds ${describeGrant(p.sandbox.capabilities, p.metadata.dependencies)}; ${state}`
+    })
+    return [...lines, ...this.refused.map(r => `refused ${r}`)]
   }
 
   list (): LoadedPackage[] {
@@ -88,15 +112,17 @@ export class PackageHost {
         continue
       }
       try {
-        await this.start(pkg)
-      } catch (err) {
-        this.refuse(err instanceof PackageError ? err : new PackageError(`package ${pkg.id}: failed to start: ${describeError(err)}`))
+        await this.start(pkg, pkg.metadata.capabilities)
+      } catch (err: any) {
+        this.refuse(err?.name === 'PackageError' ? err : new PackageError(`package ${pkg.id}: failed to start: ${describeError(err)}`))
       }
     }
   }
 
   async stop (): Promise<void> {
     this.controller.abort()
+    // no built-in package depends on a sandboxed one: those stop first, all at once, each in its own time
+    await Promise.all(this.loaded.filter(p => p.sandbox != null).map(async p => { await p.sandbox?.stop() }))
     for (const pkg of this.loaded.reverse()) {
       await pkg.runtime.stop?.().catch(err => { this.parts.print(`package ${pkg.id}: error while stopping: ${describeError(err)}`) })
     }
@@ -138,7 +164,11 @@ export class PackageHost {
     return ordered
   }
 
-  private async start (pkg: FoundPackage): Promise<void> {
+  /**
+   * Start one package with the capabilities `granted` to it: a built-in one in the daemon, any
+   * other in a sandboxed process of its own (`sandbox/host.ts`).
+   */
+  private async start (pkg: FoundPackage, granted: Capability[]): Promise<void> {
     const { node, names, paths, transfers, commands, print, access } = this.parts
     const stateDir = join(paths.state, pkg.id)
     await mkdir(stateDir, { recursive: true })
@@ -165,9 +195,22 @@ export class PackageHost {
         return relay == null ? undefined : names.nameOf(peerIdFromString(relay)) ?? relay
       }
     }
-    const entry = await import(pathToFileURL(join(pkg.dir, pkg.metadata.entry)).href) as Partial<PackageEntry>
-    if (typeof entry.start !== 'function') throw new PackageError(`package ${pkg.id}: its entry ${pkg.metadata.entry} exports no start function`)
-    const runtime = await entry.start(ctx)
+    const sandboxed = !BUILTIN_PACKAGES.includes(pkg.dir)
+    let sandbox: SandboxedPackage | undefined
+    let runtime: PackageRuntime
+    if (sandboxed) {
+      const started = await SandboxedPackage.start(pkg.dir, ctx, granted, { node, names, vfs: paths.vfs, print })
+      sandbox = started.sandbox
+      runtime = {
+        scripts: Object.fromEntries(started.scripts.map(s => [s, async (args: string[], io) => { await started.sandbox.runScript(s, args, io.out, io.signal) }])),
+        api: started.api ? started.sandbox : undefined,
+        stop: async () => { await started.sandbox.stop() }
+      }
+    } else {
+      const entry = await import(pathToFileURL(join(pkg.dir, pkg.metadata.entry)).href) as Partial<PackageEntry>
+      if (typeof entry.start !== 'function') throw new PackageError(`package ${pkg.id}: its entry ${pkg.metadata.entry} exports no start function`)
+      runtime = await entry.start(ctx)
+    }
     const scripts = runtime?.scripts ?? {}
     const declared = Object.keys(pkg.metadata.scripts)
     const mismatch = [...declared.filter(s => typeof scripts[s] !== 'function'), ...Object.keys(scripts).filter(s => !declared.includes(s))]
@@ -185,10 +228,11 @@ export class PackageHost {
         ...(complete != null ? { complete: (args: string[]) => complete(args) } : {})
       })
     }
-    this.loaded.push({ ...pkg, runtime, drive: ctx.drive })
+    this.loaded.push({ ...pkg, runtime, drive: ctx.drive, sandbox })
   }
 
   private refuse (err: unknown): void {
+    this.refused.push(describeError(err))
     this.parts.print(`refused ${describeError(err)}`)
   }
 }
@@ -222,6 +266,10 @@ export async function readPackage (dirArg: string): Promise<FoundPackage> {
   if (typeof m.entry !== 'string' || isAbsolute(m.entry) || relative(dir, resolve(dir, m.entry)).startsWith('..')) throw problem('needs entry: a module path inside the package folder')
   const dependencies = m.dependencies ?? []
   if (!Array.isArray(dependencies) || !dependencies.every(d => typeof d === 'string' && /^[^:\s]+:[^:\s]+$/.test(d))) throw problem('dependencies must be a list of package:publisher')
+  const capabilities = m.capabilities ?? []
+  if (!Array.isArray(capabilities)) throw problem(`capabilities must be a list (known: ${Object.keys(CAPABILITIES).join(', ')})`)
+  const unknown = capabilities.find(c => !isCapability(c))
+  if (unknown !== undefined) throw problem(`asks for an unknown capability ${quoted(String(unknown)).slice(0, 80)} (known: ${Object.keys(CAPABILITIES).join(', ')})`)
   const scripts = m.scripts ?? {}
   if (typeof scripts !== 'object' || scripts == null || Array.isArray(scripts)) throw problem('scripts must be an object')
   for (const [name, s] of Object.entries(scripts)) {
@@ -234,6 +282,7 @@ export async function readPackage (dirArg: string): Promise<FoundPackage> {
     description: typeof m.description === 'string' ? m.description : undefined,
     entry: m.entry,
     dependencies,
+    capabilities: [...new Set(capabilities as Capability[])],
     scripts: scripts as Record<string, ScriptMetadata>
   }
   return { id: `${metadata.package_name}:${metadata.publisher}`, dir, metadata }
