@@ -4,6 +4,7 @@
 // generation grow to four times what is live. See docs/performance.md#heap-growth.
 import './polyfill.ts'
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeError, printable, printableJson, UsageError } from '../errors.ts'
 import { homePaths } from '../storage/home.ts'
@@ -24,10 +25,11 @@ const HELP = `hwd: a peer-to-peer node daemon
 
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
-            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
+            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]... [--no-mirror]
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
+  hwd publish [--home DIR] DIR               sign the package in DIR as this node and serve it
 
 start options:
   -f, --name NAME         the node's name (default fake.dev)
@@ -38,6 +40,7 @@ start options:
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
+      --no-mirror         serve only the packages this node published, not those it installed
 
 Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`
@@ -51,6 +54,7 @@ async function main (argv: string[]): Promise<number> {
     case 'run': return await run(rest)
     case 'status': return await status(rest)
     case 'new': return await newPackage(rest)
+    case 'publish': return await publish(rest)
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -81,7 +85,8 @@ async function start (args: string[]): Promise<number> {
       peer: { type: 'string', multiple: true, default: [] },
       announce: { type: 'string', multiple: true, default: [] },
       'no-mdns': { type: 'boolean', default: false },
-      package: { type: 'string', multiple: true, default: [] }
+      package: { type: 'string', multiple: true, default: [] },
+      'no-mirror': { type: 'boolean', default: false }
     }
   })
   const port = Number(values.port)
@@ -107,7 +112,8 @@ async function start (args: string[]): Promise<number> {
     peers: values.peer.map(p => PeerTarget.parse(p)),
     announce: values.announce,
     mdns: !values['no-mdns'],
-    packages: values.package
+    packages: values.package,
+    mirror: !values['no-mirror']
   }, terminal)
   const s = await daemon.status()
   console.log(`hwd node ${s.name}`)
@@ -143,6 +149,13 @@ async function run (args: string[]): Promise<number> {
     view.stop()
   }
   return 0
+}
+
+/** `hwd publish DIR`: the running daemon of the home publishes the folder, named from here. */
+async function publish (args: string[]): Promise<number> {
+  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd publish [--home DIR] DIR')
+  return await run(['--home', values.home, 'publish', resolve(positionals[0])])
 }
 
 async function status (args: string[]): Promise<number> {

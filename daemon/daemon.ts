@@ -12,6 +12,7 @@ import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
 import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
+import { publishCommand, Releases } from './releases.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 
@@ -30,6 +31,8 @@ export interface DaemonOptions {
   mdns: boolean
   /** package folders to load besides the built-in ones and those in `<home>/packages/` */
   packages: string[]
+  /** serve the releases installed here, as well as those published here */
+  mirror: boolean
 }
 
 export interface Status {
@@ -73,7 +76,8 @@ export class Daemon {
     private readonly lock: HomeLock,
     private readonly terminal: Terminal,
     private readonly keeper: PeerKeeper,
-    private readonly control: ControlServer
+    private readonly control: ControlServer,
+    readonly releases: Releases
   ) {
     this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) } })
   }
@@ -90,7 +94,8 @@ export class Daemon {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
         const commands = new Commands()
         const control = new ControlServer(paths.socket, commands, terminal)
-        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control)
+        const releases = await Releases.open({ node, privateKey, name: options.name, dir: paths.releases, mirror: options.mirror })
+        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control, releases)
         await daemon.bringUp()
         return daemon
       } catch (err) {
@@ -106,6 +111,8 @@ export class Daemon {
   private async bringUp (): Promise<void> {
     registerBuiltins(this)
     await this.names.start()
+    this.commands.register(publishCommand(this.releases))
+    await this.releases.start()
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(async () => await this.status())
     this.node.services.mdns?.addEventListener('peer', this.onDiscovery)
@@ -189,6 +196,7 @@ export class Daemon {
     await this.keeper.stop()
     await this.control.stop()
     await this.packages.stop()
+    await this.releases.stop()
     await this.names.stop()
     await this.node.stop()
     await this.lock.release()
