@@ -5,10 +5,11 @@
 import './polyfill.ts'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { createInterface } from 'node:readline/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeError, printable, printableJson, UsageError } from '../errors.ts'
 import { homePaths } from '../storage/home.ts'
-import { request } from './control-client.ts'
+import { request, type ClientHandlers } from './control-client.ts'
 import type { Status } from './daemon.ts'
 import { formatProgress } from './format.ts'
 import { ProgressView } from './progress-view.ts'
@@ -30,6 +31,8 @@ usage:
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
   hwd publish [--home DIR] DIR               sign the package in DIR as this node and serve it
+  hwd install [--home DIR] NAME:PUBLISHER [--from NODE] [--version V] [--yes]
+                                             fetch a package from the network, check it, and load it
 
 start options:
   -f, --name NAME         the node's name (default fake.dev)
@@ -55,6 +58,7 @@ async function main (argv: string[]): Promise<number> {
     case 'status': return await status(rest)
     case 'new': return await newPackage(rest)
     case 'publish': return await publish(rest)
+    case 'install': return await install(rest)
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -139,15 +143,47 @@ async function start (args: string[]): Promise<number> {
 async function run (args: string[]): Promise<number> {
   const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
   if (positionals.length === 0) throw new UsageError('usage: hwd run [--home DIR] COMMAND [ARGS...]')
+  await runOn(values.home, positionals)
+  return 0
+}
+
+/** Run one terminal command on the daemon of `home`, showing its lines and progress here. */
+async function runOn (home: string, argv: string[], ask?: ClientHandlers['ask']): Promise<void> {
   const view = new ProgressView()
   try {
-    await request(homePaths(values.home).socket, values.home, { op: 'run', argv: positionals }, {
+    await request(homePaths(home).socket, home, { op: 'run', argv }, {
       line: text => { view.line(text) },
-      progress: update => { view.progress(update) }
+      progress: update => { view.progress(update) },
+      ask
     })
   } finally {
     view.stop()
   }
+}
+
+/**
+ * `hwd install`: the daemon finds and checks the release and shows what it asks for; this
+ * asks the person at the terminal, and only then has the daemon install exactly that release.
+ */
+async function install (args: string[]): Promise<number> {
+  const { values, positionals } = parse({
+    args,
+    options: { ...homeOption, from: { type: 'string' }, version: { type: 'string' }, yes: { type: 'boolean', default: false } },
+    allowPositionals: true
+  })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd install [--home DIR] NAME:PUBLISHER [--from NODE] [--version V] [--yes]')
+  const argv = ['install', positionals[0], ...(values.from != null ? ['--from', values.from] : []), ...(values.version != null ? ['--version', values.version] : []), ...(values.yes ? ['--yes'] : [])]
+  let asked: { question: string, argv: string[] } | undefined
+  await runOn(values.home, argv, (question, argv) => { asked = { question, argv } })
+  if (asked == null) return 0
+  if (process.stdin.isTTY !== true) throw new UsageError('not installed: there is no terminal to ask on; add --yes to install what is shown above')
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  const answer = await rl.question(`${asked.question} [y/N] `).finally(() => { rl.close() })
+  if (!/^y(es)?$/i.test(answer.trim())) {
+    console.log('not installed')
+    return 1
+  }
+  await runOn(values.home, asked.argv)
   return 0
 }
 
@@ -155,7 +191,8 @@ async function run (args: string[]): Promise<number> {
 async function publish (args: string[]): Promise<number> {
   const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('usage: hwd publish [--home DIR] DIR')
-  return await run(['--home', values.home, 'publish', resolve(positionals[0])])
+  await runOn(values.home, ['publish', resolve(positionals[0])])
+  return 0
 }
 
 async function status (args: string[]): Promise<number> {

@@ -13,6 +13,7 @@ import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
 import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
 import { publishCommand, Releases } from './releases.ts'
+import { installCommand, Installer } from './install.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 
@@ -113,6 +114,10 @@ export class Daemon {
     await this.names.start()
     this.commands.register(publishCommand(this.releases))
     await this.releases.start()
+    const present = (id: string): string | undefined => this.packages.list().find(p => p.id === id)?.metadata.version
+    const installer = new Installer({ node: this.node, names: this.names, releases: this.releases, dir: this.paths.packages, present })
+    await installer.clean()
+    this.commands.register(installCommand(installer, present, async dir => await this.packages.loadInstalled(dir)))
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(async () => await this.status())
     this.node.services.mdns?.addEventListener('peer', this.onDiscovery)

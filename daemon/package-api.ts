@@ -34,6 +34,8 @@ export interface PackageMetadata {
   entry: string
   /** packages whose APIs this one imports: `file-transfer:template.os` */
   dependencies: string[]
+  /** what it may do beyond its own drive and state */
+  capabilities?: string[]
   /** the terminal scripts offered, by script name: `download` becomes `download:package:publisher` */
   scripts: Record<string, ScriptMetadata>
 }

@@ -91,6 +91,16 @@ export class PackageHost {
     }
   }
 
+  /** Load one package folder into the running node, as an install does: its commands, or why it was refused. */
+  async loadInstalled (dir: string): Promise<string[]> {
+    const pkg = await readPackage(dir)
+    if (this.loaded.some(l => l.id === pkg.id)) throw new PackageError(`package ${pkg.id} is loaded already`)
+    const missing = pkg.metadata.dependencies.find(d => !this.loaded.some(l => l.id === d))
+    if (missing != null) throw new PackageError(`package ${pkg.id}: its dependency ${missing} is not loaded`)
+    await this.start(pkg)
+    return Object.keys(pkg.metadata.scripts).map(s => `${s}:${pkg.id}`)
+  }
+
   async stop (): Promise<void> {
     this.controller.abort()
     for (const pkg of this.loaded.reverse()) {
@@ -188,7 +198,8 @@ export class PackageHost {
 export async function packageDirsIn (dir: string): Promise<string[]> {
   try {
     const entries = await readdir(dir, { withFileTypes: true })
-    return entries.filter(e => e.isDirectory()).map(e => join(dir, e.name)).sort()
+    // a folder whose name starts with a dot is not a package: an install being unpacked, say
+    return entries.filter(e => e.isDirectory() && !e.name.startsWith('.')).map(e => join(dir, e.name)).sort()
   } catch (err: any) {
     if (err.code === 'ENOENT') return []
     throw err
@@ -225,6 +236,7 @@ export async function readPackage (dirArg: string): Promise<FoundPackage> {
     description: typeof m.description === 'string' ? m.description : undefined,
     entry: m.entry,
     dependencies,
+    capabilities: Array.isArray(m.capabilities) ? m.capabilities.filter(c => typeof c === 'string') : [],
     scripts: scripts as Record<string, ScriptMetadata>
   }
   return { id: `${metadata.package_name}:${metadata.publisher}`, dir, metadata }

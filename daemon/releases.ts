@@ -100,6 +100,13 @@ export class Releases {
       .sort((a, b) => newestFirst(a.release, b.release))
   }
 
+  /** Keep and serve a release (one published elsewhere is served only as a mirror). */
+  async add (release: Release, hash: string, archive: Uint8Array): Promise<void> {
+    if (this.held.some(h => h.hash === hash)) return
+    await this.store.add(hash, Release.encode(release), archive)
+    this.held.push({ release, hash })
+  }
+
   /** Every release held, newest first. */
   list (): Release[] {
     return this.held.map(h => h.release).sort(newestFirst)
@@ -142,8 +149,7 @@ export class Releases {
       capabilities: [],
       dependencies: metadata.dependencies
     })
-    await this.store.add(hash, Release.encode(release), archive)
-    this.held.push({ release, hash })
+    await this.add(release, hash, archive)
     return { release, hash, again: false }
   }
 }

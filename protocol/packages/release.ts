@@ -9,7 +9,8 @@ import { Release } from './pb/packages.ts'
 
 const domain = fromString(SIGNING_DOMAIN)
 const PACKAGE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/
-const PACKAGE_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}):[a-z0-9](?:[a-z0-9.-]{0,252})$/
+/** `name:publisher` */
+export const PACKAGE_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}):[a-z0-9](?:[a-z0-9.-]{0,252})$/
 
 export class ReleaseError extends HwdError {
   static name = 'ReleaseError'
