@@ -139,6 +139,61 @@ describe('hwd install', () => {
   })
 })
 
+describe('what a release may not do', () => {
+  it('a node started with --no-mirror serves only what it published', async () => {
+    const { pub } = await publisher()
+    const b = await TestNode.start({ name: 'b.dev', peers: [pub.addr], extra: ['--no-mirror'] })
+    await eventually('b knows pub.dev', async () => knows(await b.status(), 'pub.dev', pub.peerId))
+    assert.equal((await hwd(['install', '--home', b.home, 'photos:pub.dev', '--yes'])).code, 0)
+    await pub.stop()
+    const c = await TestNode.start({ name: 'c.dev', peers: [b.addr] })
+    await eventually('c knows b.dev', async () => knows(await c.status(), 'b.dev', b.peerId))
+    const r = await hwd(['install', '--home', c.home, 'photos:pub.dev', '--yes'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /no node serves photos:pub\.dev that this node can trust \(asked pub\.dev: pub\.dev is offline.*; b\.dev: does not have it\); nothing installed/)
+  })
+
+  it('refuses a dependency cycle before fetching anything', async () => {
+    const work = await tempHome('hwd-pub-')
+    const pub = await TestNode.start({ name: 'pub.dev' })
+    for (const [name, dep] of [['ping', 'pong'], ['pong', 'ping']]) {
+      assert.equal((await hwd(['new', name, '--publisher', 'pub.dev', '--dir', work])).code, 0)
+      const meta = JSON.parse(await readFile(join(work, name, 'metadata.json'), 'utf8'))
+      await writeFile(join(work, name, 'metadata.json'), JSON.stringify({ ...meta, dependencies: [`${dep}:pub.dev`] }))
+      assert.equal((await hwd(['publish', '--home', pub.home, join(work, name)])).code, 0)
+    }
+    const b = await TestNode.start({ name: 'b.dev', peers: [pub.addr] })
+    await eventually('b knows pub.dev', async () => knows(await b.status(), 'pub.dev', pub.peerId))
+    const r = await hwd(['install', '--home', b.home, 'ping:pub.dev', '--yes'])
+    assert.match(r.stderr, /dependency cycle: ping:pub\.dev → pong:pub\.dev → ping:pub\.dev/)
+    assert.deepEqual(await installedHere(b), [])
+  })
+
+  it('refuses an archive whose metadata.json says other than its signed record', async () => {
+    const c = await TestNode.start({ name: 'c.dev' })
+    const raw = await RawPeer.start()
+    try {
+      await raw.claim(c, 'evil.dev')
+      const work = await tempHome('hwd-pub-')
+      assert.equal((await hwd(['new', 'tool', '--publisher', 'evil.dev', '--dir', work])).code, 0)
+      const meta = JSON.parse(await readFile(join(work, 'tool', 'metadata.json'), 'utf8'))
+      await writeFile(join(work, 'tool', 'metadata.json'), JSON.stringify({ ...meta, capabilities: ['net'] }))
+      const archive = await packFolder(join(work, 'tool'))
+      const hasher = newBlake3()
+      hasher.update(archive)
+      // the record asks for nothing; the package inside asks for the network
+      const release = await signRelease(raw.key, { package: 'tool', publisher: 'evil.dev', version: '0.1.0', blake3: hasher.digestBuffer() as Uint8Array<ArrayBuffer>, size: archive.byteLength, capabilities: [], dependencies: ['file-transfer:template.os'] })
+      await raw.node.handle(PROTOCOL, async stream => { await serveRequest(stream, sourceOf(release, archive)) })
+      const r = await hwd(['install', '--home', c.home, 'tool:evil.dev', '--yes'])
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /the archive's metadata\.json does not match its signed release: its capabilities differ; nothing installed/)
+      assert.deepEqual(await installedHere(c), [])
+    } finally {
+      await raw.stop()
+    }
+  })
+})
+
 /** A release source for the hostile peer: one release and the bytes it serves as its archive. */
 function sourceOf (release: Release, archive: Buffer): Parameters<typeof serveRequest>[1] {
   return {
