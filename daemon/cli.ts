@@ -4,10 +4,12 @@
 // generation grow to four times what is live. See docs/performance.md#heap-growth.
 import './polyfill.ts'
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { createInterface } from 'node:readline/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeError, printable, printableJson, UsageError } from '../errors.ts'
 import { homePaths } from '../storage/home.ts'
-import { request } from './control-client.ts'
+import { request, type ClientHandlers } from './control-client.ts'
 import type { Status } from './daemon.ts'
 import { formatProgress } from './format.ts'
 import { ProgressView } from './progress-view.ts'
@@ -24,13 +26,16 @@ const HELP = `hwd: a peer-to-peer node daemon
 
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
-            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
+            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]... [--no-mirror]
             [--relay [--relay-reservations N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
             [--allow NAME]...
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
   hwd packages [--home DIR]                  each package: what it holds, and whether it runs
+  hwd publish [--home DIR] DIR               sign the package in DIR as this node and serve it
+  hwd install [--home DIR] NAME:PUBLISHER [--from NODE] [--version V] [--yes]
+                                             fetch a package from the network, check it, and load it
 
 start options:
   -f, --name NAME         the node's name (default fake.dev)
@@ -46,6 +51,7 @@ start options:
       --relay-reservations N       how many NAT'd nodes may hold a slot at once (default 64)
       --relay-duration SECONDS     cut each relayed connection after this long; 0: never (default)
       --relay-max-bytes BYTES      cut each relayed connection after this much (128K, 1G); 0: never (default)
+      --no-mirror         serve only the packages this node published, not those it installed
 
 Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`
@@ -60,6 +66,8 @@ async function main (argv: string[]): Promise<number> {
     case 'status': return await status(rest)
     case 'new': return await newPackage(rest)
     case 'packages': return await run(['packages', ...rest])
+    case 'publish': return await publish(rest)
+    case 'install': return await install(rest)
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -95,7 +103,8 @@ async function start (args: string[]): Promise<number> {
       'relay-reservations': { type: 'string' },
       'relay-duration': { type: 'string' },
       'relay-max-bytes': { type: 'string' },
-      allow: { type: 'string', multiple: true, default: [] }
+      allow: { type: 'string', multiple: true, default: [] },
+      'no-mirror': { type: 'boolean', default: false }
     }
   })
   const port = Number(values.port)
@@ -123,7 +132,8 @@ async function start (args: string[]): Promise<number> {
     mdns: !values['no-mdns'],
     packages: values.package,
     relay: relayLimits(values),
-    allow: values.allow.map(checkName)
+    allow: values.allow.map(checkName),
+    mirror: !values['no-mirror']
   }, terminal)
   const s = await daemon.status()
   console.log(`hwd node ${s.name}`)
@@ -149,15 +159,55 @@ async function start (args: string[]): Promise<number> {
 async function run (args: string[]): Promise<number> {
   const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
   if (positionals.length === 0) throw new UsageError('usage: hwd run [--home DIR] COMMAND [ARGS...]')
+  await runOn(values.home, positionals)
+  return 0
+}
+
+/** Run one terminal command on the daemon of `home`, showing its lines and progress here. */
+async function runOn (home: string, argv: string[], ask?: ClientHandlers['ask']): Promise<void> {
   const view = new ProgressView()
   try {
-    await request(homePaths(values.home).socket, values.home, { op: 'run', argv: positionals }, {
+    await request(homePaths(home).socket, home, { op: 'run', argv }, {
       line: text => { view.line(text) },
-      progress: update => { view.progress(update) }
+      progress: update => { view.progress(update) },
+      ask
     })
   } finally {
     view.stop()
   }
+}
+
+/**
+ * `hwd install`: the daemon finds and checks the release and shows what it asks for; this
+ * asks the person at the terminal, and only then has the daemon install exactly that release.
+ */
+async function install (args: string[]): Promise<number> {
+  const { values, positionals } = parse({
+    args,
+    options: { ...homeOption, from: { type: 'string' }, version: { type: 'string' }, yes: { type: 'boolean', default: false } },
+    allowPositionals: true
+  })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd install [--home DIR] NAME:PUBLISHER [--from NODE] [--version V] [--yes]')
+  const argv = ['install', positionals[0], ...(values.from != null ? ['--from', values.from] : []), ...(values.version != null ? ['--version', values.version] : []), ...(values.yes ? ['--yes'] : [])]
+  let asked: { question: string, argv: string[] } | undefined
+  await runOn(values.home, argv, (question, argv) => { asked = { question, argv } })
+  if (asked == null) return 0
+  if (process.stdin.isTTY !== true) throw new UsageError('not installed: there is no terminal to ask on; add --yes to install what is shown above')
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  const answer = await rl.question(`${asked.question} [y/N] `).finally(() => { rl.close() })
+  if (!/^y(es)?$/i.test(answer.trim())) {
+    console.log('not installed')
+    return 1
+  }
+  await runOn(values.home, asked.argv)
+  return 0
+}
+
+/** `hwd publish DIR`: the running daemon of the home publishes the folder, named from here. */
+async function publish (args: string[]): Promise<number> {
+  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd publish [--home DIR] DIR')
+  await runOn(values.home, ['publish', resolve(positionals[0])])
   return 0
 }
 

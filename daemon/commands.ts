@@ -5,6 +5,12 @@ export interface CommandOutput {
   line(text: string): void
   /** a long job's progress; `total` may be unknown at first */
   progress(update: Progress): void
+  /**
+   * Ask whoever ran the command to agree to `question`, after which `argv` does it. A client
+   * that can ask a person (`hwd install` on a terminal) does; elsewhere the command says what to
+   * type instead.
+   */
+  ask?(question: string, argv: string[]): void
 }
 
 export interface Progress {

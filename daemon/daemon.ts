@@ -19,6 +19,8 @@ import { describeGrant } from './sandbox/capabilities.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
 import { isRelayed, Reachability, relayOf } from './reachability.ts'
 import type { RelayLimits } from './relay.ts'
+import { publishCommand, Releases } from './releases.ts'
+import { installCommand, Installer } from './install.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 
@@ -41,6 +43,8 @@ export interface DaemonOptions {
   relay?: RelayLimits
   /** names added to the access list at start (--allow) */
   allow: string[]
+  /** serve the releases installed here, as well as those published here */
+  mirror: boolean
 }
 
 export interface Status {
@@ -89,7 +93,8 @@ export class Daemon {
     private readonly terminal: Terminal,
     private readonly keeper: PeerKeeper,
     private readonly control: ControlServer,
-    readonly access: Access
+    readonly access: Access,
+    readonly releases: Releases
   ) {
     this.reachability = new Reachability(node, options.announce.length > 0, (relay, holds) => {
       const name = names.nameOf(peerIdFromString(relay)) ?? relay
@@ -112,7 +117,8 @@ export class Daemon {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
         const commands = new Commands()
         const control = new ControlServer(paths.socket, commands, terminal)
-        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control, new Access(list, book, options.name, text => { terminal.line(text) }))
+        const releases = await Releases.open({ node, privateKey, name: options.name, dir: paths.releases, mirror: options.mirror })
+        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control, new Access(list, book, options.name, text => { terminal.line(text) }), releases)
         await daemon.bringUp()
         return daemon
       } catch (err) {
@@ -129,6 +135,12 @@ export class Daemon {
     registerBuiltins(this)
     this.access.register(this.commands)
     await this.names.start()
+    this.commands.register(publishCommand(this.releases))
+    await this.releases.start()
+    const present = (id: string): string | undefined => this.packages.list().find(p => p.id === id)?.metadata.version
+    const installer = new Installer({ node: this.node, names: this.names, releases: this.releases, dir: this.paths.packages, present })
+    await installer.clean()
+    this.commands.register(installCommand(installer, present, async dir => await this.packages.loadInstalled(dir)))
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(async () => await this.status())
     this.node.services.mdns?.addEventListener('peer', this.onDiscovery)
@@ -225,6 +237,7 @@ export class Daemon {
     await this.keeper.stop()
     await this.control.stop()
     await this.packages.stop()
+    await this.releases.stop()
     await this.names.stop()
     await this.node.stop()
     await this.lock.release()

@@ -119,6 +119,20 @@ export class PackageHost {
     }
   }
 
+  /**
+   * Load one installed package folder into the running node with the capabilities its
+   * metadata asks for: the installer checked that they are what its signed release says and
+   * what the user agreed to. Its commands, or why it was refused.
+   */
+  async loadInstalled (dir: string): Promise<string[]> {
+    const pkg = await readPackage(dir)
+    if (this.loaded.some(l => l.id === pkg.id)) throw new PackageError(`package ${pkg.id} is loaded already`)
+    const missing = pkg.metadata.dependencies.find(d => !this.loaded.some(l => l.id === d))
+    if (missing != null) throw new PackageError(`package ${pkg.id}: its dependency ${missing} is not loaded`)
+    await this.start(pkg, pkg.metadata.capabilities)
+    return Object.keys(pkg.metadata.scripts).map(s => `${s}:${pkg.id}`)
+  }
+
   async stop (): Promise<void> {
     this.controller.abort()
     // no built-in package depends on a sandboxed one: those stop first, all at once, each in its own time
@@ -241,7 +255,8 @@ export class PackageHost {
 export async function packageDirsIn (dir: string): Promise<string[]> {
   try {
     const entries = await readdir(dir, { withFileTypes: true })
-    return entries.filter(e => e.isDirectory()).map(e => join(dir, e.name)).sort()
+    // a folder whose name starts with a dot is not a package: an install being unpacked, say
+    return entries.filter(e => e.isDirectory() && !e.name.startsWith('.')).map(e => join(dir, e.name)).sort()
   } catch (err: any) {
     if (err.code === 'ENOENT') return []
     throw err

@@ -22,6 +22,8 @@ export interface HomePaths {
   readonly packages: string
   /** each package's private state (chat history, transfer records), one folder per package id */
   readonly state: string
+  /** the releases this node serves: archives and their signed records */
+  readonly releases: string
 }
 
 export function homePaths (dir: string): HomePaths {
@@ -37,7 +39,8 @@ export function homePaths (dir: string): HomePaths {
     accessList: join(root, 'access.json'),
     vfs: join(root, 'vfs'),
     packages: join(root, 'packages'),
-    state: join(root, 'state')
+    state: join(root, 'state'),
+    releases: join(root, 'releases')
   }
 }
 

@@ -19,7 +19,7 @@ import { eventually, knows, type TestNode } from './helpers.ts'
 export class RawPeer {
   private readonly connections = new Map<string, Connection>()
 
-  private constructor (readonly node: Libp2p, private readonly key: PrivateKey) {}
+  private constructor (readonly node: Libp2p, readonly key: PrivateKey) {}
 
   static async start (): Promise<RawPeer> {
     const key = await generateKeyPair('Ed25519')
