@@ -36,6 +36,7 @@ usage:
   hwd publish [--home DIR] DIR               sign the package in DIR as this node and serve it
   hwd install [--home DIR] NAME:PUBLISHER [--from NODE] [--version V] [--yes]
                                              fetch a package from the network, check it, and load it
+  hwd uninstall [--home DIR] NAME:PUBLISHER  stop an installed package and remove it (its drive stays)
 
 start options:
   -f, --name NAME         the node's name (default fake.dev)
@@ -68,6 +69,7 @@ async function main (argv: string[]): Promise<number> {
     case 'packages': return await run(['packages', ...rest])
     case 'publish': return await publish(rest)
     case 'install': return await install(rest)
+    case 'uninstall': return await uninstall(rest)
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -208,6 +210,13 @@ async function publish (args: string[]): Promise<number> {
   const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('usage: hwd publish [--home DIR] DIR')
   await runOn(values.home, ['publish', resolve(positionals[0])])
+  return 0
+}
+
+async function uninstall (args: string[]): Promise<number> {
+  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd uninstall [--home DIR] NAME:PUBLISHER')
+  await runOn(values.home, ['uninstall', positionals[0]])
   return 0
 }
 

@@ -46,6 +46,11 @@ export class Commands {
     this.table.set(command.name, command)
   }
 
+  /** Forget a command: a package's scripts when it is uninstalled. */
+  unregister (name: string): void {
+    this.table.delete(name)
+  }
+
   get (name: string): Command | undefined {
     return this.table.get(name)
   }

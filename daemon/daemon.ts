@@ -1,3 +1,4 @@
+import { dirname } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P } from '@multiformats/multiaddr'
@@ -14,13 +15,13 @@ import { registerBuiltins } from './builtins.ts'
 import { Commands } from './commands.ts'
 import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
-import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
+import { BUILTIN_PACKAGES, PackageHost, packageDirsIn, type LoadedPackage } from './packages.ts'
 import { describeGrant } from './sandbox/capabilities.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
 import { isRelayed, Reachability, relayOf } from './reachability.ts'
 import type { RelayLimits } from './relay.ts'
 import { publishCommand, Releases } from './releases.ts'
-import { installCommand, Installer } from './install.ts'
+import { installCommand, Installer, uninstallCommand } from './install.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 
@@ -100,7 +101,7 @@ export class Daemon {
       const name = names.nameOf(peerIdFromString(relay)) ?? relay
       terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
     })
-    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access })
+    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, origin: pkg => this.origin(pkg) })
   }
 
   static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {
@@ -137,10 +138,11 @@ export class Daemon {
     await this.names.start()
     this.commands.register(publishCommand(this.releases))
     await this.releases.start()
-    const present = (id: string): string | undefined => this.packages.list().find(p => p.id === id)?.metadata.version
-    const installer = new Installer({ node: this.node, names: this.names, releases: this.releases, dir: this.paths.packages, present })
+    const installer = new Installer({ node: this.node, names: this.names, releases: this.releases, dir: this.paths.packages, packages: this.packages })
     await installer.clean()
-    this.commands.register(installCommand(installer, present, async dir => await this.packages.loadInstalled(dir)))
+    this.commands.register(installCommand(installer))
+    this.commands.register(uninstallCommand(installer))
+    this.packages.fetchWith(async (id, signal) => { await installer.fetchDependency(id, signal, text => { this.terminal.line(text) }) })
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(async () => await this.status())
     this.node.services.mdns?.addEventListener('peer', this.onDiscovery)
@@ -149,6 +151,8 @@ export class Daemon {
     this.names.addEventListener('learned', this.onLearned)
     this.reachability.start()
     this.keeper.start()
+    // after the keeper: a dependency is fetched from the peers it connects to
+    void this.packages.fetchMissing()
   }
 
   /** `direct`, or `relayed via r.dev` for a peer reached only through a relay. */
@@ -193,6 +197,13 @@ export class Daemon {
     if (this.node.getConnections(peer.id).length > 0) return
     this.node.dial(peer.id, { signal: AbortSignal.timeout(5_000) })
       .catch(err => { log('could not dial discovered peer %p - %e', peer.id, err) })
+  }
+
+  /** Where a loaded package came from, for `hwd packages`. */
+  private origin (pkg: LoadedPackage): string {
+    if (BUILTIN_PACKAGES.includes(pkg.dir)) return 'built in'
+    const hash = dirname(pkg.dir) === this.paths.packages ? this.releases.hashOf(pkg.id, pkg.metadata.version) : undefined
+    return hash != null ? `installed, blake3 ${hash.slice(0, 16)}…` : `from ${pkg.dir}`
   }
 
   /** Downloads cut off in any package's drive and not running now. */

@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, rename, rm } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Connection, PeerId } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
@@ -26,17 +26,26 @@ import { ArchiveError, unpackArchive } from '../storage/archive.ts'
 import type { Command } from './commands.ts'
 import { formatBytes } from './format.ts'
 import type { HwdLibp2p } from './node.ts'
-import { readPackage } from './packages.ts'
+import { readPackage, type PackageHost } from './packages.ts'
 import type { Releases } from './releases.ts'
 
 /** Folders being unpacked in `<home>/packages/` start so; the loader skips them, start-up removes them. */
 export const INCOMING_PREFIX = '.incoming-'
 /** How long a node waits to learn a publisher's name from the peers it asked. */
 const LEARN_NAME_MS = 5_000
+/** How long a dependency missing at start is looked for while the node's peers connect. */
+const DEPENDENCY_WAIT_MS = 10_000
+const DEPENDENCY_RETRY_MS = 1_000
 
 export class InstallError extends HwdError {
   static name = 'InstallError'
   name = 'InstallError'
+}
+
+/** No node asked had a release that checks out: one connected later may. */
+class NotServedError extends InstallError {
+  static name = 'NotServedError'
+  name = 'NotServedError'
 }
 
 export interface InstallParts {
@@ -45,8 +54,7 @@ export interface InstallParts {
   releases: Releases
   /** `<home>/packages` */
   dir: string
-  /** the version of package `id` loaded in this node now, if any */
-  present(id: string): string | undefined
+  packages: PackageHost
 }
 
 /** One release to install, checked, and the node it was found on. */
@@ -83,7 +91,7 @@ export class Installer {
     const visit = async (dep: string, stack: string[], top: boolean): Promise<void> => {
       if (stack.includes(dep)) throw new InstallError(`dependency cycle: ${[...stack.slice(stack.indexOf(dep)), dep].join(' → ')}`)
       if (planned.some(p => releaseId(p.release) === dep)) return
-      if (!top && this.parts.present(dep) != null) return
+      if (!top && this.present(dep) != null) return
       const found = await this.find(dep, top ? options : { signal: options.signal })
       for (const next of found.release.dependencies) await visit(next, [...stack, dep], false)
       planned.push(found)
@@ -92,8 +100,49 @@ export class Installer {
     return planned
   }
 
-  /** Fetch, check and unpack each planned release in order, calling `load` on each folder as it lands. */
-  async install (plan: Planned[], load: (dir: string) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  /** The version of package `id` loaded in this node now, if any. */
+  present (id: string): string | undefined {
+    return this.parts.packages.list().find(p => p.id === id)?.metadata.version
+  }
+
+  /**
+   * A dependency that a package loaded at start lacks, installed as `install --yes` would and
+   * announced on the terminal: looked for over DEPENDENCY_WAIT_MS, while the node's peers
+   * connect and tell it their names.
+   */
+  async fetchDependency (id: string, signal: AbortSignal, print: (text: string) => void): Promise<void> {
+    const until = Date.now() + DEPENDENCY_WAIT_MS
+    for (;;) {
+      try {
+        const plan = await this.plan(id, { signal })
+        await this.install(plan, (p, scripts) => { print(`${describePlanned(p)}, holding ${holds(p.release)}: installed${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`) }, signal)
+        return
+      } catch (err) {
+        if (!(err instanceof NotServedError) || Date.now() > until) throw err
+        await new Promise(resolve => setTimeout(resolve, DEPENDENCY_RETRY_MS))
+        signal.throwIfAborted()
+      }
+    }
+  }
+
+  /** Stop an installed package and remove its folder; its drive and state stay. Its version. */
+  async uninstall (id: string): Promise<string> {
+    const pkg = this.parts.packages.list().find(p => p.id === id)
+    if (pkg == null) throw new InstallError(`${id} is not installed`)
+    const dir = join(this.parts.dir, id)
+    if (pkg.sandbox != null && pkg.dir !== dir) throw new InstallError(`${id} was not installed: it is loaded from ${pkg.dir}`)
+    await this.parts.packages.unload(id)
+    // aside first, under the prefix start-up clears, so a crash mid-removal leaves nothing loadable
+    const aside = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}-old`)
+    await rename(dir, aside)
+    await fsyncDir(this.parts.dir)
+    await rm(aside, { recursive: true, force: true })
+    await this.parts.releases.forget(id)
+    return pkg.metadata.version
+  }
+
+  /** Fetch, check and unpack each planned release in order, loading each as it lands. */
+  async install (plan: Planned[], onInstalled: (p: Planned, scripts: string[]) => void, signal?: AbortSignal): Promise<void> {
     await mkdir(this.parts.dir, { recursive: true })
     for (const p of plan) {
       const id = releaseId(p.release)
@@ -117,7 +166,7 @@ export class Installer {
         throw err
       }
       await this.parts.releases.add(p.release, p.hash, archive)
-      await load(final)
+      onInstalled(p, await this.parts.packages.loadInstalled(final))
     }
   }
 
@@ -167,7 +216,7 @@ export class Installer {
       return { release, hash, from: node, connection }
     }
     const where = asked.length === 0 ? 'no node to ask: connect to one that has it, or name one with --from' : `asked ${asked.join('; ')}`
-    throw new InstallError(`no node serves ${id}${options.version != null ? ` ${options.version}` : ''} that this node can trust (${printable(where)}); nothing installed`)
+    throw new NotServedError(`no node serves ${id}${options.version != null ? ` ${options.version}` : ''} that this node can trust (${printable(where)}); nothing installed`)
   }
 
   /** The signature holds and is by the key pinned to `publisher`, learning that name first if need be. */
@@ -212,8 +261,17 @@ export class Installer {
   }
 }
 
+/** `photos:pub.dev 0.1.0 from pub.dev: 5.0 KiB, blake3 6f4fc1f4e9098a63…, signed by pub.dev` */
+function describePlanned (p: Planned): string {
+  return `${releaseId(p.release)} ${p.release.version} from ${p.from}: ${formatBytes(p.release.size)}, blake3 ${p.hash.slice(0, 16)}…, signed by ${p.release.publisher}`
+}
+
+function holds (release: Release): string {
+  return release.capabilities.length > 0 ? release.capabilities.join(', ') : 'nothing beyond its own drive'
+}
+
 /** `install NAME:PUBLISHER [--from NODE] [--version V] [--yes]`, at the prompt and through `hwd install`. */
-export function installCommand (installer: Installer, present: (id: string) => string | undefined, load: (dir: string) => Promise<string[]>): Command {
+export function installCommand (installer: Installer): Command {
   return {
     name: 'install',
     args: 'NAME:PUBLISHER [--from NODE] [--version V] [--yes]',
@@ -227,12 +285,12 @@ export function installCommand (installer: Installer, present: (id: string) => s
       })
       if (positionals.length !== 1 || !PACKAGE_ID.test(positionals[0])) throw new UsageError('usage: install NAME:PUBLISHER [--from NODE] [--version V] [--yes]')
       const id = positionals[0]
-      const installed = present(id)
+      const installed = installer.present(id)
       if (installed != null) throw new InstallError(`${id} ${installed} is installed already${values.version != null && values.version !== installed ? `; uninstall it first to install ${values.version}` : ''}`)
       const plan = await installer.plan(id, { from: values.from, version: values.version, hash: values.hash, signal })
       for (const p of plan) {
-        out.line(`${releaseId(p.release)} ${p.release.version} from ${p.from}: ${formatBytes(p.release.size)}, blake3 ${p.hash.slice(0, 16)}…, signed by ${p.release.publisher}`)
-        out.line(`  asks for: ${p.release.capabilities.length > 0 ? p.release.capabilities.join(', ') : 'nothing beyond its own drive'}`)
+        out.line(describePlanned(p))
+        out.line(`  asks for: ${holds(p.release)}`)
         if (p.release.dependencies.length > 0) out.line(`  depends on: ${p.release.dependencies.join(', ')}`)
       }
       const top = plan[plan.length - 1]
@@ -243,10 +301,24 @@ export function installCommand (installer: Installer, present: (id: string) => s
         else out.line(`not installed yet; to install, type: ${argv.join(' ')}`)
         return
       }
-      await installer.install(plan, async dir => {
-        const scripts = await load(dir)
-        out.line(`installed ${basename(dir)}${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`)
+      await installer.install(plan, (p, scripts) => {
+        out.line(`installed ${releaseId(p.release)}${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`)
       }, signal)
+    }
+  }
+}
+
+/** `uninstall NAME:PUBLISHER`. */
+export function uninstallCommand (installer: Installer): Command {
+  return {
+    name: 'uninstall',
+    args: 'NAME:PUBLISHER',
+    summary: 'stop an installed package and remove it; its drive and state stay',
+    minArgs: 1,
+    maxArgs: 1,
+    async run ([id], out) {
+      const version = await installer.uninstall(id)
+      out.line(`uninstalled ${id} ${version}; its drive and state stay in the home`)
     }
   }
 }

@@ -52,6 +52,8 @@ export interface PackageHostParts {
   commands: Commands
   print(text: string): void
   access: Access
+  /** where a loaded package came from: built in, a folder, or an installed release and its hash */
+  origin(pkg: LoadedPackage): string
 }
 
 /**
@@ -63,6 +65,10 @@ export class PackageHost {
   private readonly loaded: LoadedPackage[] = []
   private readonly refused: string[] = []
   private readonly controller = new AbortController()
+  /** packages held back by a dependency no folder here provides, until it is fetched */
+  private waiting: FoundPackage[] = []
+  /** gets a dependency from the network and loads it (daemon/install.ts); none: a missing dependency is refused at once */
+  private fetcher?: (id: string, signal: AbortSignal) => Promise<void>
 
   constructor (private readonly parts: PackageHostParts) {
     // every running transfer listens on it: dozens of listeners are expected, not a leak
@@ -80,7 +86,7 @@ export class PackageHost {
   /** `hwd packages`: one line a package, refusals last. */
   describe (): string[] {
     const lines = this.loaded.map(p => {
-      const head = `${p.id} ${p.metadata.version}`
+      const head = `${p.id} ${p.metadata.version} (${this.parts.origin(p)})`
       if (p.sandbox == null) return `${head}: built in, running in the daemon`
       const state = p.sandbox.state === 'failed' ? `failed: ${p.sandbox.reason ?? ''}` : `${p.sandbox.state} (pid ${p.sandbox.pid ?? '?'})`
       return `${head}: sandboxed, holds ${describeGrant(p.sandbox.capabilities, p.metadata.dependencies)}; ${state}`
@@ -92,8 +98,44 @@ export class PackageHost {
     return [...this.loaded]
   }
 
-  /** Load the packages in `dirs`, each folder holding a `metadata.json`. */
-  async load (dirs: string[]): Promise<void> {
+  /**
+   * Fetch dependencies from the network from now on: a package whose dependency no folder
+   * provides waits for `fetchMissing`, rather than being refused at once.
+   */
+  fetchWith (fetcher: (id: string, signal: AbortSignal) => Promise<void>): void {
+    this.fetcher = fetcher
+  }
+
+  /**
+   * Get each dependency that held a package back (`fetchWith`), as `kit build` does, then load
+   * the packages that now have all theirs; those whose dependency no node had are refused,
+   * saying where it was looked for.
+   */
+  async fetchMissing (): Promise<void> {
+    const waiting = this.waiting
+    this.waiting = []
+    const have = (id: string): boolean => this.loaded.some(l => l.id === id) || waiting.some(w => w.id === id)
+    const failed = new Map<string, string>()
+    for (const dep of new Set(waiting.flatMap(w => w.metadata.dependencies).filter(d => !have(d)))) {
+      this.parts.print(`fetching ${dep}, which ${waiting.filter(w => w.metadata.dependencies.includes(dep)).map(w => w.id).join(', ')} depends on`)
+      await this.fetcher?.(dep, this.controller.signal).catch(err => { failed.set(dep, describeError(err)) })
+    }
+    const ready: string[] = []
+    for (const pkg of waiting) {
+      const dep = pkg.metadata.dependencies.find(d => !have(d))
+      if (dep != null) this.refuse(new PackageError(`package ${pkg.id}: missing dependency ${dep}: ${failed.get(dep) ?? 'it did not load'}`))
+      else ready.push(pkg.dir)
+    }
+    const before = this.loaded.length
+    await this.load(ready, false)
+    for (const pkg of this.loaded.slice(before)) this.parts.print(`loaded ${pkg.id} ${pkg.metadata.version}`)
+  }
+
+  /**
+   * Load the packages in `dirs`, each folder holding a `metadata.json`; one whose dependency
+   * no folder provides waits for `fetchMissing` if `mayWait` and a fetcher is set.
+   */
+  async load (dirs: string[], mayWait = true): Promise<void> {
     const found: FoundPackage[] = []
     for (const dir of dirs) {
       try {
@@ -105,7 +147,7 @@ export class PackageHost {
         this.refuse(err)
       }
     }
-    for (const pkg of this.order(found)) {
+    for (const pkg of this.order(found, mayWait && this.fetcher != null)) {
       const refusedDep = pkg.metadata.dependencies.find(d => !this.loaded.some(l => l.id === d))
       if (refusedDep != null) {
         this.refuse(new PackageError(`package ${pkg.id}: its dependency ${refusedDep} did not load`))
@@ -133,6 +175,19 @@ export class PackageHost {
     return Object.keys(pkg.metadata.scripts).map(s => `${s}:${pkg.id}`)
   }
 
+  /** Stop and forget a package that is not built in; refused while a loaded package depends on it. */
+  async unload (id: string): Promise<LoadedPackage> {
+    const pkg = this.loaded.find(l => l.id === id)
+    if (pkg == null) throw new PackageError(`${id} is not loaded`)
+    if (pkg.sandbox == null) throw new PackageError(`${id} is built in: every node runs it`)
+    const dependent = this.loaded.find(l => l.metadata.dependencies.includes(id))
+    if (dependent != null) throw new PackageError(`${dependent.id} depends on ${id}; uninstall it first`)
+    await pkg.runtime.stop?.()
+    for (const script of Object.keys(pkg.metadata.scripts)) this.parts.commands.unregister(`${script}:${id}`)
+    this.loaded.splice(this.loaded.indexOf(pkg), 1)
+    return pkg
+  }
+
   async stop (): Promise<void> {
     this.controller.abort()
     // no built-in package depends on a sandboxed one: those stop first, all at once, each in its own time
@@ -143,7 +198,7 @@ export class PackageHost {
   }
 
   /** Dependencies first; packages with a missing dependency or in a cycle are refused here. */
-  private order (found: FoundPackage[]): FoundPackage[] {
+  private order (found: FoundPackage[], mayWait: boolean): FoundPackage[] {
     const byId = new Map(found.map(f => [f.id, f]))
     const state = new Map<string, 'visiting' | 'done' | 'refused'>()
     const ordered: FoundPackage[] = []
@@ -159,13 +214,16 @@ export class PackageHost {
       state.set(pkg.id, 'visiting')
       for (const dep of pkg.metadata.dependencies) {
         const target = byId.get(dep)
+        if (target == null && this.loaded.some(l => l.id === dep)) continue
         if (target == null) {
-          this.refuse(new PackageError(`package ${pkg.id}: missing dependency ${dep}`))
+          if (mayWait) this.waiting.push(pkg)
+          else this.refuse(new PackageError(`package ${pkg.id}: missing dependency ${dep}`))
           state.set(pkg.id, 'refused')
           return false
         }
         if (!visit(target, [...path, pkg.id])) {
-          if (state.get(pkg.id) !== 'refused') this.refuse(new PackageError(`package ${pkg.id}: its dependency ${dep} did not load`))
+          if (this.waiting.includes(target)) this.waiting.push(pkg)
+          else if (state.get(pkg.id) !== 'refused') this.refuse(new PackageError(`package ${pkg.id}: its dependency ${dep} did not load`))
           state.set(pkg.id, 'refused')
           return false
         }

@@ -107,6 +107,19 @@ export class Releases {
     this.held.push({ release, hash })
   }
 
+  /** Stop serving the releases of `id` installed here (ours stay): it is no longer installed. */
+  async forget (id: string): Promise<void> {
+    for (const held of this.held.filter(h => releaseId(h.release) === id && h.release.publisher !== this.parts.name)) {
+      this.held.splice(this.held.indexOf(held), 1)
+      await this.store.remove(held.hash)
+    }
+  }
+
+  /** The hash of the release of `id` at `version` held here, if any. */
+  hashOf (id: string, version: string): string | undefined {
+    return this.held.find(h => releaseId(h.release) === id && h.release.version === version)?.hash
+  }
+
   /** Every release held, newest first. */
   list (): Release[] {
     return this.held.map(h => h.release).sort(newestFirst)

@@ -47,6 +47,12 @@ export class ReleaseStore {
     return (await stat(this.archivePath(hash))).size
   }
 
+  /** The record first, so a crash in between leaves an archive alone, which `open` removes. */
+  async remove (hash: string): Promise<void> {
+    await rm(join(this.dir, `${hash}.release`), { force: true })
+    await rm(this.archivePath(hash), { force: true })
+  }
+
   async add (hash: string, record: Uint8Array, archive: Uint8Array): Promise<void> {
     await writeFileAtomic(this.archivePath(hash), archive, 0o644)
     await writeFileAtomic(join(this.dir, `${hash}.release`), record, 0o644)

@@ -139,6 +139,59 @@ describe('hwd install', () => {
   })
 })
 
+/** A scaffolded package `name` of `publisher` that also depends on `deps`. */
+async function dependent (name: string, publisher: string, deps: string[]): Promise<string> {
+  const work = await tempHome('hwd-pub-')
+  assert.equal((await hwd(['new', name, '--publisher', publisher, '--dir', work])).code, 0)
+  const meta = JSON.parse(await readFile(join(work, name, 'metadata.json'), 'utf8'))
+  await writeFile(join(work, name, 'metadata.json'), JSON.stringify({ ...meta, dependencies: [...meta.dependencies, ...deps] }))
+  return join(work, name)
+}
+
+describe('installed packages', () => {
+  it('install dependencies first, list where they came from, and uninstall only what nothing needs', async () => {
+    const { pub } = await publisher()
+    const album = await dependent('album', 'pub.dev', ['photos:pub.dev'])
+    assert.match((await hwd(['publish', '--home', pub.home, album])).stdout, /^published album:pub\.dev 0\.1\.0 /m)
+    const b = await TestNode.start({ name: 'b.dev', peers: [pub.addr] })
+    await eventually('b knows pub.dev', async () => knows(await b.status(), 'pub.dev', pub.peerId))
+
+    const r = await hwd(['install', '--home', b.home, 'album:pub.dev', '--yes'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^photos:pub\.dev 0\.1\.0 from pub\.dev: [\s\S]*^album:pub\.dev 0\.1\.0 from pub\.dev: [\s\S]*^ {2}depends on: file-transfer:template\.os, photos:pub\.dev$[\s\S]*^installed photos:pub\.dev: [\s\S]*^installed album:pub\.dev: /m)
+    const listed = await hwd(['packages', '--home', b.home])
+    assert.match(listed.stdout, /^photos:pub\.dev 0\.1\.0 \(installed, blake3 [0-9a-f]{16}…\): sandboxed/m)
+    assert.match(listed.stdout, /^file-transfer:template\.os 0\.1\.0 \(built in\)/m)
+
+    const needed = await hwd(['uninstall', '--home', b.home, 'photos:pub.dev'])
+    assert.equal(needed.code, 1)
+    assert.match(needed.stderr, /album:pub\.dev depends on photos:pub\.dev; uninstall it first/)
+    assert.match((await hwd(['uninstall', '--home', b.home, 'file-transfer:template.os'])).stderr, /file-transfer:template\.os is built in/)
+    for (const id of ['album:pub.dev', 'photos:pub.dev']) {
+      const gone = await hwd(['uninstall', '--home', b.home, id])
+      assert.match(gone.stdout, new RegExp(`^uninstalled ${id.replace('.', '\\.')} 0\\.1\\.0; its drive and state stay`, 'm'), gone.stderr)
+    }
+    assert.deepEqual(await installedHere(b), [])
+    assert.doesNotMatch((await b.run('help')).stdout, /photos:pub\.dev/)
+    assert.deepEqual(await readdir(join(b.home, 'releases')), [], 'no longer mirrored')
+    // and again, from scratch
+    assert.equal((await hwd(['install', '--home', b.home, 'photos:pub.dev', '--yes'])).code, 0)
+  })
+
+  it('a package loaded with --package fetches its missing dependency from the network, or says where it looked', async () => {
+    const { pub } = await publisher()
+    const album = await dependent('album', 'c.dev', ['photos:pub.dev'])
+    const lost = await dependent('lost', 'c.dev', ['nothing:pub.dev'])
+    const c = await TestNode.start({ name: 'c.dev', peers: [pub.addr], extra: ['--package', album, '--package', lost] })
+    await c.waitForOutput(/^loaded album:c\.dev 0\.1\.0$/m, 20_000)
+    assert.match(c.output, /^fetching photos:pub\.dev, which album:c\.dev depends on$/m)
+    assert.match(c.output, /^photos:pub\.dev 0\.1\.0 from pub\.dev: .*, holding nothing beyond its own drive: installed: download:photos:pub\.dev/m)
+    assert.match((await c.run('help')).stdout, /download:album:c\.dev/)
+    assert.deepEqual(await installedHere(c), ['photos:pub.dev'])
+    await c.waitForOutput(/^refused package lost:c\.dev: missing dependency nothing:pub\.dev: no node serves nothing:pub\.dev that this node can trust \(asked pub\.dev: does not have it\)/m, 20_000)
+  })
+})
+
 describe('what a release may not do', () => {
   it('a node started with --no-mirror serves only what it published', async () => {
     const { pub } = await publisher()
