@@ -4,6 +4,7 @@
 // generation grow to four times what is live. See docs/performance.md#heap-growth.
 import './polyfill.ts'
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeError, printable, printableJson, UsageError } from '../errors.ts'
 import { homePaths } from '../storage/home.ts'
@@ -25,6 +26,7 @@ const HELP = `hwd: a peer-to-peer node daemon
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
+            [--http PORT | --no-http] [--http-host IP]
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
@@ -38,6 +40,9 @@ start options:
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
+      --http PORT         the web page's port, 0 for any (default: --port + 1000, any when --port is 0)
+      --no-http           no web page
+      --http-host IP      address the web page listens on (default 127.0.0.1; 0.0.0.0 in a container)
 
 Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`
@@ -81,11 +86,14 @@ async function start (args: string[]): Promise<number> {
       peer: { type: 'string', multiple: true, default: [] },
       announce: { type: 'string', multiple: true, default: [] },
       'no-mdns': { type: 'boolean', default: false },
-      package: { type: 'string', multiple: true, default: [] }
+      package: { type: 'string', multiple: true, default: [] },
+      http: { type: 'string' },
+      'no-http': { type: 'boolean', default: false },
+      'http-host': { type: 'string', default: '127.0.0.1' }
     }
   })
-  const port = Number(values.port)
-  if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
+  const port = portNumber('--port', values.port)
+  const http = webPage(port, values.http, values['no-http'], values['http-host'])
   const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }] = await Promise.all([
     import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts')
   ])
@@ -107,7 +115,8 @@ async function start (args: string[]): Promise<number> {
     peers: values.peer.map(p => PeerTarget.parse(p)),
     announce: values.announce,
     mdns: !values['no-mdns'],
-    packages: values.package
+    packages: values.package,
+    http
   }, terminal)
   const s = await daemon.status()
   console.log(`hwd node ${s.name}`)
@@ -115,6 +124,7 @@ async function start (args: string[]): Promise<number> {
   for (const a of s.listen) console.log(`listening  ${a}`)
   for (const a of s.addresses) console.log(`address    ${a}`)
   for (const p of s.packages) console.log(`package    ${p.id} ${p.version}`)
+  if (s.web != null) console.log(`web        ${s.web}`)
   console.log(`home       ${s.home}`)
   terminal.start(daemon.commands, completer(daemon.commands, () => daemon.names.names().map(n => n.name).filter(n => n !== s.name)))
 
@@ -128,6 +138,24 @@ async function start (args: string[]): Promise<number> {
   terminal.stop()
   await daemon.stop()
   return 0
+}
+
+function portNumber (option: string, text: string): number {
+  const port = Number(text)
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${option} ${text}: expected a port number from 0 to 65535`)
+  return port
+}
+
+/** Where the web page listens: the p2p port + 1000 unless told (8080 → 9080), any port beside an any-port node. */
+function webPage (p2pPort: number, http: string | undefined, off: boolean, host: string): { host: string, port: number } | undefined {
+  if (off) {
+    if (http != null) throw new UsageError('--http and --no-http: choose one')
+    return undefined
+  }
+  if (isIP(host) === 0) throw new UsageError(`--http-host must be an IP address to listen on, not ${JSON.stringify(host)}`)
+  if (http != null) return { host, port: portNumber('--http', http) }
+  if (p2pPort + 1000 > 65535) throw new UsageError(`--port ${p2pPort}: no default web page port above it; give one with --http PORT, or --no-http`)
+  return { host, port: p2pPort === 0 ? 0 : p2pPort + 1000 }
 }
 
 async function run (args: string[]): Promise<number> {
@@ -182,6 +210,7 @@ function printStatus (s: Status): void {
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
   for (const p of s.packages) row('package', `${p.id} ${p.version}`)
+  row('web', s.web ?? 'none (started with --no-http)')
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
     row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatProgress(t.done, t.total)}`)

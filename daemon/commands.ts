@@ -5,6 +5,11 @@ export interface CommandOutput {
   line(text: string): void
   /** a long job's progress; `total` may be unknown at first */
   progress(update: Progress): void
+  /**
+   * the command's outcome as data (a listing, a history), for a reader that is not a person:
+   * the web page shows it; the terminal and `hwd run` show the lines
+   */
+  result?(value: unknown): void
 }
 
 export interface Progress {

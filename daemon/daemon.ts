@@ -4,6 +4,7 @@ import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { NameService, type Learned } from '../protocol/names/index.ts'
 import { AddressBook } from '../storage/address-book.ts'
 import { ensureHome, homePaths, type HomePaths } from '../storage/home.ts'
+import type { Drive } from '../storage/vfs.ts'
 import { loadOrCreateIdentity } from '../storage/identity.ts'
 import { HomeLock } from '../storage/lock.ts'
 import { registerBuiltins } from './builtins.ts'
@@ -14,6 +15,9 @@ import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
+import { loadOrCreateWebSecret } from '../storage/web-secret.ts'
+import { WebServer } from './web/server.ts'
+import { pageState } from './web/state.ts'
 
 const log = logger('hwd:daemon')
 
@@ -30,6 +34,8 @@ export interface DaemonOptions {
   mdns: boolean
   /** package folders to load besides the built-in ones and those in `<home>/packages/` */
   packages: string[]
+  /** where the web page listens (port 0: any free one); none without */
+  http?: { host: string, port: number }
 }
 
 export interface Status {
@@ -43,6 +49,8 @@ export interface Status {
   names: Array<{ name: string, peerId: string }>
   packages: Array<{ id: string, version: string, dir: string }>
   transfers: TransferInfo[]
+  /** the web page's address, key included */
+  web?: string
   /** downloads cut off that the next download of the same file resumes */
   interrupted: Interrupted[]
 }
@@ -63,6 +71,7 @@ export interface Interrupted {
 export class Daemon {
   readonly transfers = new TransferTable()
   private readonly packages: PackageHost
+  private web?: WebServer
 
   private constructor (
     readonly options: DaemonOptions,
@@ -75,7 +84,7 @@ export class Daemon {
     private readonly keeper: PeerKeeper,
     private readonly control: ControlServer
   ) {
-    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) } })
+    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, publish: (pkg, topic, detail) => { this.web?.publish(pkg, topic, detail) } })
   }
 
   static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {
@@ -107,12 +116,26 @@ export class Daemon {
     registerBuiltins(this)
     await this.names.start()
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
+    if (this.options.http != null) await this.startWeb(this.options.http)
     await this.control.start(async () => await this.status())
     this.node.services.mdns?.addEventListener('peer', this.onDiscovery)
     this.node.addEventListener('peer:connect', this.onConnect)
     this.node.addEventListener('peer:disconnect', this.onDisconnect)
     this.names.addEventListener('learned', this.onLearned)
     this.keeper.start()
+  }
+
+  private async startWeb ({ host, port }: { host: string, port: number }): Promise<void> {
+    const drives = (): Drive[] => this.packages.list().map(p => p.drive)
+    this.web = new WebServer({
+      secret: await loadOrCreateWebSecret(this.paths.webSecret),
+      commands: this.commands,
+      echo: this.terminal,
+      state: async () => await pageState(await this.status(), drives(), this.commands),
+      transfers: () => this.transfers.list(),
+      drives
+    })
+    await this.web.start(host, port)
   }
 
   /** Peers whose connection the terminal was told of, so that it hears of each leaving once. */
@@ -130,9 +153,10 @@ export class Daemon {
     this.terminal.line(`${name} connected`)
   }
 
-  private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.tellConnected(evt.detail) }
-  private readonly onLearned = (evt: Event): void => { this.tellConnected((evt as CustomEvent<Learned>).detail.peerId) }
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.tellConnected(evt.detail); this.web?.changed() }
+  private readonly onLearned = (evt: Event): void => { this.tellConnected((evt as CustomEvent<Learned>).detail.peerId); this.web?.changed() }
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.web?.changed()
     const peer = evt.detail
     if (this.told.delete(peer.toString())) this.terminal.line(`${this.names.nameOf(peer) ?? peer.toString()} disconnected`)
   }
@@ -177,6 +201,7 @@ export class Daemon {
       names: this.names.names(),
       packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir })),
       transfers: this.transfers.list(),
+      web: this.web?.address,
       interrupted: await this.interrupted()
     }
   }
@@ -186,6 +211,7 @@ export class Daemon {
     this.node.removeEventListener('peer:connect', this.onConnect)
     this.node.removeEventListener('peer:disconnect', this.onDisconnect)
     this.names.removeEventListener('learned', this.onLearned)
+    await this.web?.stop()
     await this.keeper.stop()
     await this.control.stop()
     await this.packages.stop()

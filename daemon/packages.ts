@@ -44,6 +44,7 @@ export interface PackageHostParts {
   transfers: TransferTable
   commands: Commands
   print(text: string): void
+  publish(pkg: string, topic: string, detail: unknown): void
 }
 
 /**
@@ -135,7 +136,7 @@ export class PackageHost {
   }
 
   private async start (pkg: FoundPackage): Promise<void> {
-    const { node, names, paths, transfers, commands, print } = this.parts
+    const { node, names, paths, transfers, commands, print, publish } = this.parts
     const stateDir = join(paths.state, pkg.id)
     await mkdir(stateDir, { recursive: true })
     const deps: Record<string, unknown> = {}
@@ -152,6 +153,7 @@ export class PackageHost {
       log: logger(`hwd:pkg:${pkg.id}`),
       signal: this.controller.signal,
       print,
+      publish: (topic, detail) => { publish(pkg.id, topic, detail) },
       connect: async (name, options) => await names.connect(name, options),
       resolve: name => names.resolve(name),
       nameOf: peer => names.nameOf(peer)

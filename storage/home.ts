@@ -18,6 +18,8 @@ export interface HomePaths {
   readonly packages: string
   /** each package's private state (chat history, transfer records), one folder per package id */
   readonly state: string
+  /** the key to the node's web page (mode 0600): whoever holds it is the node's owner there */
+  readonly webSecret: string
 }
 
 export function homePaths (dir: string): HomePaths {
@@ -31,7 +33,8 @@ export function homePaths (dir: string): HomePaths {
     addressBook: join(root, 'names.json'),
     vfs: join(root, 'vfs'),
     packages: join(root, 'packages'),
-    state: join(root, 'state')
+    state: join(root, 'state'),
+    webSecret: join(root, 'web.secret')
   }
 }
 

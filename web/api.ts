@@ -1,0 +1,67 @@
+/**
+ * What the node's web server and its page say to each other: the JSON of its answers and of
+ * its server-sent events. Types only, shared by both sides (`daemon/web/`, `web/`).
+ *
+ *   GET  /?key=SECRET          sets the owner's cookie, then redirects to /
+ *   GET  /api/state            PageState
+ *   GET  /api/events           server-sent events: `state` (PageState), `transfers`
+ *                              (TransferView[], while any run), `publish` (PublishEvent)
+ *   POST /api/run              {"argv": [...]}: a terminal command, answered with a RunReply
+ *   PUT  /api/drives/PKG/NAME  the body saved as file NAME in PKG's drive: 201, or {"error"}
+ */
+
+export interface FileView { name: string, size: number }
+
+export interface PeerView {
+  peerId: string
+  name?: string
+  /** the remote end of each connection, `/ip4/127.0.0.1/tcp/8081`; `/p2p-circuit` in one is relayed */
+  addresses: string[]
+}
+
+export interface PageState {
+  name: string
+  peerId: string
+  listen: string[]
+  addresses: string[]
+  peers: PeerView[]
+  names: Array<{ name: string, peerId: string }>
+  packages: Array<{ id: string, version: string }>
+  /** every package's own drive and the files in it */
+  drives: Array<{ package: string, files: FileView[] }>
+  /** every terminal command: `download:PKG` and `send:PKG` say what a package's drive and chat offer */
+  commands: string[]
+}
+
+/** A job's progress, as a command reports it */
+export interface JobView {
+  id: string
+  label: string
+  done: number
+  total?: number
+}
+
+export interface TransferView extends JobView {
+  drive: string
+  peer: string
+  direction: 'download' | 'upload'
+}
+
+export interface ChatEntryView {
+  peer: string
+  dir: 'in' | 'out'
+  from: string
+  text: string
+  at: number
+  unconfirmed?: string
+}
+
+/** What a package published; the chat's `message` carries a ChatEntryView */
+export interface PublishEvent { package: string, topic: string, detail: unknown }
+
+/** A listing, as `list-files:` gives it */
+export interface ListingView { files: FileView[], refused: number }
+
+export type RunReply =
+  | { ok: true, lines: string[], result?: unknown, jobs: JobView[] }
+  | { ok: false, error: string, jobs: JobView[] }
