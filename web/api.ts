@@ -7,7 +7,8 @@
  *   GET  /api/events           server-sent events: `state` (PageState), `transfers`
  *                              (TransferView[], while any run), `publish` (PublishEvent)
  *   POST /api/run              {"argv": [...]}: a terminal command, answered with a RunReply
- *   PUT  /api/drives/PKG/NAME  the body saved as file NAME in PKG's drive: 201, or {"error"}
+ *   PUT  /api/drives/PKG?name=NAME   the body saved as file NAME in PKG's drive: 201, or
+ *                              {"error"} (NAME is in the query, where a browser leaves `..` be)
  */
 
 export interface FileView { name: string, size: number }

@@ -1,7 +1,7 @@
 /**
  * The node's web page: what `hwd status` and the terminal's commands show, kept live by the
  * server's events (web/api.ts). Every action runs a terminal command through `POST /api/run`;
- * a file dropped on a drive is uploaded with `PUT /api/drives/PKG/NAME`.
+ * a file dropped on a drive is uploaded with `PUT /api/drives/PKG?name=NAME`.
  */
 import { formatBytes } from '../daemon/format.ts'
 import type { ListingView, PageState, PublishEvent, RunReply, TransferView, ChatEntryView } from './api.ts'
@@ -92,7 +92,7 @@ function fileTable (rows: string[][], action?: (name: string) => HTMLElement): H
 async function upload (pkg: string, files: File[]): Promise<void> {
   for (const file of files) {
     try {
-      const res = await fetch(`/api/drives/${encodeURIComponent(pkg)}/${encodeURIComponent(file.name)}`, { method: 'PUT', body: file })
+      const res = await fetch(`/api/drives/${encodeURIComponent(pkg)}?name=${encodeURIComponent(file.name)}`, { method: 'PUT', body: file })
       const body = await res.json() as { error?: string }
       if (res.ok) notice(`saved ${file.name} (${formatBytes(file.size)}) in ${pkg}`)
       else notice(body.error ?? `${res.status} ${res.statusText}`, true)

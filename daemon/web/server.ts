@@ -132,7 +132,7 @@ export class WebServer {
     if (req.method === 'GET' && path === '/api/state') return reply(res, 200, await this.parts.state())
     if (req.method === 'GET' && path === '/api/events') return await this.live.open(res)
     if (req.method === 'POST' && path === '/api/run') return reply(res, 200, await this.run(await readJson(req)))
-    if (req.method === 'PUT' && path.startsWith('/api/drives/')) return await this.upload(req, res, path.slice('/api/drives/'.length))
+    if (req.method === 'PUT' && path.startsWith('/api/drives/')) return await this.upload(req, res, path.slice('/api/drives/'.length), url.searchParams.get('name'))
     const file = req.method === 'GET' ? this.files.get(path) : undefined
     if (file == null) return reply(res, 404, { error: `no ${req.method ?? ''} ${path} here` })
     res.writeHead(200, { 'Content-Type': file.type }).end(file.body)
@@ -162,16 +162,15 @@ export class WebServer {
     }
   }
 
-  /** `PUT /api/drives/PKG/NAME`: the body, streamed into PKG's drive as NAME. */
-  private async upload (req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
-    const parts = rest.split('/')
-    let pkg: string, name: string
+  /** `PUT /api/drives/PKG?name=NAME`: the body, streamed into PKG's drive as NAME. */
+  private async upload (req: IncomingMessage, res: ServerResponse, encodedPkg: string, name: string | null): Promise<void> {
+    let pkg: string
     try {
-      if (parts.length !== 2) throw new URIError('expected /api/drives/PKG/NAME')
-      ;[pkg, name] = parts.map(decodeURIComponent)
+      pkg = decodeURIComponent(encodedPkg)
     } catch (err: any) {
       return reply(res, 400, { error: err.message })
     }
+    if (name == null) return reply(res, 400, { error: 'expected /api/drives/PKG?name=NAME' })
     const drive = this.parts.drives().find(d => d.id === pkg)
     if (drive == null) return reply(res, 404, { error: `no drive ${JSON.stringify(pkg)} on this node` })
     if (Number(req.headers['content-length'] ?? 0) > MAX_UPLOAD_BYTES) {
