@@ -48,14 +48,8 @@ export interface TransferView extends JobView {
   direction: 'download' | 'upload'
 }
 
-export interface ChatEntryView {
-  peer: string
-  dir: 'in' | 'out'
-  from: string
-  text: string
-  at: number
-  unconfirmed?: string
-}
+/** A chat message, as the chat package stores and publishes it */
+export type { ChatEntry as ChatEntryView } from '../packages/chat-with-file-transfer/entry.ts'
 
 /** What a package published; the chat's `message` carries a ChatEntryView */
 export interface PublishEvent { package: string, topic: string, detail: unknown }
