@@ -5,24 +5,18 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, request, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium, NO_CHROMIUM, openPage, webAddress } from './browser.ts'
 import { CHAT_PKG, drive, pair, stopAll, type TestNode } from './helpers.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 const SHOTS = fileURLToPath(new URL('../../test-output/web/', import.meta.url))
 const PHONE = { width: 390, height: 844 }
 const HOSTILE = '<img src=x onerror="window.pwned=1">'
-
-/** The page's address, key included, as the node printed it at start. */
-function webAddress (node: TestNode): URL {
-  return new URL(/^web\s+(\S+)/m.exec(node.output)![1])
-}
 
 /** A raw request, with the headers a browser would not let a page set (Host). */
 async function raw (url: URL, options: { method?: string, headers?: Record<string, string>, body?: string }): Promise<{ status: number, body: string }> {
@@ -36,36 +30,28 @@ async function raw (url: URL, options: { method?: string, headers?: Record<strin
   })
 }
 
-describe('web page', { skip: !existsSync(CHROMIUM) && `needs ${CHROMIUM} (apt-get install chromium)` }, () => {
+describe('web page', { skip: NO_CHROMIUM }, () => {
   let browser: Browser
   let a: TestNode
   let b: TestNode
   let pageA: Page
   let pageB: Page
-  let contexts: BrowserContext[] = []
   const pageErrors: string[] = []
 
   async function shot (page: Page, name: string): Promise<void> {
     await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
   }
 
-  async function open (node: TestNode, viewport = { width: 1200, height: 900 }): Promise<Page> {
-    const context = await browser.newContext({ viewport })
-    contexts.push(context)
-    const page = await context.newPage()
+  async function open (node: TestNode, viewport?: { width: number, height: number }): Promise<Page> {
+    const page = await openPage(browser, node, viewport)
     page.on('pageerror', err => { pageErrors.push(`${node.name}'s page threw: ${err.message}`) })
-    await page.goto(webAddress(node).href)
-    await page.locator('#live.on').waitFor()
     return page
   }
 
   before(async () => {
     await rm(SHOTS, { recursive: true, force: true })
     await mkdir(SHOTS, { recursive: true })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-    })
+    browser = await launchChromium()
     ;[a, b] = await pair()
     pageA = await open(a)
     pageB = await open(b)
@@ -73,8 +59,6 @@ describe('web page', { skip: !existsSync(CHROMIUM) && `needs ${CHROMIUM} (apt-ge
 
   after(async () => {
     assert.deepEqual(pageErrors, [])
-    for (const c of contexts) await c.close()
-    contexts = []
     await browser?.close()
     await stopAll()
   })
