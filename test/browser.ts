@@ -28,7 +28,8 @@ export function webAddress (node: TestNode): URL {
 export async function openPage (browser: Browser, node: TestNode, viewport = { width: 1200, height: 900 }): Promise<Page> {
   const context = await browser.newContext({ viewport })
   const page = await context.newPage()
-  page.once('close', () => { void context.close() })
+  // a page of its own context, which goes with it (or with the browser, already closing it)
+  page.once('close', () => { context.close().catch(() => {}) })
   await page.goto(webAddress(node).href)
   await page.locator('#live.on').waitFor()
   return page

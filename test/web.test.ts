@@ -5,14 +5,14 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { createServer, request, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium, NO_CHROMIUM, openPage, webAddress } from './browser.ts'
-import { CHAT_PKG, drive, pair, stopAll, type TestNode } from './helpers.ts'
+import { CHAT_PKG, drive, hwd, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 
 const SHOTS = fileURLToPath(new URL('../../test-output/web/', import.meta.url))
 const PHONE = { width: 390, height: 844 }
@@ -135,6 +135,20 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await shot(pageA, '04-downloaded')
   })
 
+  it('cancels a running download from its button, keeping nothing of it', async () => {
+    const huge = join(drive(b), 'huge.bin')
+    await writeFile(huge, '')
+    await truncate(huge, 2 * 1024 ** 3) // sparse: quick to make, slow enough to move
+    await pageA.click('#browse-form button[type=submit]')
+    await pageA.locator('#listing tr', { hasText: 'huge.bin' }).getByRole('button', { name: 'Download' }).click()
+    const row = pageA.locator('.transfer', { hasText: 'huge.bin' })
+    await row.getByRole('button', { name: 'Cancel' }).click()
+    await pageA.locator('.transfer.failed', { hasText: 'huge.bin' }).waitFor()
+    assert.match(await row.locator('.figures').textContent() ?? '', /failed: huge\.bin: cancelled$/)
+    await shot(pageA, '04-cancelled')
+    assert.deepEqual((await readdir(drive(a))).filter(f => f.startsWith('.hwd-partial-') || f === 'huge.bin'), [])
+  })
+
   it('sends a chat message that fake2.dev\'s terminal prints and its page shows without a reload', async () => {
     await pageB.selectOption('#chat-peer', 'fake.dev')
     await pageA.selectOption('#chat-peer', 'fake2.dev')
@@ -192,6 +206,25 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await phone.locator('#messages .message', { hasText: 'forged line' }).waitFor()
     await shot(phone, '08-hostile-phone')
     await phone.close()
+  })
+})
+
+describe('web page options', () => {
+  after(stopAll)
+
+  it('shows the page\'s address in hwd status, none with --no-http, and refuses a busy port in one line', async () => {
+    const node = await TestNode.start({ name: 'fake.dev' })
+    const address = webAddress(node)
+    assert.equal(address.hostname, '127.0.0.1')
+    const text = await hwd(['status', '--home', node.home])
+    assert.ok(text.stdout.includes(`web        ${address.href}`), text.stdout)
+    assert.equal((await node.status()).web, address.href)
+    const none = await TestNode.start({ name: 'fake2.dev', extra: ['--no-http'] })
+    assert.doesNotMatch(none.output, /^web/m)
+    assert.match((await hwd(['status', '--home', none.home])).stdout, /^web\s+none \(started with --no-http\)$/m)
+    const busy = await hwd(['start', '--home', await tempHome(), '--port', '0', '--no-mdns', '--http', address.port], { timeoutMs: 15_000 })
+    assert.equal(busy.code, 1)
+    assert.equal(busy.stderr, `hwd: web page port ${address.port} on 127.0.0.1 is already in use; choose another with --http PORT, or --no-http\n`)
   })
 })
 

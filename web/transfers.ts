@@ -79,7 +79,7 @@ export class Transfers {
       row.outcome ?? ''
     ].filter(s => s !== '').join(' · ')
     const direction = view.direction == null ? '' : `${view.direction === 'download' ? 'from' : 'to'} ${view.peer ?? ''}`
-    row.li.className = `transfer ${row.outcome == null ? 'running' : row.outcome === 'done' ? 'done' : 'ended'}`
+    row.li.className = `transfer ${stateOf(row.outcome)}`
     row.li.replaceChildren(
       el('div', { class: 'row' }, el('strong', { class: 'name' }, view.label), el('span', { class: 'quiet' }, direction), row.outcome == null ? row.cancel : undefined),
       bar, figures)
@@ -93,4 +93,11 @@ export class Transfers {
       this.rows.delete(row.view.id)
     }
   }
+}
+
+/** The row's look: running, done, failed (the page saw why), or ended (started elsewhere, it left the table). */
+function stateOf (outcome: string | undefined): string {
+  if (outcome == null) return 'running'
+  if (outcome === 'done' || outcome === 'ended') return outcome
+  return 'failed'
 }

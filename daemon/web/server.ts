@@ -88,8 +88,9 @@ export class WebServer {
   async stop (): Promise<void> {
     this.controller.abort()
     this.live.stop()
-    await new Promise<void>(resolve => { this.server?.close(() => { resolve() }) ?? resolve() })
-    this.server?.closeAllConnections()
+    const closed = new Promise<void>(resolve => { this.server?.close(() => { resolve() }) ?? resolve() })
+    this.server?.closeAllConnections() // a page's keep-alive connection would hold the stop up
+    await closed
   }
 
   /** Something the page shows changed (a peer, a name): it is told. */
