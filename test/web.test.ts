@@ -142,6 +142,8 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await pageA.click('#browse-form button[type=submit]')
     await pageA.locator('#listing tr', { hasText: 'huge.bin' }).getByRole('button', { name: 'Download' }).click()
     const row = pageA.locator('.transfer', { hasText: 'huge.bin' })
+    await row.locator('.figures', { hasText: /^\d+% · .* · [\d.]+ MB\/s, \d+:\d\d left$/ }).waitFor()
+    await shot(pageA, '04-running')
     await row.getByRole('button', { name: 'Cancel' }).click()
     await pageA.locator('.transfer.failed', { hasText: 'huge.bin' }).waitFor()
     assert.match(await row.locator('.figures').textContent() ?? '', /failed: huge\.bin: cancelled$/)
