@@ -146,4 +146,7 @@ function connect (): void {
   })
 }
 
+// drawn before the events flow, so the page is whole when it has loaded
+const first = await fetch('/api/state')
+if (first.ok) render(await first.json() as PageState)
 connect()
