@@ -8,7 +8,8 @@ import '../daemon/polyfill.ts'
  *    socket, as `hwd run` sends it, timed to the reply's end (the rows printed);
  *  - page: in chromium, a click on List in fake.dev's page, timed to the frame after the
  *    1,000th row is in the table (the same command, run by `POST /api/run`, then the rows made).
- * It prints each side's median and the ratio page/terminal, and the page's first load (from the
+ * It prints each side's median and the ratio page/terminal, how much of the page's time its
+ * request took (Resource Timing), and the page's first load (from the
  * address to the live page with its own drive of 1,000 files drawn) for scale.
  *
  * Run: npm run build && node dist/scripts/bench-web.js [--files N] [--rounds N]
@@ -34,13 +35,16 @@ async function terminalList (socket: string, home: string): Promise<number> {
   return ms
 }
 
-async function pageList (page: Page, files: number): Promise<number> {
-  await page.evaluate(() => { document.getElementById('listing')!.replaceChildren() })
+/** The whole time from the click to the rows drawn, and the part of it the command's request took. */
+async function pageList (page: Page, files: number): Promise<{ ms: number, requestMs: number }> {
+  await page.evaluate(() => { document.getElementById('listing')!.replaceChildren(); performance.clearResourceTimings() })
   const started = performance.now()
   await page.click('#browse-form button[type=submit]')
   await page.waitForFunction(n => document.querySelectorAll('#listing tr').length === n, files, { polling: 'raf' })
   await page.evaluate(async () => { await new Promise(resolve => requestAnimationFrame(resolve)) })
-  return performance.now() - started
+  const ms = performance.now() - started
+  const requestMs = await page.evaluate(() => performance.getEntriesByType('resource').filter(r => r.name.endsWith('/api/run')).at(-1)?.duration ?? NaN)
+  return { ms, requestMs }
 }
 
 const code = await runInTempDir('bench-web', () => {
@@ -67,15 +71,20 @@ const code = await runInTempDir('bench-web', () => {
     await pageList(page, files)
     const terminal: number[] = []
     const shown: number[] = []
+    const requests: number[] = []
     for (let i = 0; i < rounds; i++) {
       terminal.push(await terminalList(receiver.socket, receiver.home))
-      shown.push(await pageList(page, files))
+      const { ms, requestMs } = await pageList(page, files)
+      shown.push(ms)
+      requests.push(requestMs)
     }
     const t = median(terminal)
     const p = median(shown)
+    const r = median(requests)
     console.log(`listing of ${files} files from ${SENDER}, ${rounds} rounds, medians (${webAddress(receiver).origin}):`)
     console.log(`  terminal list-files (control socket)  ${t.toFixed(1)} ms`)
     console.log(`  page: click List → rows drawn        ${p.toFixed(1)} ms   ratio page/terminal ${(p / t).toFixed(2)}`)
+    console.log(`    of which POST /api/run (the command) ${r.toFixed(1)} ms, the rest making and drawing the rows`)
     console.log(`  page first load with its own drive of ${files} files drawn: ${loadMs.toFixed(0)} ms`)
     await page.close()
   } finally {
