@@ -51,6 +51,11 @@ function whyRefused (name: string): string | undefined {
   return undefined
 }
 
+/** Whether `name` in a drive's folder is a download or upload still being written, not a file it offers. */
+export function isPartial (name: string): boolean {
+  return name.startsWith(PARTIAL_PREFIX)
+}
+
 /** Whether a drive accepts `name`, for names to filter rather than refuse. */
 export function isValidFileName (name: string): boolean {
   try {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium, NO_CHROMIUM, openPage, webAddress } from './browser.ts'
+import { Drive, isPartial } from '../storage/vfs.ts'
 import { CHAT_PKG, drive, hwd, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 
 const SHOTS = fileURLToPath(new URL('../../test-output/web/', import.meta.url))
@@ -181,9 +182,16 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await drop('dropped.txt', 'another')
     await pageA.locator('#notice.error', { hasText: 'already has a file "dropped.txt"' }).waitFor()
     assert.equal(await readFile(join(drive(a), 'dropped.txt'), 'utf8'), 'dropped on the page\n', 'never replaced')
+    const cookie = (await pageA.context().cookies())[0]
+    const tooLarge = await raw(new URL(`/api/drives/${encodeURIComponent(CHAT_PKG)}?name=big.iso`, webAddress(a)), {
+      method: 'PUT',
+      headers: { Cookie: `${cookie.name}=${cookie.value}`, Origin: webAddress(a).origin, 'Content-Length': String(5 * 1024 ** 3) }
+    })
+    assert.equal(tooLarge.status, 413, tooLarge.body)
     await drop('..', 'escape')
     await pageA.locator('#notice.error', { hasText: 'invalid file name ".."' }).waitFor()
     await shot(pageA, '07-drop-refused')
+    assert.deepEqual((await readdir(drive(a))).filter(isPartial), [], 'nothing left of the refused uploads')
   })
 
   it('shows a hostile file name and chat text from a peer as text', async () => {
@@ -208,6 +216,19 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await phone.locator('#messages .message', { hasText: 'forged line' }).waitFor()
     await shot(phone, '08-hostile-phone')
     await phone.close()
+  })
+})
+
+describe('an upload into a drive', () => {
+  after(stopAll)
+
+  it('stops past its limit mid-stream and keeps nothing, not even under a hidden name', async () => {
+    const d = await Drive.open(await tempHome(), CHAT_PKG)
+    async function * chunks (): AsyncGenerator<Uint8Array> { for (let i = 0; i < 5; i++) yield new Uint8Array(1000) }
+    await assert.rejects(d.receive('five.bin', chunks(), 4500), { name: 'TooLargeError' })
+    assert.deepEqual(await readdir(d.root), [])
+    assert.equal(await d.receive('five.bin', chunks(), 5000), 5000)
+    assert.deepEqual(await readdir(d.root), ['five.bin'])
   })
 })
 

@@ -6,6 +6,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import type { ServerResponse } from 'node:http'
 import { logger } from '@libp2p/logger'
+import { isPartial } from '../../storage/vfs.ts'
 import type { PageState, TransferView } from '../../web/api.ts'
 
 const log = logger('hwd:web')
@@ -38,7 +39,8 @@ export class Live {
   start (): void {
     for (const folder of this.sources.folders()) {
       try {
-        this.watchers.push(watch(folder, () => { this.changed() }))
+        // a partial file's every write is an event; only a file coming, going or changing is news
+        this.watchers.push(watch(folder, (_event, name) => { if (name == null || !isPartial(name)) this.changed() }))
       } catch (err) {
         log('cannot watch %s - %e', folder, err)
       }
