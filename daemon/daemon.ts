@@ -132,7 +132,7 @@ export class Daemon {
       commands: this.commands,
       echo: this.terminal,
       state: async () => await pageState(await this.status(), drives(), this.commands),
-      transfers: () => this.transfers.list(),
+      transfers: () => ({ running: this.transfers.list(), ended: this.transfers.recent() }),
       drives
     })
     await this.web.start(host, port)

@@ -131,6 +131,11 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await done.waitFor({ timeout: 60_000 })
     assert.match(await done.locator('.figures').textContent() ?? '', /^100% · 48\.0 MiB of 48\.0 MiB · done$/)
     assert.ok(content.equals(await readFile(join(drive(a), 'big.bin'))), 'the file arrived byte for byte')
+    // and fake2.dev's page saw it go
+    const sent = pageB.locator('.transfer.done', { hasText: 'big.bin' })
+    await sent.waitFor()
+    assert.match(await sent.locator('.figures').textContent() ?? '', /^100% · 48\.0 MiB of 48\.0 MiB · sent$/)
+    await shot(pageB, '04-sent')
     // the drive's listing follows by itself
     await pageA.locator(`.drive[data-package="${CHAT_PKG}"] td.name`, { hasText: 'big.bin' }).waitFor()
     await shot(pageA, '04-downloaded')
@@ -146,8 +151,9 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await row.locator('.figures', { hasText: /^\d+% · .* · [\d.]+ MB\/s, \d+:\d\d left$/ }).waitFor()
     await shot(pageA, '04-running')
     await row.getByRole('button', { name: 'Cancel' }).click()
-    await pageA.locator('.transfer.failed', { hasText: 'huge.bin' }).waitFor()
-    assert.match(await row.locator('.figures').textContent() ?? '', /failed: huge\.bin: cancelled$/)
+    await pageA.locator('.transfer.cancelled', { hasText: 'huge.bin' }).waitFor()
+    assert.match(await row.locator('.figures').textContent() ?? '', / · cancelled$/)
+    await pageA.locator('#notice.error', { hasText: 'huge.bin: cancelled' }).waitFor()
     await shot(pageA, '04-cancelled')
     assert.deepEqual((await readdir(drive(a))).filter(f => f.startsWith('.hwd-partial-') || f === 'huge.bin'), [])
   })

@@ -5,7 +5,8 @@
  *   GET  /?key=SECRET          sets the owner's cookie, then redirects to /
  *   GET  /api/state            PageState
  *   GET  /api/events           server-sent events: `state` (PageState), `transfers`
- *                              (TransferView[], while any run), `publish` (PublishEvent)
+ *                              (TransfersEvent, while any run or one ends), `publish`
+ *                              (PublishEvent)
  *   POST /api/run              {"argv": [...]}: a terminal command, answered with a RunReply
  *   PUT  /api/drives/PKG?name=NAME   the body saved as file NAME in PKG's drive: 201, or
  *                              {"error"} (NAME is in the query, where a browser leaves `..` be)
@@ -34,18 +35,20 @@ export interface PageState {
   commands: string[]
 }
 
-/** A job's progress, as a command reports it */
-export interface JobView {
+export interface TransferView {
   id: string
   label: string
+  drive: string
+  peer: string
+  direction: 'download' | 'upload'
   done: number
   total?: number
 }
 
-export interface TransferView extends JobView {
-  drive: string
-  peer: string
-  direction: 'download' | 'upload'
+/** The transfers running, and the last ones that ended with how each did (`done`, `sent`, `cancelled`, `cut off`) */
+export interface TransfersEvent {
+  running: TransferView[]
+  ended: Array<TransferView & { outcome: string }>
 }
 
 /** A chat message, as the chat package stores and publishes it */
@@ -58,5 +61,5 @@ export interface PublishEvent { package: string, topic: string, detail: unknown 
 export interface ListingView { files: FileView[], refused: number }
 
 export type RunReply =
-  | { ok: true, lines: string[], result?: unknown, jobs: JobView[] }
-  | { ok: false, error: string, jobs: JobView[] }
+  | { ok: true, lines: string[], result?: unknown }
+  | { ok: false, error: string }

@@ -4,7 +4,7 @@
  * a file dropped on a drive is uploaded with `PUT /api/drives/PKG?name=NAME`.
  */
 import { formatBytes } from '../daemon/format.ts'
-import type { ListingView, PageState, PublishEvent, RunReply, TransferView, ChatEntryView } from './api.ts'
+import type { ChatEntryView, ListingView, PageState, PublishEvent, RunReply, TransfersEvent } from './api.ts'
 import { Chat, others } from './chat.ts'
 import { button, byId, el, notice, options } from './dom.ts'
 import { Transfers } from './transfers.ts'
@@ -13,9 +13,9 @@ async function run (argv: string[]): Promise<RunReply> {
   let reply: RunReply
   try {
     const res = await fetch('/api/run', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ argv }) })
-    reply = res.ok ? await res.json() as RunReply : { ok: false, error: `${res.status} ${res.statusText}`, jobs: [] }
+    reply = res.ok ? await res.json() as RunReply : { ok: false, error: `${res.status} ${res.statusText}` }
   } catch (err) {
-    reply = { ok: false, error: `the node did not answer (${String(err)})`, jobs: [] }
+    reply = { ok: false, error: `the node did not answer (${String(err)})` }
   }
   if (!reply.ok) notice(reply.error, true)
   return reply
@@ -125,9 +125,9 @@ async function list (): Promise<void> {
   byId('listing').replaceWith(table)
 }
 
+/** Its progress shows in the transfers (their events); its last line, or why it failed, in the notice. */
 async function download (pkg: string, file: string, node: string): Promise<void> {
   const reply = await run([`download:${pkg}`, file, node])
-  for (const job of reply.jobs) transfers.finish(job.id, reply.ok ? 'done' : `failed: ${reply.error}`, job)
   if (reply.ok) notice(reply.lines.at(-1) ?? `downloaded ${file}`)
 }
 
@@ -139,7 +139,7 @@ function connect (): void {
   events.addEventListener('open', () => { live.textContent = 'live'; live.className = 'pill on' })
   events.addEventListener('error', () => { live.textContent = 'reconnecting…'; live.className = 'pill off' })
   events.addEventListener('state', evt => { render(JSON.parse((evt as MessageEvent<string>).data) as PageState) })
-  events.addEventListener('transfers', evt => { transfers.update(JSON.parse((evt as MessageEvent<string>).data) as TransferView[]) })
+  events.addEventListener('transfers', evt => { transfers.update(JSON.parse((evt as MessageEvent<string>).data) as TransfersEvent) })
   events.addEventListener('publish', evt => {
     const p = JSON.parse((evt as MessageEvent<string>).data) as PublishEvent
     if (p.topic === 'message') chat.received(p.package, p.detail as ChatEntryView)

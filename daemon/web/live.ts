@@ -1,13 +1,14 @@
 /**
  * The page's live view: server-sent events to every open page. `state` whenever what the page
  * shows of the node may have changed (a peer came or went, a name was learned, a drive's files
- * changed), `transfers` a few times a second while any run, `message` as a chat entry arrives.
+ * changed), `transfers` a few times a second while any run or one has ended, `publish` as a
+ * package publishes (a chat entry).
  */
 import { watch, type FSWatcher } from 'node:fs'
 import type { ServerResponse } from 'node:http'
 import { logger } from '@libp2p/logger'
 import { isPartial } from '../../storage/vfs.ts'
-import type { PageState, TransferView } from '../../web/api.ts'
+import type { PageState, TransfersEvent } from '../../web/api.ts'
 
 const log = logger('hwd:web')
 
@@ -20,7 +21,7 @@ const KEEPALIVE_MS = 15_000
 
 export interface LiveSources {
   state(): Promise<PageState>
-  transfers(): TransferView[]
+  transfers(): TransfersEvent
   /** the drives' folders, watched for files coming and going */
   folders(): string[]
 }
@@ -31,8 +32,10 @@ export class Live {
   private ticker?: NodeJS.Timeout
   private keepalive?: NodeJS.Timeout
   private settle?: NodeJS.Timeout
-  /** whether the last `transfers` sent listed any: one empty list follows the last of them */
+  /** whether the last `transfers` sent listed any running: one more follows the last of them */
   private running = false
+  /** the last transfer that had ended when `transfers` was last sent */
+  private lastEnded?: string
 
   constructor (private readonly sources: LiveSources) {}
 
@@ -83,10 +86,12 @@ export class Live {
 
   private tick (): void {
     if (this.clients.size === 0) return
-    const list = this.sources.transfers()
-    if (list.length === 0 && !this.running) return
-    this.running = list.length > 0
-    this.broadcast('transfers', list)
+    const transfers = this.sources.transfers()
+    const lastEnded = transfers.ended.at(-1)?.id
+    if (transfers.running.length === 0 && !this.running && lastEnded === this.lastEnded) return
+    this.running = transfers.running.length > 0
+    this.lastEnded = lastEnded
+    this.broadcast('transfers', transfers)
   }
 }
 

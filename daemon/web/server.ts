@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { describeError, PortBusyError } from '../../errors.ts'
 import type { Drive } from '../../storage/vfs.ts'
-import type { JobView, PageState, RunReply, TransferView } from '../../web/api.ts'
+import type { PageState, RunReply, TransfersEvent } from '../../web/api.ts'
 import type { Commands } from '../commands.ts'
 import { MAX_REQUEST_BYTES } from '../control.ts'
 import type { Echo } from '../terminal.ts'
@@ -51,7 +51,7 @@ export interface WebParts {
   /** the node's terminal, which shows the progress of what the page runs, as it does for `hwd run` */
   echo: Echo
   state(): Promise<PageState>
-  transfers(): TransferView[]
+  transfers(): TransfersEvent
   drives(): Drive[]
 }
 
@@ -139,25 +139,24 @@ export class WebServer {
     res.writeHead(200, { 'Content-Type': file.type }).end(file.body)
   }
 
-  /** A terminal command, run as the prompt runs it; its lines, result and jobs are the answer. */
+  /** A terminal command, run as the prompt runs it; its lines and result are the answer (its progress: `transfers` events). */
   private async run (body: unknown): Promise<RunReply> {
     const argv = (body as { argv?: unknown } | undefined)?.argv
     if (!Array.isArray(argv) || argv.length === 0 || !argv.every(a => typeof a === 'string')) {
-      return { ok: false, error: 'argv must be a non-empty array of strings', jobs: [] }
+      return { ok: false, error: 'argv must be a non-empty array of strings' }
     }
     const lines: string[] = []
-    const jobs = new Map<string, JobView>()
     let result: unknown
     const echo = this.parts.echo.scope()
     try {
       await this.parts.commands.execute(argv, {
         line: text => { lines.push(text) },
-        progress: update => { echo.progress(update); jobs.set(update.id, { ...update }) },
+        progress: update => { echo.progress(update) },
         result: value => { result = value }
       }, this.controller.signal)
-      return { ok: true, lines, result, jobs: [...jobs.values()] }
+      return { ok: true, lines, result }
     } catch (err) {
-      return { ok: false, error: describeError(err), jobs: [...jobs.values()] }
+      return { ok: false, error: describeError(err) }
     } finally {
       echo.end()
     }
