@@ -31,6 +31,9 @@ const PAGE_DIR = fileURLToPath(new URL('../../../web/', import.meta.url))
 /** `dist/page/`: the page's scripts, compiled from `web/` by `tsc -p web` */
 const SCRIPT_DIR = fileURLToPath(new URL('../../page/', import.meta.url))
 
+/** the page's script, which `index.html` loads */
+const ENTRY = '/web/app.js'
+
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
@@ -136,6 +139,11 @@ export class WebServer {
     if (req.method === 'PUT' && path.startsWith('/api/drives/')) return await this.upload(req, res, path.slice('/api/drives/'.length), url.searchParams.get('name'))
     const file = req.method === 'GET' ? this.files.get(path) : undefined
     if (file == null) return reply(res, 404, { error: `no ${req.method ?? ''} ${path} here` })
+    if (path === '/' && !this.files.has(ENTRY)) {
+      // built with `tsc -p .` alone: the node runs, its page says what is missing
+      res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end('hwd: this web page\'s scripts are not built; npm run build builds them (tsc -p web)\n')
+      return
+    }
     res.writeHead(200, { 'Content-Type': file.type }).end(file.body)
   }
 
@@ -214,7 +222,7 @@ async function pageFiles (): Promise<Map<string, { type: string, body: Buffer }>
   const files = new Map<string, { type: string, body: Buffer }>()
   files.set('/', { type: TYPES['.html'], body: await readFile(join(PAGE_DIR, 'index.html')) })
   files.set('/style.css', { type: TYPES['.css'], body: await readFile(join(PAGE_DIR, 'style.css')) })
-  for (const entry of await readdir(SCRIPT_DIR, { recursive: true })) {
+  for (const entry of await readdir(SCRIPT_DIR, { recursive: true }).catch(() => [])) {
     if (extname(entry) !== '.js') continue
     const path = '/' + relative(SCRIPT_DIR, join(SCRIPT_DIR, entry)).split(sep).join('/')
     files.set(path, { type: TYPES['.js'], body: await readFile(join(SCRIPT_DIR, entry)) })
