@@ -10,7 +10,7 @@ import { describeError, printable, printableJson, UsageError } from '../errors.t
 import { homePaths } from '../storage/home.ts'
 import { request } from './control-client.ts'
 import type { Status } from './daemon.ts'
-import { formatProgress } from './format.ts'
+import { formatProgress, REACHED } from './format.ts'
 import { ProgressView } from './progress-view.ts'
 // `start` and `new` load what they need when they run: `hwd run` and `hwd status` only talk to
 // the control socket, and loading libp2p for them cost every command about half a second.
@@ -26,6 +26,8 @@ const HELP = `hwd: a peer-to-peer node daemon
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
+            [--relay [--relay-reservations N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
+            [--allow NAME]...
             [--http PORT | --no-http] [--http-host IP]
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
@@ -40,6 +42,11 @@ start options:
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
+      --allow NAME        only NAME (and other allowed nodes) may use this one; kept in the home (repeatable)
+      --relay             also relay for nodes behind NATs that reach this one (see README)
+      --relay-reservations N       how many NAT'd nodes may hold a slot at once (default 64)
+      --relay-duration SECONDS     cut each relayed connection after this long; 0: never (default)
+      --relay-max-bytes BYTES      cut each relayed connection after this much (128K, 1G); 0: never (default)
       --http PORT         the web page's port, 0 for any (default: --port + 1000, any when --port is 0)
       --no-http           no web page
       --http-host IP      address the web page listens on (default 127.0.0.1; 0.0.0.0 in a container)
@@ -87,6 +94,11 @@ async function start (args: string[]): Promise<number> {
       announce: { type: 'string', multiple: true, default: [] },
       'no-mdns': { type: 'boolean', default: false },
       package: { type: 'string', multiple: true, default: [] },
+      relay: { type: 'boolean', default: false },
+      'relay-reservations': { type: 'string' },
+      'relay-duration': { type: 'string' },
+      'relay-max-bytes': { type: 'string' },
+      allow: { type: 'string', multiple: true, default: [] },
       http: { type: 'string' },
       'no-http': { type: 'boolean', default: false },
       'http-host': { type: 'string', default: '127.0.0.1' }
@@ -94,8 +106,8 @@ async function start (args: string[]): Promise<number> {
   })
   const port = portNumber('--port', values.port)
   const http = webPage(port, values.http, values['no-http'], values['http-host'])
-  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }] = await Promise.all([
-    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts')
+  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }, { relayLimits }, { checkName }] = await Promise.all([
+    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts'), import('./relay.ts'), import('./access.ts')
   ])
   if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
 
@@ -116,6 +128,8 @@ async function start (args: string[]): Promise<number> {
     announce: values.announce,
     mdns: !values['no-mdns'],
     packages: values.package,
+    relay: relayLimits(values),
+    allow: values.allow.map(checkName),
     http
   }, terminal)
   const s = await daemon.status()
@@ -206,8 +220,9 @@ function printStatus (s: Status): void {
   row('home', s.home)
   for (const a of s.listen) row('listening', a)
   for (const a of s.addresses) row('address', a)
+  row('reached', REACHED[s.reachability])
   if (s.peers.length === 0) row('peers', 'none connected')
-  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
+  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
   for (const p of s.packages) row('package', `${p.id} ${p.version}`)
   row('web', s.web ?? 'none (started with --no-http)')
@@ -224,8 +239,9 @@ function version (): string {
 }
 
 main(process.argv.slice(2)).then(code => {
-  // The terminal's stdin and libp2p's timers would keep a stopped node alive.
-  process.exit(code)
+  // The terminal's stdin and libp2p's timers would keep a stopped node alive. A pipe is written
+  // to asynchronously: exiting before it drains cuts a long output (a status of many names) short.
+  process.stdout.write('', () => process.exit(code))
 }, err => {
   console.error(`hwd: ${printable(describeError(err))}`)
   process.exit(err instanceof UsageError ? 2 : 1)

@@ -1,18 +1,24 @@
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { NameService, type Learned } from '../protocol/names/index.ts'
+import { BOOK_CAPACITY } from '../protocol/names/constants.ts'
+import { AccessList } from '../storage/access-list.ts'
 import { AddressBook } from '../storage/address-book.ts'
 import { ensureHome, homePaths, type HomePaths } from '../storage/home.ts'
 import type { Drive } from '../storage/vfs.ts'
 import { loadOrCreateIdentity } from '../storage/identity.ts'
 import { HomeLock } from '../storage/lock.ts'
+import { Access } from './access.ts'
 import { registerBuiltins } from './builtins.ts'
 import { Commands } from './commands.ts'
 import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
 import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
+import { isRelayed, Reachability, relayOf } from './reachability.ts'
+import type { RelayLimits } from './relay.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 import { loadOrCreateWebSecret } from '../storage/web-secret.ts'
@@ -34,6 +40,10 @@ export interface DaemonOptions {
   mdns: boolean
   /** package folders to load besides the built-in ones and those in `<home>/packages/` */
   packages: string[]
+  /** serve as a relay for NAT'd nodes, with these limits */
+  relay?: RelayLimits
+  /** names added to the access list at start (--allow) */
+  allow: string[]
   /** where the web page listens (port 0: any free one); none without */
   http?: { host: string, port: number }
 }
@@ -45,7 +55,9 @@ export interface Status {
   home: string
   listen: string[]
   addresses: string[]
-  peers: Array<{ peerId: string, name?: string, addresses: string[] }>
+  peers: Array<{ peerId: string, name?: string, addresses: string[], route: string, relay?: string }>
+  /** `relay`: serving NAT'd nodes; `relayed`: behind a NAT, reached through a relay; else `direct` */
+  reachability: 'direct' | 'relayed' | 'relay'
   names: Array<{ name: string, peerId: string }>
   packages: Array<{ id: string, version: string, dir: string }>
   transfers: TransferInfo[]
@@ -71,6 +83,7 @@ export interface Interrupted {
 export class Daemon {
   readonly transfers = new TransferTable()
   private readonly packages: PackageHost
+  private readonly reachability: Reachability
   private web?: WebServer
 
   private constructor (
@@ -82,9 +95,14 @@ export class Daemon {
     private readonly lock: HomeLock,
     private readonly terminal: Terminal,
     private readonly keeper: PeerKeeper,
-    private readonly control: ControlServer
+    private readonly control: ControlServer,
+    readonly access: Access
   ) {
-    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, publish: (pkg, topic, detail) => { this.web?.publish(pkg, topic, detail) } })
+    this.reachability = new Reachability(node, options.announce.length > 0, (relay, holds) => {
+      const name = names.nameOf(peerIdFromString(relay)) ?? relay
+      terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
+    })
+    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, publish: (pkg, topic, detail) => { this.web?.publish(pkg, topic, detail) } })
   }
 
   static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {
@@ -93,13 +111,15 @@ export class Daemon {
     const lock = await HomeLock.acquire(paths)
     try {
       const privateKey = await loadOrCreateIdentity(paths.identityKey)
-      const book = await AddressBook.open(paths.addressBook)
-      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns })
+      const book = await AddressBook.open(paths.addressBook, { capacity: BOOK_CAPACITY, legacyPath: paths.legacyAddressBook })
+      const list = await AccessList.open(paths.accessList)
+      for (const name of options.allow) await list.allow(name)
+      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns, relay: options.relay })
       try {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
         const commands = new Commands()
         const control = new ControlServer(paths.socket, commands, terminal)
-        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control)
+        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control, new Access(list, book, options.name, text => { terminal.line(text) }))
         await daemon.bringUp()
         return daemon
       } catch (err) {
@@ -114,6 +134,7 @@ export class Daemon {
 
   private async bringUp (): Promise<void> {
     registerBuiltins(this)
+    this.access.register(this.commands)
     await this.names.start()
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     if (this.options.http != null) await this.startWeb(this.options.http)
@@ -122,6 +143,7 @@ export class Daemon {
     this.node.addEventListener('peer:connect', this.onConnect)
     this.node.addEventListener('peer:disconnect', this.onDisconnect)
     this.names.addEventListener('learned', this.onLearned)
+    this.reachability.start()
     this.keeper.start()
   }
 
@@ -136,6 +158,15 @@ export class Daemon {
       drives
     })
     await this.web.start(host, port)
+  }
+
+  /** `direct`, or `relayed via r.dev` for a peer reached only through a relay. */
+  private route (peer: PeerId): { route: string, relay?: string } {
+    const connections = this.node.getConnections(peer)
+    if (connections.length === 0 || connections.some(c => !isRelayed(c.remoteAddr))) return { route: 'direct' }
+    const relay = relayOf(connections[0].remoteAddr)
+    if (relay == null) return { route: 'relayed' }
+    return { route: `relayed via ${this.names.nameOf(peerIdFromString(relay)) ?? relay}`, relay }
   }
 
   /** Peers whose connection the terminal was told of, so that it hears of each leaving once. */
@@ -196,8 +227,10 @@ export class Daemon {
       peers: this.node.getPeers().map(id => ({
         peerId: id.toString(),
         name: this.names.nameOf(id),
-        addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString())
+        addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString()),
+        ...this.route(id)
       })),
+      reachability: this.node.services.relay != null ? 'relay' : this.reachability.behindNat ? 'relayed' : 'direct',
       names: this.names.names(),
       packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir })),
       transfers: this.transfers.list(),
@@ -212,6 +245,7 @@ export class Daemon {
     this.node.removeEventListener('peer:disconnect', this.onDisconnect)
     this.names.removeEventListener('learned', this.onLearned)
     await this.web?.stop()
+    this.reachability.stop()
     await this.keeper.stop()
     await this.control.stop()
     await this.packages.stop()

@@ -74,6 +74,13 @@ export interface PackageContext {
   resolve(name: string): PeerId
   /** the name a peer goes by, if known */
   nameOf(peer: PeerId): string | undefined
+  /**
+   * undefined when `peer` may do `what` (`download of x.bin`) by the node's access list; else
+   * the reason to send it back with REFUSED, which is also told on the node's terminal
+   */
+  refusal(peer: PeerId, what: string): string | undefined
+  /** the relay a connection goes through, by name (else peer id); undefined for a direct connection */
+  relayOf(connection: Connection): string | undefined
 }
 
 export interface ScriptIO {

@@ -3,12 +3,15 @@ import { readdir, readFile, mkdir } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { describeError, HwdError } from '../errors.ts'
 import type { NameService } from '../protocol/names/index.ts'
 import type { HomePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
+import type { Access } from './access.ts'
 import type { Commands } from './commands.ts'
 import type { HwdLibp2p } from './node.ts'
+import { relayOf } from './reachability.ts'
 import type { PackageContext, PackageEntry, PackageMetadata, PackageRuntime, ScriptMetadata } from './package-api.ts'
 import type { TransferTable } from './transfers.ts'
 
@@ -44,6 +47,7 @@ export interface PackageHostParts {
   transfers: TransferTable
   commands: Commands
   print(text: string): void
+  access: Access
   publish(pkg: string, topic: string, detail: unknown): void
 }
 
@@ -136,7 +140,7 @@ export class PackageHost {
   }
 
   private async start (pkg: FoundPackage): Promise<void> {
-    const { node, names, paths, transfers, commands, print, publish } = this.parts
+    const { node, names, paths, transfers, commands, print, access, publish } = this.parts
     const stateDir = join(paths.state, pkg.id)
     await mkdir(stateDir, { recursive: true })
     const deps: Record<string, unknown> = {}
@@ -156,7 +160,12 @@ export class PackageHost {
       publish: (topic, detail) => { publish(pkg.id, topic, detail) },
       connect: async (name, options) => await names.connect(name, options),
       resolve: name => names.resolve(name),
-      nameOf: peer => names.nameOf(peer)
+      nameOf: peer => names.nameOf(peer),
+      refusal: (peer, what) => access.refusal(peer, what),
+      relayOf: connection => {
+        const relay = relayOf(connection.remoteAddr)
+        return relay == null ? undefined : names.nameOf(peerIdFromString(relay)) ?? relay
+      }
     }
     const entry = await import(pathToFileURL(join(pkg.dir, pkg.metadata.entry)).href) as Partial<PackageEntry>
     if (typeof entry.start !== 'function') throw new PackageError(`package ${pkg.id}: its entry ${pkg.metadata.entry} exports no start function`)

@@ -17,8 +17,10 @@ export interface FileView { name: string, size: number }
 export interface PeerView {
   peerId: string
   name?: string
-  /** the remote end of each connection, `/ip4/127.0.0.1/tcp/8081`; `/p2p-circuit` in one is relayed */
+  /** the remote end of each connection, `/ip4/127.0.0.1/tcp/8081` */
   addresses: string[]
+  /** how it is connected, as `peers` says: `direct`, or `relayed via r.dev` */
+  route: string
 }
 
 export interface PageState {
@@ -26,6 +28,8 @@ export interface PageState {
   peerId: string
   listen: string[]
   addresses: string[]
+  /** `direct`; `relayed`: behind a NAT, reached through a relay; `relay`: relaying for others */
+  reachability: 'direct' | 'relayed' | 'relay'
   peers: PeerView[]
   names: Array<{ name: string, peerId: string }>
   packages: Array<{ id: string, version: string }>

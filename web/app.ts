@@ -3,7 +3,7 @@
  * server's events (web/api.ts). Every action runs a terminal command through `POST /api/run`;
  * a file dropped on a drive is uploaded with `PUT /api/drives/PKG?name=NAME`.
  */
-import { formatBytes } from '../daemon/format.ts'
+import { formatBytes, REACHED } from '../daemon/format.ts'
 import type { ChatEntryView, ListingView, PageState, PublishEvent, RunReply, TransfersEvent } from './api.ts'
 import { Chat, others } from './chat.ts'
 import { button, byId, el, notice, options } from './dom.ts'
@@ -28,6 +28,7 @@ function render (s: PageState): void {
   document.title = `${s.name} · hwd`
   byId('node-name').textContent = s.name
   byId('node-id').textContent = s.peerId
+  byId('node-reached').textContent = REACHED[s.reachability]
   byId('node-addresses').replaceChildren(...[...new Set([...s.addresses, ...s.listen])].map(a => el('li', {}, a)))
   renderPeers(s)
   renderDrives(s)
@@ -48,14 +49,14 @@ function renderPeers (s: PageState): void {
   if (s.peers.length === 0) { list.replaceChildren(el('li', { class: 'quiet' }, 'no peers connected')); return }
   list.replaceChildren(...s.peers.map(p => {
     const name = p.name ?? '?'
-    const how = p.addresses.map(a => a.includes('/p2p-circuit') ? `relayed ${a}` : `direct ${a}`)
     return el('li', { class: 'peer' },
       el('div', { class: 'row' },
         el('strong', { class: 'name' }, name),
         p.name == null ? undefined : button('Files', () => { browse(name) }, 'small'),
         p.name == null ? undefined : button('Chat', () => { chat.show(name) }, 'small')),
       el('div', { class: 'mono quiet' }, p.peerId),
-      ...how.map(h => el('div', { class: 'mono how' }, h)))
+      el('div', { class: 'how' }, p.route),
+      ...p.addresses.map(a => el('div', { class: 'mono how' }, a)))
   }))
 }
 

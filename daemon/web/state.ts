@@ -5,12 +5,13 @@ import type { Status } from '../daemon.ts'
 
 /** What the page shows of the node: its status (as `hwd status` has it), every drive's files, the commands. */
 export async function pageState (status: Status, drives: Drive[], commands: Commands): Promise<PageState> {
-  const { name, peerId, listen, addresses, peers, names } = status
+  const { name, peerId, listen, addresses, reachability, peers, names } = status
   return {
     name,
     peerId,
     listen,
     addresses,
+    reachability,
     peers,
     names,
     packages: status.packages.map(({ id, version }) => ({ id, version })),
