@@ -6,12 +6,13 @@ import './polyfill.ts'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline/promises'
+import { isIP } from 'node:net'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeError, printable, printableJson, UsageError } from '../errors.ts'
 import { homePaths } from '../storage/home.ts'
 import { request, type ClientHandlers } from './control-client.ts'
 import type { Status } from './daemon.ts'
-import { formatProgress } from './format.ts'
+import { formatProgress, REACHED } from './format.ts'
 import { ProgressView } from './progress-view.ts'
 // `start` and `new` load what they need when they run: `hwd run` and `hwd status` only talk to
 // the control socket, and loading libp2p for them cost every command about half a second.
@@ -29,6 +30,7 @@ usage:
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]... [--no-mirror]
             [--relay [--relay-reservations N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
             [--allow NAME]...
+            [--http PORT | --no-http] [--http-host IP]
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
@@ -53,6 +55,9 @@ start options:
       --relay-duration SECONDS     cut each relayed connection after this long; 0: never (default)
       --relay-max-bytes BYTES      cut each relayed connection after this much (128K, 1G); 0: never (default)
       --no-mirror         serve only the packages this node published, not those it installed
+      --http PORT         the web page's port, 0 for any (default: --port + 1000, any when --port is 0)
+      --no-http           no web page
+      --http-host IP      address the web page listens on (default 127.0.0.1; 0.0.0.0 in a container)
 
 Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`
@@ -106,11 +111,14 @@ async function start (args: string[]): Promise<number> {
       'relay-duration': { type: 'string' },
       'relay-max-bytes': { type: 'string' },
       allow: { type: 'string', multiple: true, default: [] },
-      'no-mirror': { type: 'boolean', default: false }
+      'no-mirror': { type: 'boolean', default: false },
+      http: { type: 'string' },
+      'no-http': { type: 'boolean', default: false },
+      'http-host': { type: 'string', default: '127.0.0.1' }
     }
   })
-  const port = Number(values.port)
-  if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
+  const port = portNumber('--port', values.port)
+  const http = webPage(port, values.http, values['no-http'], values['http-host'])
   const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }, { relayLimits }, { checkName }] = await Promise.all([
     import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts'), import('./relay.ts'), import('./access.ts')
   ])
@@ -135,7 +143,8 @@ async function start (args: string[]): Promise<number> {
     packages: values.package,
     relay: relayLimits(values),
     allow: values.allow.map(checkName),
-    mirror: !values['no-mirror']
+    mirror: !values['no-mirror'],
+    http
   }, terminal)
   const s = await daemon.status()
   console.log(`hwd node ${s.name}`)
@@ -143,6 +152,7 @@ async function start (args: string[]): Promise<number> {
   for (const a of s.listen) console.log(`listening  ${a}`)
   for (const a of s.addresses) console.log(`address    ${a}`)
   for (const p of s.packages) console.log(`package    ${describePackage(p)}`)
+  if (s.web != null) console.log(`web        ${s.web}`)
   console.log(`home       ${s.home}`)
   terminal.start(daemon.commands, completer(daemon.commands, () => daemon.names.names().map(n => n.name).filter(n => n !== s.name)))
 
@@ -156,6 +166,24 @@ async function start (args: string[]): Promise<number> {
   terminal.stop()
   await daemon.stop()
   return 0
+}
+
+function portNumber (option: string, text: string): number {
+  const port = Number(text)
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${option} ${text}: expected a port number from 0 to 65535`)
+  return port
+}
+
+/** Where the web page listens: the p2p port + 1000 unless told (8080 → 9080), any port beside an any-port node. */
+function webPage (p2pPort: number, http: string | undefined, off: boolean, host: string): { host: string, port: number } | undefined {
+  if (off) {
+    if (http != null) throw new UsageError('--http and --no-http: choose one')
+    return undefined
+  }
+  if (isIP(host) === 0) throw new UsageError(`--http-host must be an IP address to listen on, not ${JSON.stringify(host)}`)
+  if (http != null) return { host, port: portNumber('--http', http) }
+  if (p2pPort + 1000 > 65535) throw new UsageError(`--port ${p2pPort}: no default web page port above it; give one with --http PORT, or --no-http`)
+  return { host, port: p2pPort === 0 ? 0 : p2pPort + 1000 }
 }
 
 async function run (args: string[]): Promise<number> {
@@ -250,13 +278,6 @@ function describePackage (p: Status['packages'][number]): string {
   return `${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`
 }
 
-/** `hwd status`'s `reached` line, by `Status.reachability`. */
-const REACHED: Record<Status['reachability'], string> = {
-  direct: 'directly',
-  relayed: 'through relays (behind a NAT)',
-  relay: 'directly; relaying for others'
-}
-
 function printStatus (s: Status): void {
   const row = (label: string, value: string): void => { console.log(`${label.padEnd(10)} ${printable(value)}`) }
   row('name', s.name)
@@ -270,6 +291,7 @@ function printStatus (s: Status): void {
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
   for (const p of s.packages) row('package', describePackage(p))
+  row('web', s.web ?? 'none (started with --no-http)')
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
     row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatProgress(t.done, t.total)}`)

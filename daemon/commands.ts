@@ -11,6 +11,11 @@ export interface CommandOutput {
    * type instead.
    */
   ask?(question: string, argv: string[]): void
+  /**
+   * the command's outcome as data (a listing, a history), for a reader that is not a person:
+   * the web page shows it; the terminal and `hwd run` show the lines
+   */
+  result?(value: unknown): void
 }
 
 export interface Progress {

@@ -8,6 +8,7 @@ import { BOOK_CAPACITY } from '../protocol/names/constants.ts'
 import { AccessList } from '../storage/access-list.ts'
 import { AddressBook } from '../storage/address-book.ts'
 import { ensureHome, homePaths, type HomePaths } from '../storage/home.ts'
+import type { Drive } from '../storage/vfs.ts'
 import { loadOrCreateIdentity } from '../storage/identity.ts'
 import { HomeLock } from '../storage/lock.ts'
 import { Access } from './access.ts'
@@ -24,6 +25,9 @@ import { publishCommand, Releases } from './releases.ts'
 import { installCommand, Installer, uninstallCommand } from './install.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
+import { loadOrCreateWebSecret } from '../storage/web-secret.ts'
+import { WebServer } from './web/server.ts'
+import { pageState } from './web/state.ts'
 
 const log = logger('hwd:daemon')
 
@@ -46,6 +50,8 @@ export interface DaemonOptions {
   allow: string[]
   /** serve the releases installed here, as well as those published here */
   mirror: boolean
+  /** where the web page listens (port 0: any free one); none without */
+  http?: { host: string, port: number }
 }
 
 export interface Status {
@@ -62,6 +68,8 @@ export interface Status {
   /** `holds`: what a sandboxed package was granted; absent for a built-in one */
   packages: Array<{ id: string, version: string, dir: string, holds?: string }>
   transfers: TransferInfo[]
+  /** the web page's address, key included */
+  web?: string
   /** downloads cut off that the next download of the same file resumes */
   interrupted: Interrupted[]
 }
@@ -83,6 +91,7 @@ export class Daemon {
   readonly transfers = new TransferTable()
   private readonly packages: PackageHost
   private readonly reachability: Reachability
+  private web?: WebServer
 
   private constructor (
     readonly options: DaemonOptions,
@@ -101,7 +110,7 @@ export class Daemon {
       const name = names.nameOf(peerIdFromString(relay)) ?? relay
       terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
     })
-    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, origin: pkg => this.origin(pkg) })
+    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, origin: pkg => this.origin(pkg), publish: (pkg, topic, detail) => { this.web?.publish(pkg, topic, detail) } })
   }
 
   static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {
@@ -144,6 +153,7 @@ export class Daemon {
     this.commands.register(uninstallCommand(installer))
     this.packages.fetchWith(async (id, signal) => { await installer.fetchDependency(id, signal, text => { this.terminal.line(text) }) })
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
+    if (this.options.http != null) await this.startWeb(this.options.http)
     await this.control.start(async () => await this.status())
     this.node.services.mdns?.addEventListener('peer', this.onDiscovery)
     this.node.addEventListener('peer:connect', this.onConnect)
@@ -153,6 +163,19 @@ export class Daemon {
     this.keeper.start()
     // after the keeper: a dependency is fetched from the peers it connects to
     void this.packages.fetchMissing()
+  }
+
+  private async startWeb ({ host, port }: { host: string, port: number }): Promise<void> {
+    const drives = (): Drive[] => this.packages.list().map(p => p.drive)
+    this.web = new WebServer({
+      secret: await loadOrCreateWebSecret(this.paths.webSecret),
+      commands: this.commands,
+      echo: this.terminal,
+      state: async () => await pageState(await this.status(), drives(), this.commands),
+      transfers: () => ({ running: this.transfers.list(), ended: this.transfers.recent() }),
+      drives
+    })
+    await this.web.start(host, port)
   }
 
   /** `direct`, or `relayed via r.dev` for a peer reached only through a relay. */
@@ -179,9 +202,10 @@ export class Daemon {
     this.terminal.line(`${name} connected`)
   }
 
-  private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.tellConnected(evt.detail) }
-  private readonly onLearned = (evt: Event): void => { this.tellConnected((evt as CustomEvent<Learned>).detail.peerId) }
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => { this.tellConnected(evt.detail); this.web?.changed() }
+  private readonly onLearned = (evt: Event): void => { this.tellConnected((evt as CustomEvent<Learned>).detail.peerId); this.web?.changed() }
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.web?.changed()
     const peer = evt.detail
     if (this.told.delete(peer.toString())) this.terminal.line(`${this.names.nameOf(peer) ?? peer.toString()} disconnected`)
   }
@@ -199,9 +223,8 @@ export class Daemon {
       .catch(err => { log('could not dial discovered peer %p - %e', peer.id, err) })
   }
 
-  /** Where a loaded package came from, for `hwd packages`. */
+  /** Where a package that is not built in came from, for `hwd packages`. */
   private origin (pkg: LoadedPackage): string {
-    if (BUILTIN_PACKAGES.includes(pkg.dir)) return 'built in'
     const hash = dirname(pkg.dir) === this.paths.packages ? this.releases.hashOf(pkg.id, pkg.metadata.version) : undefined
     return hash != null ? `installed, blake3 ${hash.slice(0, 16)}…` : `from ${pkg.dir}`
   }
@@ -235,6 +258,7 @@ export class Daemon {
       names: this.names.names(),
       packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir, holds: p.sandbox != null ? describeGrant(p.sandbox.capabilities, p.metadata.dependencies) : undefined })),
       transfers: this.transfers.list(),
+      web: this.web?.address,
       interrupted: await this.interrupted()
     }
   }
@@ -244,6 +268,7 @@ export class Daemon {
     this.node.removeEventListener('peer:connect', this.onConnect)
     this.node.removeEventListener('peer:disconnect', this.onDisconnect)
     this.names.removeEventListener('learned', this.onLearned)
+    await this.web?.stop()
     this.reachability.stop()
     await this.keeper.stop()
     await this.control.stop()

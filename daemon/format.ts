@@ -17,3 +17,10 @@ export function table (rows: string[][]): string[] {
   const widths = rows[0].map((_, c) => Math.max(...rows.map(r => r[c].length)))
   return rows.map(r => r.map((cell, c) => c === r.length - 1 ? cell : cell.padEnd(widths[c])).join('  '))
 }
+
+/** How a node is reached (`Status.reachability`), in words: `hwd status`'s `reached` line, and the web page's. */
+export const REACHED = {
+  direct: 'directly',
+  relayed: 'through relays (behind a NAT)',
+  relay: 'directly; relaying for others'
+} as const

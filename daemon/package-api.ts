@@ -72,6 +72,8 @@ export interface PackageContext {
   readonly signal: AbortSignal
   /** a line on the node's terminal */
   print(text: string): void
+  /** tell the node's web page that something happened (`message`: a chat entry), to show it at once */
+  publish(topic: string, detail: unknown): void
   /** a connection to the node called `name`, or a one-line error (unknown, offline) */
   connect(name: string, options?: { signal?: AbortSignal }): Promise<Connection>
   /** the peer id a name is pinned to, without dialing, or a one-line error listing the names known */

@@ -52,8 +52,9 @@ export interface PackageHostParts {
   commands: Commands
   print(text: string): void
   access: Access
-  /** where a loaded package came from: built in, a folder, or an installed release and its hash */
+  /** where a package that is not built in came from: a folder, or an installed release and its hash */
   origin(pkg: LoadedPackage): string
+  publish(pkg: string, topic: string, detail: unknown): void
 }
 
 /**
@@ -86,10 +87,10 @@ export class PackageHost {
   /** `hwd packages`: one line a package, refusals last. */
   describe (): string[] {
     const lines = this.loaded.map(p => {
-      const head = `${p.id} ${p.metadata.version} (${this.parts.origin(p)})`
+      const head = `${p.id} ${p.metadata.version}`
       if (p.sandbox == null) return `${head}: built in, running in the daemon`
       const state = p.sandbox.state === 'failed' ? `failed: ${p.sandbox.reason ?? ''}` : `${p.sandbox.state} (pid ${p.sandbox.pid ?? '?'})`
-      return `${head}: sandboxed, holds ${describeGrant(p.sandbox.capabilities, p.metadata.dependencies)}; ${state}`
+      return `${head}: sandboxed, holds ${describeGrant(p.sandbox.capabilities, p.metadata.dependencies)}; ${state}; ${this.parts.origin(p)}`
     })
     return [...lines, ...this.refused.map(r => `refused ${r}`)]
   }
@@ -241,7 +242,7 @@ export class PackageHost {
    * other in a sandboxed process of its own (`sandbox/host.ts`).
    */
   private async start (pkg: FoundPackage, granted: Capability[]): Promise<void> {
-    const { node, names, paths, transfers, commands, print, access } = this.parts
+    const { node, names, paths, transfers, commands, print, access, publish } = this.parts
     const stateDir = join(paths.state, pkg.id)
     await mkdir(stateDir, { recursive: true })
     const deps: Record<string, unknown> = {}
@@ -258,6 +259,7 @@ export class PackageHost {
       log: logger(`hwd:pkg:${pkg.id}`),
       signal: this.controller.signal,
       print,
+      publish: (topic, detail) => { publish(pkg.id, topic, detail) },
       connect: async (name, options) => await names.connect(name, options),
       resolve: name => names.resolve(name),
       nameOf: peer => names.nameOf(peer),

@@ -9,6 +9,16 @@ export interface TransferInfo extends Progress {
   startedAt: number
 }
 
+/** How a transfer ended, as far as this node knows: a download checked and saved, an upload all sent, or neither. */
+export type Outcome = 'done' | 'sent' | 'cancelled' | 'cut off'
+
+export interface EndedTransfer extends TransferInfo {
+  outcome: Outcome
+}
+
+/** Transfers that ended are remembered this many at most, newest kept, for the web page. */
+const RECENT = 20
+
 export class CancelledError extends HwdError {
   static name = 'CancelledError'
   name = 'CancelledError'
@@ -17,7 +27,8 @@ export class CancelledError extends HwdError {
 /** The transfers running on this node, for `transfers`, `cancel` and `hwd status`. */
 export class TransferTable {
   /** `settled`: cancelled already, or finishing; either way `cancel` passes it by */
-  private readonly running = new Map<string, { info: TransferInfo, cancel: (err: CancelledError) => void, settled: boolean }>()
+  private readonly running = new Map<string, { info: TransferInfo, cancel: (err: CancelledError) => void, settled: boolean, outcome?: Outcome }>()
+  private readonly ended: EndedTransfer[] = []
 
   /**
    * `cancel` stops the transfer's worker; it is called at most once, by `cancel`. The transfer
@@ -39,7 +50,7 @@ export class TransferTable {
   /** From now on `cancel` passes this transfer by: it is finishing, and will end either way. */
   finishing (id: string): void {
     const entry = this.running.get(id)
-    if (entry != null) entry.settled = true
+    if (entry != null) { entry.settled = true; entry.outcome ??= 'done' }
   }
 
   /** Whether `label` is being moved in that direction in that drive. */
@@ -48,7 +59,18 @@ export class TransferTable {
   }
 
   end (id: string): void {
+    const entry = this.running.get(id)
+    if (entry == null) return
     this.running.delete(id)
+    const { info } = entry
+    const sent = info.direction === 'upload' && info.total != null && info.done >= info.total
+    this.ended.push({ ...info, outcome: entry.outcome ?? (sent ? 'sent' : 'cut off') })
+    if (this.ended.length > RECENT) this.ended.shift()
+  }
+
+  /** The transfers that ended last, oldest first, with how each ended. */
+  recent (): EndedTransfer[] {
+    return this.ended.map(t => ({ ...t }))
   }
 
   list (): TransferInfo[] {
@@ -70,6 +92,7 @@ export class TransferTable {
     const entry = this.running.get(id)
     if (entry == null || entry.settled) return false
     entry.settled = true
+    entry.outcome = 'cancelled'
     entry.cancel(new CancelledError(`${entry.info.label}: cancelled`))
     return true
   }

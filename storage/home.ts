@@ -24,6 +24,8 @@ export interface HomePaths {
   readonly state: string
   /** the releases this node serves: archives and their signed records */
   readonly releases: string
+  /** the key to the node's web page (mode 0600): whoever holds it is the node's owner there */
+  readonly webSecret: string
 }
 
 export function homePaths (dir: string): HomePaths {
@@ -40,7 +42,8 @@ export function homePaths (dir: string): HomePaths {
     vfs: join(root, 'vfs'),
     packages: join(root, 'packages'),
     state: join(root, 'state'),
-    releases: join(root, 'releases')
+    releases: join(root, 'releases'),
+    webSecret: join(root, 'web.secret')
   }
 }
 

@@ -6,9 +6,9 @@
  * path segment; a symlink inside a drive is followed only while it stays inside the drive.
  */
 import { constants, type Stats } from 'node:fs'
-import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join, sep } from 'node:path'
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { HwdError, quoted } from '../errors.ts'
 import { fsyncDir, writeFileAtomic } from './atomic.ts'
 
@@ -59,6 +59,11 @@ function whyRefused (name: string): string | undefined {
   return undefined
 }
 
+/** Whether `name` in a drive's folder is a download or upload still being written, not a file it offers. */
+export function isPartial (name: string): boolean {
+  return name.startsWith(PARTIAL_PREFIX)
+}
+
 /** Whether a drive accepts `name`, for names to filter rather than refuse. */
 export function isValidFileName (name: string): boolean {
   try {
@@ -67,6 +72,16 @@ export function isValidFileName (name: string): boolean {
   } catch {
     return false
   }
+}
+
+export class FileExistsError extends HwdError {
+  static name = 'FileExistsError'
+  name = 'FileExistsError'
+}
+
+export class TooLargeError extends HwdError {
+  static name = 'TooLargeError'
+  name = 'TooLargeError'
 }
 
 export interface DriveFile {
@@ -240,6 +255,37 @@ export class Drive {
     await rename(partial, join(this.root, checkFileName(name)))
     await fsyncDir(this.root)
     await rm(recordPath(partial), { force: true })
+  }
+
+  /**
+   * Save what `data` yields as the new file `name`, whole or not at all: it is written under a
+   * hidden partial name, flushed, then linked into place, which fails rather than replace a
+   * file of that name. Past `maxBytes` it stops and keeps nothing. Resolves with the size.
+   */
+  async receive (name: string, data: AsyncIterable<Uint8Array>, maxBytes: number): Promise<number> {
+    const final = join(this.root, checkFileName(name))
+    const partial = join(this.root, `${PARTIAL_PREFIX}upload-${randomUUID()}`)
+    const file = await open(partial, 'wx', 0o644)
+    let size = 0
+    try {
+      try {
+        for await (const chunk of data) {
+          size += chunk.byteLength
+          if (size > maxBytes) throw new TooLargeError(`${name} is larger than ${maxBytes} bytes, the most a drive takes at once`)
+          for (let at = 0; at < chunk.byteLength;) at += (await file.write(chunk, at)).bytesWritten
+        }
+        await file.sync()
+      } finally {
+        await file.close()
+      }
+      await link(partial, final).catch((err: any) => {
+        throw err.code === 'EEXIST' ? new FileExistsError(`${this.id} already has a file ${quoted(name)}`) : err
+      })
+      await fsyncDir(this.root)
+    } finally {
+      await rm(partial, { force: true })
+    }
+    return size
   }
 
   async discardPartial (name: string): Promise<void> {

@@ -181,6 +181,20 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
     t.diagnostic(`fake.dev peers: ${s.peers.map(p => `${p.name ?? '?'} ${p.addresses.join(' ')}`).join('; ')}`)
   })
 
+  step('publishes each node\'s web page on the host\'s loopback, at the address it prints', async () => {
+    for (const [service, port] of [['fake', 9080], ['fake2', 9081], ['fake3', 9082]] as const) {
+      const address = new URL((await eventually(`${service}'s status`, async () => await status(service), 120_000)).web!)
+      assert.equal(address.host, `127.0.0.1:${port}`)
+      assert.equal((await fetch(new URL('/', address))).status, 401, 'no key, no page')
+      const login = await fetch(address, { redirect: 'manual' })
+      assert.equal(login.status, 303)
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]
+      const page = await fetch(new URL('/api/state', address), { headers: { cookie } })
+      assert.equal(page.status, 200)
+      assert.equal(((await page.json()) as { name: string }).name, NAME[service])
+    }
+  })
+
   step('downloads a 3 MB file from fake2\'s drive into fake\'s, byte for byte', async () => {
     await untilKnown('fake', 'fake2.dev')
     ok(await inside('fake2', ['sh', '-c', `head -c 3000000 /dev/urandom > '${DRIVE}/x.bin'`]), 'writing x.bin in fake2')

@@ -111,7 +111,7 @@ describe('sandboxed packages', () => {
 
     assert.equal(await attempt('hello:other:test.os'), 'hello from other:test.os\n')
     const listed = await attempt('packages')
-    assert.match(listed, /^snoop:test.os 1.0.0: sandboxed, holds nothing beyond its drive; running \(pid \d+\)$/m)
+    assert.match(listed, /^snoop:test.os 1.0.0: sandboxed, holds nothing beyond its drive; running \(pid \d+\); from .*\/snoop$/m)
     assert.match(listed, /^file-transfer:template.os 0.1.0: built in, running in the daemon$/m)
     await writeFile(join(b.home, 'vfs', 'chat-with-file-transfer:template.os', 'files', 'x.txt'), 'x')
     assert.equal((await a.run('download:chat-with-file-transfer:template.os', 'x.txt', 'fake2.dev')).code, 0, 'the built-in packages work on')
@@ -153,7 +153,7 @@ describe('sandboxed packages', () => {
     assert.equal((await a.run('use:user:test.os', '2')).stdout, 'user:test.os added 2, total 2\n')
     assert.equal((await a.run('use:user:test.os', '3')).stdout, 'user:test.os added 3, total 5\n')
     const listed = await hwd(['packages', '--home', home])
-    assert.match(listed.stdout, /^user:test.os 1.0.0: sandboxed, holds counter:test.os; running \(pid \d+\)$/m)
+    assert.match(listed.stdout, /^user:test.os 1.0.0: sandboxed, holds counter:test.os; running \(pid \d+\); from .*\/user$/m)
   })
 
   it('refuses a package that asks for a capability no one knows', async () => {
@@ -199,7 +199,7 @@ export function start () { return { scripts: { send: async () => {
     await a.waitForOutput(/^package garbled:test.os failed: its channel: sent a malformed message; it is stopped, the rest runs on$/m)
 
     const listed = (await a.run('packages')).stdout
-    assert.match(listed, /^crasher:test.os 1.0.0: sandboxed, holds nothing beyond its drive; failed: exited with code 1: Error: kaboom$/m)
+    assert.match(listed, /^crasher:test.os 1.0.0: sandboxed, holds nothing beyond its drive; failed: exited with code 1: Error: kaboom; from .*\/crasher$/m)
     assert.match(listed, /^refused package sleeper:test.os: failed to start: did not start within 10 s$/m)
     assert.equal((await a.run('hello:other:test.os')).stdout, 'hello from other:test.os\n')
     const again = await a.run('spin:spinner:test.os')

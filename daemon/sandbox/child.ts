@@ -145,6 +145,7 @@ async function contextFor (init: StartInit): Promise<PackageContext> {
       granted('terminal')
       channel.notify('print', { text: String(text) })
     },
+    publish: (topic, detail) => { channel.notify('publish', { topic: String(topic), detail }) },
     connect: async (name, options = {}) => {
       granted('net')
       options.signal?.throwIfAborted()

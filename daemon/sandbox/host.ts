@@ -219,6 +219,10 @@ export class SandboxedPackage {
       if (!this.capabilities.includes('terminal') || typeof text !== 'string') return
       parts.print(`${id}: ${printable(text.slice(0, MAX_LINE_CHARS))}`)
     })
+    // what the package tells open web pages: data the page shows only as text, in frames the channel caps
+    channel.on('publish', ({ topic, detail }) => {
+      if (typeof topic === 'string') ctx.publish(topic.slice(0, 64), detail)
+    })
     channel.on('out', ({ run, line, progress }) => {
       const out = this.runs.get(run)
       if (out == null) return

@@ -1,19 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { HwdError } from 'hwd/package'
+import type { ChatEntry } from './entry.ts'
 
-export interface ChatEntry {
-  /** the other side's peer id */
-  peer: string
-  /** 'in': they wrote it; 'out': we did */
-  dir: 'in' | 'out'
-  /** the author's name as known when it was stored */
-  from: string
-  text: string
-  /** ms since the epoch, by our clock: when we stored it ('in') or sent it ('out') */
-  at: number
-  /** set on an 'out' message whose acknowledgement never came: why */
-  unconfirmed?: string
-}
+export type { ChatEntry }
 
 /** A later line saying that the message on line `line` was never acknowledged. */
 interface Unconfirmed {

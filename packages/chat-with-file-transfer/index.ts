@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks'
 import { describeError, printable, type PackageContext, type PackageRuntime } from 'hwd/package'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
 import { ChatError, ChatRefusedError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from 'hwd/protocol/chat'
-import { ChatLog } from './chat-log.ts'
+import { ChatLog, type ChatEntry } from './chat-log.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const files = ctx.deps[FILE_TRANSFER] as FileTransferApi
@@ -22,7 +22,9 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       const refused = ctx.refusal(peer, 'chat')
       if (refused != null) throw new ChatRefusedError(refused)
       // our clock, not the sender's: its sent_at is whatever a peer says it is
-      await log.append({ peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Date.now() })
+      const entry: ChatEntry = { peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Date.now() }
+      await log.append(entry)
+      ctx.publish('message', entry)
     }, m => { ctx.print(`${from()}: ${printable(m.text)}`) })
   }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true })
 
@@ -41,7 +43,8 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         // receiver's instead of following it. Should the acknowledgement not come, a later line
         // marks it unconfirmed (the receiver may or may not have it); a crash before either
         // leaves it unmarked, but never loses what the user wrote.
-        const stored = log.append({ peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at })
+        const entry: ChatEntry = { peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at }
+        const stored = log.append(entry)
         stored.catch(() => {}) // awaited below on every path, after the send settles
         try {
           await sender.send(connection, { text, sentAt: BigInt(at) }, { signal })
@@ -56,10 +59,12 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         } catch (err: any) {
           throw new ChatError(`delivered to ${node}, but not saved in our history (${err.code ?? err.message})`)
         }
+        ctx.publish('message', entry)
         out.line(`delivered to ${node} (acknowledged in ${ms.toFixed(2)} ms)`)
       },
       history: async ([node], { out }) => {
         const entries = log.history(ctx.resolve(node).toString())
+        out.result?.(entries)
         if (entries.length === 0) { out.line(`no messages with ${node} yet`); return }
         for (const e of entries) {
           const why = e.unconfirmed == null ? '' : ` (${e.unconfirmed})`

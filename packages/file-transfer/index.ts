@@ -148,7 +148,9 @@ function fileScripts (our: PackageContext, api: FileTransferApi, namesListed: ()
   return {
     download,
     'list-files': async ([node], { out, signal }) => {
-      const { files, refused } = await api.listFiles(our, node, { signal })
+      const listing = await api.listFiles(our, node, { signal })
+      out.result?.(listing)
+      const { files, refused } = listing
       if (files.length === 0) out.line(`${node} offers no files in ${our.id}`)
       else for (const row of table([['file', 'size'], ...files.map(f => [f.name, formatBytes(f.size)])])) out.line(row)
       if (refused > 0) out.line(`left out ${refused} ${refused === 1 ? 'name' : 'names'} that ${node} offered and no drive accepts (a path, or control characters)`)

@@ -1,0 +1,101 @@
+/**
+ * The page's live view: server-sent events to every open page. `state` whenever what the page
+ * shows of the node may have changed (a peer came or went, a name was learned, a drive's files
+ * changed), `transfers` a few times a second while any run or one has ended, `publish` as a
+ * package publishes (a chat entry).
+ */
+import { watch, type FSWatcher } from 'node:fs'
+import type { ServerResponse } from 'node:http'
+import { logger } from '@libp2p/logger'
+import { isPartial } from '../../storage/vfs.ts'
+import type { PageState, TransfersEvent } from '../../web/api.ts'
+
+const log = logger('hwd:web')
+
+/** Transfers are sent this often while any run: smooth bars, little cost. */
+const TRANSFERS_MS = 250
+/** Changes closer together than this (a download's files, a burst of peers) make one `state`. */
+const SETTLE_MS = 150
+/** A comment this often keeps proxies and idle-timeouts from closing a quiet stream. */
+const KEEPALIVE_MS = 15_000
+
+export interface LiveSources {
+  state(): Promise<PageState>
+  transfers(): TransfersEvent
+  /** the drives' folders, watched for files coming and going */
+  folders(): string[]
+}
+
+export class Live {
+  private readonly clients = new Set<ServerResponse>()
+  private readonly watchers: FSWatcher[] = []
+  private ticker?: NodeJS.Timeout
+  private keepalive?: NodeJS.Timeout
+  private settle?: NodeJS.Timeout
+  /** whether the last `transfers` sent listed any running: one more follows the last of them */
+  private running = false
+  /** the last transfer that had ended when `transfers` was last sent */
+  private lastEnded?: string
+
+  constructor (private readonly sources: LiveSources) {}
+
+  start (): void {
+    for (const folder of this.sources.folders()) {
+      try {
+        // a partial file's every write is an event; only a file coming, going or changing is news
+        this.watchers.push(watch(folder, (_event, name) => { if (name == null || !isPartial(name)) this.changed() }))
+      } catch (err) {
+        log('cannot watch %s - %e', folder, err)
+      }
+    }
+    this.ticker = setInterval(() => { this.tick() }, TRANSFERS_MS)
+    this.keepalive = setInterval(() => { for (const c of this.clients) c.write(':\n\n') }, KEEPALIVE_MS)
+  }
+
+  stop (): void {
+    for (const w of this.watchers) w.close()
+    clearInterval(this.ticker)
+    clearInterval(this.keepalive)
+    clearTimeout(this.settle)
+    for (const c of this.clients) c.end()
+    this.clients.clear()
+  }
+
+  /** A page's event stream, opened with what it shows now. */
+  async open (res: ServerResponse): Promise<void> {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store' })
+    res.write('retry: 1000\n\n')
+    this.clients.add(res)
+    res.on('close', () => { this.clients.delete(res) })
+    send(res, 'state', await this.sources.state())
+    send(res, 'transfers', this.sources.transfers())
+  }
+
+  /** Something the page shows may have changed: send `state` once things settle. */
+  changed (): void {
+    if (this.clients.size === 0 || this.settle != null) return
+    this.settle = setTimeout(() => {
+      this.settle = undefined
+      this.sources.state().then(state => { this.broadcast('state', state) }, err => { log('state failed - %e', err) })
+    }, SETTLE_MS)
+  }
+
+  broadcast (event: string, data: unknown): void {
+    for (const c of this.clients) send(c, event, data)
+  }
+
+  private tick (): void {
+    if (this.clients.size === 0) return
+    const transfers = this.sources.transfers()
+    const lastEnded = transfers.ended.at(-1)?.id
+    if (transfers.running.length === 0 && !this.running && lastEnded === this.lastEnded) return
+    this.running = transfers.running.length > 0
+    this.lastEnded = lastEnded
+    this.broadcast('transfers', transfers)
+  }
+}
+
+/** One event; JSON holds no raw newline, so the data is one line. */
+function send (res: ServerResponse, event: string, data: unknown): void {
+  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+}
