@@ -16,12 +16,17 @@ export interface CliResult { code: number | null, stdout: string, stderr: string
 /** Run the real `hwd` command line to completion, with the node flags its first line gives it. */
 export async function hwd (args: string[], options: { input?: string, timeoutMs?: number, env?: Record<string, string> } = {}): Promise<CliResult> {
   const started = Date.now()
-  const child = spawn(process.execPath, [...nodeFlagsOf(CLI), CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  // no input: stdin is /dev/null, so a command that exits at once cannot meet a closed pipe (EPIPE)
+  const child = spawn(process.execPath, [...nodeFlagsOf(CLI), CLI, ...args], { stdio: [options.input == null ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let stdout = ''
   let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  child.stdin.end(options.input ?? '')
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  if (options.input != null) {
+    // a command may end without reading all it was given; what it did is in its output and code
+    child.stdin!.on('error', () => {})
+    child.stdin!.end(options.input)
+  }
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
   const code = await new Promise<number | null>(resolve => child.on('close', resolve))
   clearTimeout(timer)

@@ -9,7 +9,9 @@ import * as tar from 'tar-stream'
 import { toString } from 'uint8arrays'
 import { ArchiveError, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_FILES, packFolder, unpackArchive } from '../storage/archive.ts'
 import { fetchArchive, listReleases, PackagesError, Release } from '../protocol/packages/index.ts'
-import { verifyRelease } from '../protocol/packages/release.ts'
+import { signRelease, verifyRelease } from '../protocol/packages/release.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RawPeer } from './raw-peer.ts'
 import { hwd, stopAll, tempHome, TestNode } from './helpers.ts'
 
@@ -87,6 +89,27 @@ describe('release archives', () => {
       await assert.rejects(access(join(parent, '..', 'escaped.js')))
     })
   }
+})
+
+describe('release records', () => {
+  it('verify only as signed: any field changed, a key swapped in, or a malformed field is refused', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const good = await signRelease(key, { package: 'photos', publisher: 'pub.dev', version: '0.1.0', blake3: new Uint8Array(32).fill(1), size: 10, capabilities: ['net'], dependencies: ['file-transfer:template.os'] })
+    assert.equal(await verifyRelease(good), peerIdFromPrivateKey(key).toString())
+    const other = await signRelease(await generateKeyPair('Ed25519'), { ...good })
+    const cases: Array<[string, Release, RegExp]> = [
+      ['a version changed', { ...good, version: '0.2.0' }, /its signature is bad/],
+      ['a capability added', { ...good, capabilities: ['net', 'terminal'] }, /its signature is bad/],
+      ['the hash changed', { ...good, blake3: new Uint8Array(32).fill(2) }, /its signature is bad/],
+      ['another key put in place of the signer\'s', { ...good, publicKey: other.publicKey }, /its signature is bad/],
+      ['a key that is no key', { ...good, publicKey: new Uint8Array([1, 2, 3]) }, /its key is malformed/],
+      ['a hash of 31 bytes', { ...good, blake3: new Uint8Array(31) }, /its hash is not 32 bytes/],
+      ['a version that is not MAJOR.MINOR.PATCH', { ...good, version: '1.0' }, /not MAJOR\.MINOR\.PATCH/],
+      ['a publisher that is no node name', { ...good, publisher: 'Pub Dev' }, /not a node name/],
+      ['a dependency that is not package:publisher', { ...good, dependencies: ['../x'] }, /not package:publisher/]
+    ]
+    for (const [what, release, why] of cases) await assert.rejects(verifyRelease(release), why, what)
+  })
 })
 
 describe('hwd publish', () => {

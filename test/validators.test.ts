@@ -238,6 +238,7 @@ describe('package metadata', () => {
     description: 'says hello',
     entry: 'index.js',
     dependencies: ['file-transfer:template.os'],
+    capabilities: ['net', 'terminal'],
     scripts: { hello: { args: 'NAME', summary: 'say hello', minArgs: 1, maxArgs: 1 } }
   }
 
@@ -257,11 +258,12 @@ describe('package metadata', () => {
     assert.deepEqual(pkg.metadata, valid)
   })
 
-  it('takes no dependencies and no scripts when they are left out or null, and ignores a description that is no string', async () => {
+  it('takes no dependencies, capabilities or scripts when they are left out or null, and ignores a description that is no string', async () => {
     const { dependencies, scripts, ...rest } = valid
     for (const omitted of [rest, { ...rest, dependencies: null, scripts: null }]) {
-      const pkg = await readPackage(await folder({ ...omitted, description: 7 }))
+      const pkg = await readPackage(await folder({ ...omitted, capabilities: undefined, description: 7 }))
       assert.deepEqual(pkg.metadata.dependencies, [])
+      assert.deepEqual(pkg.metadata.capabilities, [])
       assert.deepEqual(pkg.metadata.scripts, {})
       assert.equal(pkg.metadata.description, undefined)
     }
@@ -276,6 +278,8 @@ describe('package metadata', () => {
       { entry: 'lib/../index.js' },
       { entry: './dist/index.js' },
       { dependencies: [] },
+      { capabilities: [] },
+      { capabilities: ['terminal', 'terminal'] },
       { scripts: {} },
       { scripts: { go: { args: '', summary: '', minArgs: 0 } } }
     ]
@@ -323,6 +327,9 @@ describe('package metadata', () => {
     ['a dependency with an empty publisher', { ...valid, dependencies: ['file-transfer:'] }, 'dependencies'],
     ['a dependency with two colons', { ...valid, dependencies: ['a:b:c'] }, 'dependencies'],
     ['a dependency with a space', { ...valid, dependencies: ['file transfer:template.os'] }, 'dependencies'],
+    ['capabilities that are no list', { ...valid, capabilities: 'net' }, 'capabilities must be a list'],
+    ['an unknown capability', { ...valid, capabilities: ['net', 'root'] }, 'unknown capability "root"'],
+    ['a capability that is no string', { ...valid, capabilities: [7] }, 'unknown capability "7"'],
     ['scripts that are a list', { ...valid, scripts: [] }, 'scripts'],
     ['scripts that are a string', { ...valid, scripts: 'hello' }, 'scripts'],
     ['a script named in upper case', { ...valid, scripts: { Hello: valid.scripts.hello } }, 'script "Hello"'],
