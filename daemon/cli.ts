@@ -131,7 +131,11 @@ async function start (args: string[]): Promise<number> {
 }
 
 async function run (args: string[]): Promise<number> {
-  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
+  // hwd's own options end at COMMAND: what follows (history's --last, say) is the command's
+  const { tokens } = parseArgs({ args, options: homeOption, allowPositionals: true, strict: false, tokens: true })
+  const command = tokens.find(t => t.kind === 'positional')?.index ?? args.length
+  const { values } = parse({ args: args.slice(0, command), options: homeOption })
+  const positionals = args.slice(command)
   if (positionals.length === 0) throw new UsageError('usage: hwd run [--home DIR] COMMAND [ARGS...]')
   const view = new ProgressView()
   try {

@@ -7,11 +7,20 @@ import { performance } from 'node:perf_hooks'
 import { describeError, printable, type PackageContext, type PackageRuntime } from 'hwd/package'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
 import { ChatError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from 'hwd/protocol/chat'
-import { ChatLog } from './chat-log.ts'
+import { ChatStore } from './chat-store.ts'
+import { historyScripts } from './history.ts'
+import { migrateLegacyLog } from './legacy-log.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const files = ctx.deps[FILE_TRANSFER] as FileTransferApi
-  const log = await ChatLog.open(join(ctx.stateDir, 'chat.log'))
+  const store = ChatStore.open(join(ctx.stateDir, 'chat.db'))
+  try {
+    const migrated = await migrateLegacyLog(store, join(ctx.stateDir, 'chat.log'))
+    if (migrated != null) ctx.print(migrated)
+  } catch (err) {
+    await store.close()
+    throw err
+  }
 
   const sender = new ChatSender()
 
@@ -20,7 +29,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     const from = (): string => ctx.nameOf(peer) ?? peer.toString()
     await receiveMessages(stream, async m => {
       // our clock, not the sender's: its sent_at is whatever a peer says it is
-      await log.append({ peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Date.now() })
+      await store.append({ peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Date.now() })
     }, m => { ctx.print(`${from()}: ${printable(m.text)}`) })
   }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
 
@@ -36,16 +45,16 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         const at = Date.now()
         const started = performance.now()
         // Our copy is written while the message travels, not after: its fdatasync overlaps the
-        // receiver's instead of following it. Should the acknowledgement not come, a later line
-        // marks it unconfirmed (the receiver may or may not have it); a crash before either
+        // receiver's instead of following it. Should the acknowledgement not come, it is then
+        // marked unconfirmed (the receiver may or may not have it); a crash before either
         // leaves it unmarked, but never loses what the user wrote.
-        const stored = log.append({ peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at })
+        const stored = store.append({ peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at })
         stored.catch(() => {}) // awaited below on every path, after the send settles
         try {
           await sender.send(connection, { text, sentAt: BigInt(at) }, { signal })
         } catch (err) {
-          const line = await stored.catch(() => undefined)
-          if (line != null) await log.unconfirmed(line, describeError(err)).catch(() => {})
+          const id = await stored.catch(() => undefined)
+          if (id != null) await store.unconfirmed(id, describeError(err)).catch(() => {})
           throw err
         }
         const ms = performance.now() - started
@@ -56,19 +65,12 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         }
         out.line(`delivered to ${node} (acknowledged in ${ms.toFixed(2)} ms)`)
       },
-      history: async ([node], { out }) => {
-        const entries = log.history(ctx.resolve(node).toString())
-        if (entries.length === 0) { out.line(`no messages with ${node} yet`); return }
-        for (const e of entries) {
-          const why = e.unconfirmed == null ? '' : ` (${e.unconfirmed})`
-          out.line(`${new Date(e.at).toISOString()} ${e.from}: ${printable(e.text)}${why}`)
-        }
-      }
+      ...historyScripts(ctx, store)
     },
     stop: async () => {
       await sender.stop()
       await ctx.node.unhandle(PROTOCOL)
-      await log.close()
+      await store.close()
     }
   }
 }
