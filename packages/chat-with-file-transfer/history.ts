@@ -3,6 +3,7 @@
  * text, read from the database a page at a time.
  */
 import { parseArgs } from 'node:util'
+import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { HwdError, printable, type PackageContext, type Script } from 'hwd/package'
 import type { ChatEntry, ChatStore } from './chat-store.ts'
@@ -28,10 +29,19 @@ export function historyScripts (ctx: PackageContext, store: ChatStore): Record<'
       const peer = node == null ? undefined : ctx.resolve(node)
       const found = store.search(text, PAGE, peer?.toString())
       if (found.length === 0) { out.line(`no messages contain ${printable(text)}`); return }
-      const name = (id: string): string => ctx.nameOf(peer ?? peerIdFromString(id)) ?? id
+      const name = (id: string): string => printable(nameOf(ctx, peer ?? id) ?? id)
       for (const e of found) out.line(line(e, e.dir === 'out' ? ` → ${name(e.peer)}` : ''))
       if (found.length === PAGE) out.line(`(the newest ${PAGE} shown)`)
     }
+  }
+}
+
+/** The name a peer goes by, if known, also for a stored id that no longer parses. */
+function nameOf (ctx: PackageContext, peer: PeerId | string): string | undefined {
+  try {
+    return ctx.nameOf(typeof peer === 'string' ? peerIdFromString(peer) : peer)
+  } catch {
+    return undefined
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { access, rename } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
 import { HwdError, printable } from 'hwd/package'
 import type { ChatEntry, ChatStore } from './chat-store.ts'
@@ -30,7 +31,8 @@ export async function migrateLegacyLog (store: ChatStore, log: string): Promise<
     count = await copy(store, log)
   }
   await rename(log, `${log}.migrated`)
-  return `chat history: ${count} messages moved from ${log} into the database; the old log is kept as ${log}.migrated`
+  const name = basename(log)
+  return `chat history: ${count} messages moved from ${name} into the database; the old log is kept as ${name}.migrated`
 }
 
 async function copy (store: ChatStore, log: string): Promise<number> {
