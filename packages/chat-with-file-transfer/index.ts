@@ -9,18 +9,10 @@ import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
 import { ChatError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from 'hwd/protocol/chat'
 import { ChatStore } from './chat-store.ts'
 import { historyScripts } from './history.ts'
-import { migrateLegacyLog } from './legacy-log.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const files = ctx.deps[FILE_TRANSFER] as FileTransferApi
-  const store = ChatStore.open(join(ctx.stateDir, 'chat.db'))
-  try {
-    const migrated = await migrateLegacyLog(store, join(ctx.stateDir, 'chat.log'))
-    if (migrated != null) ctx.print(migrated)
-  } catch (err) {
-    await store.close()
-    throw err
-  }
+  const store = await ChatStore.open(join(ctx.stateDir, 'chat.db'), join(ctx.stateDir, 'chat.log'), line => { ctx.print(line) })
 
   const sender = new ChatSender()
 
@@ -44,7 +36,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         const connection = await ctx.connect(node, { signal })
         const at = Date.now()
         const started = performance.now()
-        // Our copy is written while the message travels, not after: its fdatasync overlaps the
+        // Our copy is committed while the message travels, not after: its sync overlaps the
         // receiver's instead of following it. Should the acknowledgement not come, it is then
         // marked unconfirmed (the receiver may or may not have it); a crash before either
         // leaves it unmarked, but never loses what the user wrote.

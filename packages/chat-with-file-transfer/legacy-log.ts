@@ -12,60 +12,65 @@ import { createReadStream } from 'node:fs'
 import { access, rename } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
+import type Database from 'better-sqlite3'
 import { HwdError, printable } from 'hwd/package'
-import type { ChatEntry, ChatStore } from './chat-store.ts'
+import { Writes } from './chat-db.ts'
+import type { ChatEntry } from './chat-store.ts'
 
 /** The meta key the commit writes: the number of messages copied. */
 const DONE = 'legacy-log-migrated'
 
 type Line = ChatEntry | { unconfirmed: string, line: number }
 
-/** Copy `log` into `store` unless it is missing or already copied; returns the line to say. */
-export async function migrateLegacyLog (store: ChatStore, log: string): Promise<string | undefined> {
+/** Copy `log` into `db` unless it is missing or already copied; returns the line to say. */
+export async function migrateLegacyLog (db: Database.Database, log: string): Promise<string | undefined> {
   if (!await exists(log)) return undefined
-  let count = Number(store.get(DONE))
-  if (store.get(DONE) == null) {
-    if (store.db.prepare('SELECT 1 FROM messages LIMIT 1').get() != null) {
+  const done = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(DONE) as string | undefined
+  let count = Number(done)
+  if (done == null) {
+    if (db.prepare('SELECT 1 FROM messages LIMIT 1').get() != null) {
       throw new HwdError(`${log}: the chat history already holds messages; move the old log aside to start, or chat.db to migrate it`)
     }
-    count = await copy(store, log)
+    count = await copy(db, log)
   }
   await rename(log, `${log}.migrated`)
   const name = basename(log)
   return `chat history: ${count} messages moved from ${name} into the database; the old log is kept as ${name}.migrated`
 }
 
-async function copy (store: ChatStore, log: string): Promise<number> {
+async function copy (db: Database.Database, log: string): Promise<number> {
+  const writes = new Writes(db)
   let count = 0
   let last: ChatEntry | undefined
-  store.db.exec('BEGIN')
+  db.exec('BEGIN')
   try {
     let n = 0
     for await (const line of completeLines(log)) {
       const parsed = parseLine(log, n, line)
       if ('line' in parsed) {
-        store.apply({ mark: parsed.line + 1, reason: parsed.unconfirmed })
+        writes.apply({ mark: parsed.line + 1, reason: parsed.unconfirmed })
       } else {
-        store.apply({ entry: parsed, id: n + 1 })
+        writes.apply({ entry: parsed, id: n + 1 })
         count++
         last = parsed
       }
       n++
     }
-    check(store, log, count, last)
-    store.set(DONE, String(count))
-    store.db.exec('COMMIT')
+    check(db, log, count, last)
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(DONE, String(count))
+    db.exec('COMMIT')
   } catch (err) {
-    store.db.exec('ROLLBACK')
+    // a failed COMMIT may have rolled back already
+    if (db.inTransaction) db.exec('ROLLBACK')
     throw err
   }
   return count
 }
 
 /** The count and the last message, read back from the database, must be the log's. */
-function check (store: ChatStore, log: string, count: number, last: ChatEntry | undefined): void {
-  const stored = store.db.prepare('SELECT count(*) FROM messages').pluck().get() as number
-  const newest = store.db.prepare('SELECT peer, dir, author AS "from", text, at FROM messages ORDER BY id DESC LIMIT 1').get() as ChatEntry | undefined
+function check (db: Database.Database, log: string, count: number, last: ChatEntry | undefined): void {
+  const stored = db.prepare('SELECT count(*) FROM messages').pluck().get() as number
+  const newest = db.prepare('SELECT peer, dir, author AS "from", text, at FROM messages ORDER BY id DESC LIMIT 1').get() as ChatEntry | undefined
   const same = last == null
     ? newest == null
     : newest != null && (['peer', 'dir', 'from', 'text', 'at'] as const).every(k => newest[k] === last[k])
