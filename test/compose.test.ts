@@ -129,7 +129,7 @@ function step (name: string, fn: (t: TestContext) => Promise<void>, timeout = 18
  */
 async function baseImage (): Promise<string | undefined> {
   const probe = ok(await exec('docker', ['run', '--rm', '--entrypoint', 'sh', 'node:20-slim', '-c',
-    'p=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")"); echo "$p"; node --version; test -f "$p/include/node/node.h" && echo headers'], 60_000), 'looking into node:20-slim')
+    'p=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")"); echo "$p"; node --version; if test -f "$p/include/node/node.h"; then echo headers; fi'], 60_000), 'looking into node:20-slim')
   const [prefix, version, headers] = probe.stdout.trim().split('\n')
   if (headers === 'headers') return undefined
   assert.equal(version, process.version, 'node:20-slim lacks Node\'s headers, and ours are of another version')
