@@ -14,7 +14,7 @@ import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
 import type Database from 'better-sqlite3'
 import { HwdError, printable } from 'hwd/package'
-import { Writes } from './chat-db.ts'
+import { withTextIndexAfter, Writes } from './chat-db.ts'
 import type { ChatEntry } from './chat-store.ts'
 
 /** The meta key the commit writes: the number of messages copied. */
@@ -39,32 +39,38 @@ export async function migrateLegacyLog (db: Database.Database, log: string): Pro
 }
 
 async function copy (db: Database.Database, log: string): Promise<number> {
-  const writes = new Writes(db)
-  let count = 0
-  let last: ChatEntry | undefined
   db.exec('BEGIN')
   try {
-    let n = 0
-    for await (const line of completeLines(log)) {
-      const parsed = parseLine(log, n, line)
-      if ('line' in parsed) {
-        writes.apply({ mark: parsed.line + 1, reason: parsed.unconfirmed })
-      } else {
-        writes.apply({ entry: parsed, id: n + 1 })
-        count++
-        last = parsed
-      }
-      n++
-    }
+    const { count, last } = await withTextIndexAfter(db, async () => await fill(db, log))
     check(db, log, count, last)
     db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(DONE, String(count))
     db.exec('COMMIT')
+    return count
   } catch (err) {
     // a failed COMMIT may have rolled back already
     if (db.inTransaction) db.exec('ROLLBACK')
     throw err
   }
-  return count
+}
+
+/** Insert the log's messages and marks; returns how many messages, and the last. */
+async function fill (db: Database.Database, log: string): Promise<{ count: number, last?: ChatEntry }> {
+  const writes = new Writes(db)
+  let count = 0
+  let last: ChatEntry | undefined
+  let n = 0
+  for await (const line of completeLines(log)) {
+    const parsed = parseLine(log, n, line)
+    if ('line' in parsed) {
+      writes.apply({ mark: parsed.line + 1, reason: parsed.unconfirmed })
+    } else {
+      writes.apply({ entry: parsed, id: n + 1 })
+      count++
+      last = parsed
+    }
+    n++
+  }
+  return { count, last }
 }
 
 /** The count and the last message, read back from the database, must be the log's. */
