@@ -4,6 +4,7 @@ import { PeerOfflineError, UsageError } from '../errors.ts'
 import { deadline } from '../protocol/deadline.ts'
 import { formatProgress, table } from './format.ts'
 import type { TransferInfo } from './transfers.ts'
+import { registerNameCommands } from './name-commands.ts'
 
 const PING_TIMEOUT_MS = 10_000
 
@@ -32,25 +33,11 @@ export function registerBuiltins (daemon: Daemon): void {
     async run (_args, out) {
       const peers = (await daemon.status()).peers
       if (peers.length === 0) { out.line('no peers connected'); return }
-      for (const row of table([['name', 'peer id', 'address'], ...peers.map(p => [p.name ?? '?', p.peerId, p.addresses.join(' ')])])) out.line(row)
+      for (const row of table([['name', 'peer id', 'route', 'address'], ...peers.map(p => [p.name ?? '?', p.peerId, p.route, p.addresses.join(' ')])])) out.line(row)
     }
   })
 
-  commands.register({
-    name: 'names',
-    args: '',
-    summary: 'every name this node knows, and the peer id pinned to it',
-    minArgs: 0,
-    maxArgs: 0,
-    async run (_args, out) {
-      const connected = new Set(node.getPeers().map(p => p.toString()))
-      const rows = names.names().map(n => [
-        n.name, n.peerId,
-        n.peerId === node.peerId.toString() ? 'this node' : connected.has(n.peerId) ? 'connected' : ''
-      ])
-      for (const row of table([['name', 'peer id', ''], ...rows])) out.line(row.trimEnd())
-    }
-  })
+  registerNameCommands(daemon)
 
   commands.register({
     name: 'transfers',

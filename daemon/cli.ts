@@ -4,10 +4,12 @@
 // generation grow to four times what is live. See docs/performance.md#heap-growth.
 import './polyfill.ts'
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { createInterface } from 'node:readline/promises'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describeError, printable, printableJson, UsageError } from '../errors.ts'
 import { homePaths } from '../storage/home.ts'
-import { request } from './control-client.ts'
+import { request, type ClientHandlers } from './control-client.ts'
 import type { Status } from './daemon.ts'
 import { formatProgress } from './format.ts'
 import { ProgressView } from './progress-view.ts'
@@ -24,10 +26,17 @@ const HELP = `hwd: a peer-to-peer node daemon
 
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
-            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]...
+            [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]... [--no-mirror]
+            [--relay [--relay-reservations N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
+            [--allow NAME]...
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
   hwd status [--home DIR] [--json]           what a running node is doing
   hwd new NAME [--publisher P] [--dir DIR]   scaffold a package that imports file-transfer's worker API
+  hwd packages [--home DIR]                  each package: what it holds, and whether it runs
+  hwd publish [--home DIR] DIR               sign the package in DIR as this node and serve it
+  hwd install [--home DIR] NAME:PUBLISHER [--from NODE] [--version V] [--yes]
+                                             fetch a package from the network, check it, and load it
+  hwd uninstall [--home DIR] NAME:PUBLISHER  stop an installed package and remove it (its drive stays)
 
 start options:
   -f, --name NAME         the node's name (default fake.dev)
@@ -38,6 +47,12 @@ start options:
       --announce MADDR    address to advertise instead of the listen addresses (repeatable)
       --no-mdns           no LAN discovery
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
+      --allow NAME        only NAME (and other allowed nodes) may use this one; kept in the home (repeatable)
+      --relay             also relay for nodes behind NATs that reach this one (see README)
+      --relay-reservations N       how many NAT'd nodes may hold a slot at once (default 64)
+      --relay-duration SECONDS     cut each relayed connection after this long; 0: never (default)
+      --relay-max-bytes BYTES      cut each relayed connection after this much (128K, 1G); 0: never (default)
+      --no-mirror         serve only the packages this node published, not those it installed
 
 Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`
@@ -51,6 +66,10 @@ async function main (argv: string[]): Promise<number> {
     case 'run': return await run(rest)
     case 'status': return await status(rest)
     case 'new': return await newPackage(rest)
+    case 'packages': return await run(['packages', ...rest])
+    case 'publish': return await publish(rest)
+    case 'install': return await install(rest)
+    case 'uninstall': return await uninstall(rest)
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -81,13 +100,19 @@ async function start (args: string[]): Promise<number> {
       peer: { type: 'string', multiple: true, default: [] },
       announce: { type: 'string', multiple: true, default: [] },
       'no-mdns': { type: 'boolean', default: false },
-      package: { type: 'string', multiple: true, default: [] }
+      package: { type: 'string', multiple: true, default: [] },
+      relay: { type: 'boolean', default: false },
+      'relay-reservations': { type: 'string' },
+      'relay-duration': { type: 'string' },
+      'relay-max-bytes': { type: 'string' },
+      allow: { type: 'string', multiple: true, default: [] },
+      'no-mirror': { type: 'boolean', default: false }
     }
   })
   const port = Number(values.port)
   if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number from 0 to 65535`)
-  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }] = await Promise.all([
-    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts')
+  const [{ isValidName }, { Daemon }, { PeerTarget }, { Terminal }, { completer }, { relayLimits }, { checkName }] = await Promise.all([
+    import('../protocol/names/index.ts'), import('./daemon.ts'), import('./peer-keeper.ts'), import('./terminal.ts'), import('./completion.ts'), import('./relay.ts'), import('./access.ts')
   ])
   if (!isValidName(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: a node name is lower-case DNS labels, such as fake2.dev`)
 
@@ -107,14 +132,17 @@ async function start (args: string[]): Promise<number> {
     peers: values.peer.map(p => PeerTarget.parse(p)),
     announce: values.announce,
     mdns: !values['no-mdns'],
-    packages: values.package
+    packages: values.package,
+    relay: relayLimits(values),
+    allow: values.allow.map(checkName),
+    mirror: !values['no-mirror']
   }, terminal)
   const s = await daemon.status()
   console.log(`hwd node ${s.name}`)
   console.log(`peer id    ${s.peerId}`)
   for (const a of s.listen) console.log(`listening  ${a}`)
   for (const a of s.addresses) console.log(`address    ${a}`)
-  for (const p of s.packages) console.log(`package    ${p.id} ${p.version}`)
+  for (const p of s.packages) console.log(`package    ${describePackage(p)}`)
   console.log(`home       ${s.home}`)
   terminal.start(daemon.commands, completer(daemon.commands, () => daemon.names.names().map(n => n.name).filter(n => n !== s.name)))
 
@@ -137,15 +165,62 @@ async function run (args: string[]): Promise<number> {
   const { values } = parse({ args: args.slice(0, command), options: homeOption })
   const positionals = args.slice(command)
   if (positionals.length === 0) throw new UsageError('usage: hwd run [--home DIR] COMMAND [ARGS...]')
+  await runOn(values.home, positionals)
+  return 0
+}
+
+/** Run one terminal command on the daemon of `home`, showing its lines and progress here. */
+async function runOn (home: string, argv: string[], ask?: ClientHandlers['ask']): Promise<void> {
   const view = new ProgressView()
   try {
-    await request(homePaths(values.home).socket, values.home, { op: 'run', argv: positionals }, {
+    await request(homePaths(home).socket, home, { op: 'run', argv }, {
       line: text => { view.line(text) },
-      progress: update => { view.progress(update) }
+      progress: update => { view.progress(update) },
+      ask
     })
   } finally {
     view.stop()
   }
+}
+
+/**
+ * `hwd install`: the daemon finds and checks the release and shows what it asks for; this
+ * asks the person at the terminal, and only then has the daemon install exactly that release.
+ */
+async function install (args: string[]): Promise<number> {
+  const { values, positionals } = parse({
+    args,
+    options: { ...homeOption, from: { type: 'string' }, version: { type: 'string' }, yes: { type: 'boolean', default: false } },
+    allowPositionals: true
+  })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd install [--home DIR] NAME:PUBLISHER [--from NODE] [--version V] [--yes]')
+  const argv = ['install', positionals[0], ...(values.from != null ? ['--from', values.from] : []), ...(values.version != null ? ['--version', values.version] : []), ...(values.yes ? ['--yes'] : [])]
+  let asked: { question: string, argv: string[] } | undefined
+  await runOn(values.home, argv, (question, argv) => { asked = { question, argv } })
+  if (asked == null) return 0
+  if (process.stdin.isTTY !== true) throw new UsageError('not installed: there is no terminal to ask on; add --yes to install what is shown above')
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  const answer = await rl.question(`${asked.question} [y/N] `).finally(() => { rl.close() })
+  if (!/^y(es)?$/i.test(answer.trim())) {
+    console.log('not installed')
+    return 1
+  }
+  await runOn(values.home, asked.argv)
+  return 0
+}
+
+/** `hwd publish DIR`: the running daemon of the home publishes the folder, named from here. */
+async function publish (args: string[]): Promise<number> {
+  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd publish [--home DIR] DIR')
+  await runOn(values.home, ['publish', resolve(positionals[0])])
+  return 0
+}
+
+async function uninstall (args: string[]): Promise<number> {
+  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
+  if (positionals.length !== 1) throw new UsageError('usage: hwd uninstall [--home DIR] NAME:PUBLISHER')
+  await runOn(values.home, ['uninstall', positionals[0]])
   return 0
 }
 
@@ -174,6 +249,18 @@ async function newPackage (args: string[]): Promise<number> {
   return 0
 }
 
+/** `photos:me.os 0.1.0 (sandboxed; holds file-transfer:template.os)`, as start-up and `hwd status` show it */
+function describePackage (p: Status['packages'][number]): string {
+  return `${p.id} ${p.version}${p.holds != null ? ` (sandboxed; holds ${p.holds})` : ''}`
+}
+
+/** `hwd status`'s `reached` line, by `Status.reachability`. */
+const REACHED: Record<Status['reachability'], string> = {
+  direct: 'directly',
+  relayed: 'through relays (behind a NAT)',
+  relay: 'directly; relaying for others'
+}
+
 function printStatus (s: Status): void {
   const row = (label: string, value: string): void => { console.log(`${label.padEnd(10)} ${printable(value)}`) }
   row('name', s.name)
@@ -182,10 +269,11 @@ function printStatus (s: Status): void {
   row('home', s.home)
   for (const a of s.listen) row('listening', a)
   for (const a of s.addresses) row('address', a)
+  row('reached', REACHED[s.reachability])
   if (s.peers.length === 0) row('peers', 'none connected')
-  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.addresses.join(' ')}`)
+  for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)
-  for (const p of s.packages) row('package', `${p.id} ${p.version}`)
+  for (const p of s.packages) row('package', describePackage(p))
   if (s.transfers.length === 0) row('transfers', 'none running')
   for (const t of s.transfers) {
     row('transfer', `${t.id} ${t.direction} ${t.label} ${t.peer} ${formatProgress(t.done, t.total)}`)
@@ -199,8 +287,9 @@ function version (): string {
 }
 
 main(process.argv.slice(2)).then(code => {
-  // The terminal's stdin and libp2p's timers would keep a stopped node alive.
-  process.exit(code)
+  // The terminal's stdin and libp2p's timers would keep a stopped node alive. A pipe is written
+  // to asynchronously: exiting before it drains cuts a long output (a status of many names) short.
+  process.stdout.write('', () => process.exit(code))
 }, err => {
   console.error(`hwd: ${printable(describeError(err))}`)
   process.exit(err instanceof UsageError ? 2 : 1)

@@ -5,6 +5,12 @@ export interface CommandOutput {
   line(text: string): void
   /** a long job's progress; `total` may be unknown at first */
   progress(update: Progress): void
+  /**
+   * Ask whoever ran the command to agree to `question`, after which `argv` does it. A client
+   * that can ask a person (`hwd install` on a terminal) does; elsewhere the command says what to
+   * type instead.
+   */
+  ask?(question: string, argv: string[]): void
 }
 
 export interface Progress {
@@ -38,6 +44,11 @@ export class Commands {
   register (command: Command): void {
     if (this.table.has(command.name)) throw new Error(`command ${command.name} is registered twice`)
     this.table.set(command.name, command)
+  }
+
+  /** Forget a command: a package's scripts when it is uninstalled. */
+  unregister (name: string): void {
+    this.table.delete(name)
   }
 
   get (name: string): Command | undefined {

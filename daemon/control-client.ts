@@ -8,6 +8,7 @@ export interface ClientHandlers {
   line?(text: string): void
   progress?(update: Progress): void
   status?(status: unknown): void
+  ask?(question: string, argv: string[]): void
 }
 
 /** Raised with the daemon's own one-line reason when a command fails. */
@@ -34,6 +35,7 @@ export async function request (socketPath: string, home: string, req: Request, h
       case 'line': handlers.line?.(reply.text); break
       case 'progress': handlers.progress?.(reply); break
       case 'status': handlers.status?.(reply.status); break
+      case 'ask': handlers.ask?.(reply.question, reply.argv); break
       default: final = reply
     }
   }

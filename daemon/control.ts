@@ -30,6 +30,7 @@ export type Reply =
   | { t: 'line', text: string }
   | ({ t: 'progress' } & Progress)
   | { t: 'status', status: unknown }
+  | { t: 'ask', question: string, argv: string[] }
   | { t: 'ok' }
   | { t: 'error', message: string }
 
@@ -127,6 +128,7 @@ export class ControlServer {
     const gate = progressGate()
     return {
       line: text => { send({ t: 'line', text }) },
+      ask: (question, argv) => { send({ t: 'ask', question, argv }) },
       progress: update => {
         echo.progress(update)
         if (gate(update)) send({ t: 'progress', ...update })

@@ -1,17 +1,27 @@
+import { dirname } from 'node:path'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { NameService, type Learned } from '../protocol/names/index.ts'
+import { BOOK_CAPACITY } from '../protocol/names/constants.ts'
+import { AccessList } from '../storage/access-list.ts'
 import { AddressBook } from '../storage/address-book.ts'
 import { ensureHome, homePaths, type HomePaths } from '../storage/home.ts'
 import { loadOrCreateIdentity } from '../storage/identity.ts'
 import { HomeLock } from '../storage/lock.ts'
+import { Access } from './access.ts'
 import { registerBuiltins } from './builtins.ts'
 import { Commands } from './commands.ts'
 import { ControlServer } from './control.ts'
 import { createNode, listenAddrs, type HwdLibp2p } from './node.ts'
-import { BUILTIN_PACKAGES, PackageHost, packageDirsIn } from './packages.ts'
+import { BUILTIN_PACKAGES, PackageHost, packageDirsIn, type LoadedPackage } from './packages.ts'
+import { describeGrant } from './sandbox/capabilities.ts'
 import { PeerKeeper, type PeerTarget } from './peer-keeper.ts'
+import { isRelayed, Reachability, relayOf } from './reachability.ts'
+import type { RelayLimits } from './relay.ts'
+import { publishCommand, Releases } from './releases.ts'
+import { installCommand, Installer, uninstallCommand } from './install.ts'
 import type { Echo } from './terminal.ts'
 import { TransferTable, type TransferInfo } from './transfers.ts'
 
@@ -30,6 +40,12 @@ export interface DaemonOptions {
   mdns: boolean
   /** package folders to load besides the built-in ones and those in `<home>/packages/` */
   packages: string[]
+  /** serve as a relay for NAT'd nodes, with these limits */
+  relay?: RelayLimits
+  /** names added to the access list at start (--allow) */
+  allow: string[]
+  /** serve the releases installed here, as well as those published here */
+  mirror: boolean
 }
 
 export interface Status {
@@ -39,9 +55,12 @@ export interface Status {
   home: string
   listen: string[]
   addresses: string[]
-  peers: Array<{ peerId: string, name?: string, addresses: string[] }>
+  peers: Array<{ peerId: string, name?: string, addresses: string[], route: string, relay?: string }>
+  /** `relay`: serving NAT'd nodes; `relayed`: behind a NAT, reached through a relay; else `direct` */
+  reachability: 'direct' | 'relayed' | 'relay'
   names: Array<{ name: string, peerId: string }>
-  packages: Array<{ id: string, version: string, dir: string }>
+  /** `holds`: what a sandboxed package was granted; absent for a built-in one */
+  packages: Array<{ id: string, version: string, dir: string, holds?: string }>
   transfers: TransferInfo[]
   /** downloads cut off that the next download of the same file resumes */
   interrupted: Interrupted[]
@@ -63,6 +82,7 @@ export interface Interrupted {
 export class Daemon {
   readonly transfers = new TransferTable()
   private readonly packages: PackageHost
+  private readonly reachability: Reachability
 
   private constructor (
     readonly options: DaemonOptions,
@@ -73,9 +93,15 @@ export class Daemon {
     private readonly lock: HomeLock,
     private readonly terminal: Terminal,
     private readonly keeper: PeerKeeper,
-    private readonly control: ControlServer
+    private readonly control: ControlServer,
+    readonly access: Access,
+    readonly releases: Releases
   ) {
-    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) } })
+    this.reachability = new Reachability(node, options.announce.length > 0, (relay, holds) => {
+      const name = names.nameOf(peerIdFromString(relay)) ?? relay
+      terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
+    })
+    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, origin: pkg => this.origin(pkg) })
   }
 
   static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {
@@ -84,13 +110,16 @@ export class Daemon {
     const lock = await HomeLock.acquire(paths)
     try {
       const privateKey = await loadOrCreateIdentity(paths.identityKey)
-      const book = await AddressBook.open(paths.addressBook)
-      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns })
+      const book = await AddressBook.open(paths.addressBook, { capacity: BOOK_CAPACITY, legacyPath: paths.legacyAddressBook })
+      const list = await AccessList.open(paths.accessList)
+      for (const name of options.allow) await list.allow(name)
+      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns, relay: options.relay })
       try {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
         const commands = new Commands()
         const control = new ControlServer(paths.socket, commands, terminal)
-        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control)
+        const releases = await Releases.open({ node, privateKey, name: options.name, dir: paths.releases, mirror: options.mirror })
+        const daemon = new Daemon(options, paths, node, names, commands, lock, terminal, new PeerKeeper(node, options.peers), control, new Access(list, book, options.name, text => { terminal.line(text) }), releases)
         await daemon.bringUp()
         return daemon
       } catch (err) {
@@ -105,14 +134,34 @@ export class Daemon {
 
   private async bringUp (): Promise<void> {
     registerBuiltins(this)
+    this.access.register(this.commands)
     await this.names.start()
+    this.commands.register(publishCommand(this.releases))
+    await this.releases.start()
+    const installer = new Installer({ node: this.node, names: this.names, releases: this.releases, dir: this.paths.packages, packages: this.packages })
+    await installer.clean()
+    this.commands.register(installCommand(installer))
+    this.commands.register(uninstallCommand(installer))
+    this.packages.fetchWith(async (id, signal) => { await installer.fetchDependency(id, signal, text => { this.terminal.line(text) }) })
     await this.packages.load([...BUILTIN_PACKAGES, ...await packageDirsIn(this.paths.packages), ...this.options.packages])
     await this.control.start(async () => await this.status())
     this.node.services.mdns?.addEventListener('peer', this.onDiscovery)
     this.node.addEventListener('peer:connect', this.onConnect)
     this.node.addEventListener('peer:disconnect', this.onDisconnect)
     this.names.addEventListener('learned', this.onLearned)
+    this.reachability.start()
     this.keeper.start()
+    // after the keeper: a dependency is fetched from the peers it connects to
+    void this.packages.fetchMissing()
+  }
+
+  /** `direct`, or `relayed via r.dev` for a peer reached only through a relay. */
+  private route (peer: PeerId): { route: string, relay?: string } {
+    const connections = this.node.getConnections(peer)
+    if (connections.length === 0 || connections.some(c => !isRelayed(c.remoteAddr))) return { route: 'direct' }
+    const relay = relayOf(connections[0].remoteAddr)
+    if (relay == null) return { route: 'relayed' }
+    return { route: `relayed via ${this.names.nameOf(peerIdFromString(relay)) ?? relay}`, relay }
   }
 
   /** Peers whose connection the terminal was told of, so that it hears of each leaving once. */
@@ -150,6 +199,13 @@ export class Daemon {
       .catch(err => { log('could not dial discovered peer %p - %e', peer.id, err) })
   }
 
+  /** Where a loaded package came from, for `hwd packages`. */
+  private origin (pkg: LoadedPackage): string {
+    if (BUILTIN_PACKAGES.includes(pkg.dir)) return 'built in'
+    const hash = dirname(pkg.dir) === this.paths.packages ? this.releases.hashOf(pkg.id, pkg.metadata.version) : undefined
+    return hash != null ? `installed, blake3 ${hash.slice(0, 16)}…` : `from ${pkg.dir}`
+  }
+
   /** Downloads cut off in any package's drive and not running now. */
   async interrupted (): Promise<Interrupted[]> {
     const found: Interrupted[] = []
@@ -172,10 +228,12 @@ export class Daemon {
       peers: this.node.getPeers().map(id => ({
         peerId: id.toString(),
         name: this.names.nameOf(id),
-        addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString())
+        addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString()),
+        ...this.route(id)
       })),
+      reachability: this.node.services.relay != null ? 'relay' : this.reachability.behindNat ? 'relayed' : 'direct',
       names: this.names.names(),
-      packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir })),
+      packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir, holds: p.sandbox != null ? describeGrant(p.sandbox.capabilities, p.metadata.dependencies) : undefined })),
       transfers: this.transfers.list(),
       interrupted: await this.interrupted()
     }
@@ -186,9 +244,11 @@ export class Daemon {
     this.node.removeEventListener('peer:connect', this.onConnect)
     this.node.removeEventListener('peer:disconnect', this.onDisconnect)
     this.names.removeEventListener('learned', this.onLearned)
+    this.reachability.stop()
     await this.keeper.stop()
     await this.control.stop()
     await this.packages.stop()
+    await this.releases.stop()
     await this.names.stop()
     await this.node.stop()
     await this.lock.release()

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { identify, type Identify } from '@libp2p/identify'
 import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
@@ -8,10 +9,11 @@ import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PortBusyError, UsageError } from '../errors.ts'
 import { leanNoise } from './noise.ts'
+import { relayServerInit, type RelayLimits } from './relay.ts'
 import { leanYamux } from './yamux.ts'
 
 /** mDNS is a service, not only a discovery source, so that we hear every answer it gets (see daemon.ts). */
-export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping, mdns?: PeerDiscovery }>
+export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping, mdns?: PeerDiscovery, relay?: CircuitRelayService }>
 
 export interface NodeOptions {
   privateKey: PrivateKey
@@ -19,6 +21,8 @@ export interface NodeOptions {
   port: number
   announce: string[]
   mdns: boolean
+  /** serve as a relay for NAT'd nodes, with these limits (daemon/relay.ts) */
+  relay?: RelayLimits
 }
 
 /**
@@ -46,13 +50,19 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
     return await createLibp2p({
       privateKey: options.privateKey,
       addresses: { listen: [listen], announce: options.announce },
-      transports: [tcp()],
+      // every node can dial a relayed address; it listens on one only once it finds itself NAT'd (daemon/reachability.ts)
+      transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [leanNoise()],
       streamMuxers: [leanYamux({
         streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
       })],
       connectionMonitor: CONNECTION_MONITOR,
-      services: { identify: identify(), ping: ping(PING), ...(options.mdns ? { mdns: mdns() } : {}) }
+      services: {
+        identify: identify(),
+        ping: ping(PING),
+        ...(options.mdns ? { mdns: mdns() } : {}),
+        ...(options.relay != null ? { relay: circuitRelayServer(relayServerInit(options.relay)) } : {})
+      }
     })
   } catch (err: any) {
     if (isAddrInUse(err)) throw new PortBusyError(`port ${options.port} on ${options.host} is already in use`)

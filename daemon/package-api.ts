@@ -34,6 +34,12 @@ export interface PackageMetadata {
   entry: string
   /** packages whose APIs this one imports: `file-transfer:template.os` */
   dependencies: string[]
+  /**
+   * what a package that is not built in may do beyond its drive, state folder and its
+   * dependencies' APIs: `net` (dial nodes, handle its own protocols `/<package>:<publisher>/...`),
+   * `terminal` (print to the node's terminal); anything else is refused at load
+   */
+  capabilities: Array<'net' | 'terminal'>
   /** the terminal scripts offered, by script name: `download` becomes `download:package:publisher` */
   scripts: Record<string, ScriptMetadata>
 }
@@ -72,6 +78,13 @@ export interface PackageContext {
   resolve(name: string): PeerId
   /** the name a peer goes by, if known */
   nameOf(peer: PeerId): string | undefined
+  /**
+   * undefined when `peer` may do `what` (`download of x.bin`) by the node's access list; else
+   * the reason to send it back with REFUSED, which is also told on the node's terminal
+   */
+  refusal(peer: PeerId, what: string): string | undefined
+  /** the relay a connection goes through, by name (else peer id); undefined for a direct connection */
+  relayOf(connection: Connection): string | undefined
 }
 
 export interface ScriptIO {

@@ -11,6 +11,8 @@
 # PREFIX is the second argument of up/down, or $NETNS_PREFIX, or "hwd". Files of host I:
 # /tmp/${PREFIX}I-home (its home), /tmp/${PREFIX}I.pid, /tmp/${PREFIX}I.log.
 set -euo pipefail
+# shellcheck source=netns-lib.sh
+source "$(dirname "$0")/netns-lib.sh"
 
 usage () {
   cat >&2 <<EOF
@@ -61,19 +63,10 @@ case $cmd in
     ;;
   down)
     for i in $(seq 1 "$2"); do
-      ns=${PREFIX}$i
-      # Whatever still runs inside the host (a daemon started here or by a test) goes with it.
-      for _ in $(seq 50); do
-        pids=$(ip netns pids "$ns" 2>/dev/null || true)
-        [[ -n $pids ]] || break
-        kill -KILL $pids 2>/dev/null || true
-        sleep 0.1
-      done
-      rm -f "/tmp/$ns.pid"
-      # Deleting a namespace deletes its veth end, and so the pair.
-      ip netns del "$ns" 2>/dev/null || true
+      remove_namespace "${PREFIX}$i"
+      rm -f "/tmp/${PREFIX}$i.pid"
     done
-    ip netns del "${PREFIX}sw" 2>/dev/null || true
+    remove_namespace "${PREFIX}sw"
     ;;
   start)
     [[ $# -ge 3 ]] || usage

@@ -1,50 +1,64 @@
-import { readFile } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
-import { fromString, toString } from 'uint8arrays'
-import { writeFileAtomic } from './atomic.ts'
+import { NameLog, type LogEntry } from './name-log.ts'
 
-/** A name as the book keeps it: who holds it, and the signed record that proved it. */
+/** A name as the book keeps it: who holds it, the signed record that proved it, and how it came. */
 export interface NameEntry {
   name: string
   peerId: string
   seq: bigint
-  /** the encoded, signed record, kept so it can be passed on after a restart */
-  record: Uint8Array
+  /** the encoded, signed record, kept to pass on; absent for a name the user pinned before any came */
+  record?: Uint8Array
+  /** when the holder signed the record, ms since the epoch (0 without a record) */
+  issuedAt: number
+  /**
+   * the peer that passed the record on; absent when the holder itself sent it (first-hand), ''
+   * when it is not known (learned before hwd kept it)
+   */
+  via?: string
+  /** when this node first took this key for this name, ms since the epoch */
+  learnedAt: number
+  /** pinned by the user (`trust`): never replaced, evicted or expired */
+  trusted: boolean
 }
 
 export type Offer =
-  | { outcome: 'new' | 'updated' }
-  | { outcome: 'unchanged' | 'stale' }
+  | { outcome: 'new' | 'updated' | 'unchanged' | 'stale' }
+  /** a first-hand record took the name from a key learned second-hand */
+  | { outcome: 'replaced', previous: NameEntry }
   | { outcome: 'conflict', pinnedTo: string }
+
+export interface BookOptions {
+  /** names kept at most; past it the least recently seen that the user did not pin leave */
+  capacity: number
+  /** the book as it was before names.log, migrated once, then removed */
+  legacyPath?: string
+}
 
 const log = logger('hwd:address-book')
 
-interface StoredEntry { name: string, peerId: string, seq: string, record: string }
-
 /**
- * Name → peer id, persisted in the home. The first key seen for a name is pinned to it: a
- * record from another key for that name is refused, however new it claims to be.
+ * Name → peer id, persisted in the home as an append-only log (name-log.ts): one line per change.
+ * The first key seen for a name is pinned to it; another key's record for that name is refused,
+ * except that a record from the key's holder itself (first-hand) takes a name learned only
+ * through a peer (second-hand), and a name the user pinned (`trust`) is never taken.
+ *
+ * The map's order is the order names were last seen in, oldest first: eviction takes from the front.
  */
 export class AddressBook {
   private readonly entries = new Map<string, NameEntry>()
-  private saving: Promise<void> = Promise.resolve()
 
-  private constructor (private readonly path: string) {}
+  private constructor (private readonly file: NameLog, private readonly options: BookOptions) {}
 
-  static async open (path: string): Promise<AddressBook> {
-    const book = new AddressBook(path)
-    let text: string
-    try {
-      text = await readFile(path, 'utf8')
-    } catch (err: any) {
-      if (err.code === 'ENOENT') return book
-      throw err
-    }
-    const stored = JSON.parse(text) as { names: StoredEntry[] }
-    for (const e of stored.names) {
-      book.entries.set(e.name, { name: e.name, peerId: e.peerId, seq: BigInt(e.seq), record: fromString(e.record, 'base64') })
-    }
+  static async open (path: string, options: BookOptions): Promise<AddressBook> {
+    const { file, entries } = await NameLog.open(path, options.legacyPath)
+    const book = new AddressBook(file, options)
+    for (const entry of entries) book.entries.set(entry.name, entry)
+    log('%d names from %s', book.entries.size, path)
     return book
+  }
+
+  get size (): number {
+    return this.entries.size
   }
 
   get (name: string): NameEntry | undefined {
@@ -59,29 +73,91 @@ export class AddressBook {
     return [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
 
-  /** Take a verified record if the pin allows it and it is newer than what we hold. */
+  /** The `count` names seen most recently, newest first. */
+  recent (count: number): NameEntry[] {
+    return [...this.entries.values()].slice(-count).reverse()
+  }
+
+  /** Take a verified record if the pins allow it and it is newer than what we hold. */
   offer (entry: NameEntry): Offer {
     const held = this.entries.get(entry.name)
-    if (held != null && held.peerId !== entry.peerId) return { outcome: 'conflict', pinnedTo: held.peerId }
-    if (held != null && held.seq > entry.seq) return { outcome: 'stale' }
-    if (held != null && held.seq === entry.seq) return { outcome: 'unchanged' }
-    this.entries.set(entry.name, entry)
-    this.save()
-    return { outcome: held == null ? 'new' : 'updated' }
+    if (held == null) {
+      this.evictFor(1)
+      this.put(entry)
+      return { outcome: 'new' }
+    }
+    if (held.peerId !== entry.peerId) {
+      if (held.trusted || held.via == null || entry.via != null) return { outcome: 'conflict', pinnedTo: held.peerId }
+      this.put(entry)
+      return { outcome: 'replaced', previous: held }
+    }
+    this.touch(held)
+    if (held.seq > entry.seq) return { outcome: 'stale' }
+    if (held.seq === entry.seq && held.record != null) return { outcome: 'unchanged' }
+    // the key's provenance and pin stay as they were; first-hand once is first-hand
+    this.put({ ...entry, learnedAt: held.learnedAt, trusted: held.trusted, via: held.via == null ? undefined : entry.via })
+    return { outcome: 'updated' }
+  }
+
+  /** Pin `name` to `peerId` by the user's word, keeping the record if it is that key's. */
+  trust (name: string, peerId: string, now: number): NameEntry | undefined {
+    const held = this.entries.get(name)
+    const kept = held?.peerId === peerId ? held : undefined
+    this.put({ name, peerId, seq: kept?.seq ?? 0n, record: kept?.record, issuedAt: kept?.issuedAt ?? 0, learnedAt: now, trusted: true })
+    return held
+  }
+
+  /** Unpin `name`; the next record for it is taken as if it were the first. */
+  forget (name: string): NameEntry | undefined {
+    const held = this.entries.get(name)
+    if (held != null) this.remove(name)
+    return held
+  }
+
+  /** Drop records signed before `before` (ms), except names the user pinned; returns how many. */
+  expire (before: number): number {
+    let count = 0
+    for (const entry of [...this.entries.values()]) {
+      if (entry.trusted || entry.issuedAt >= before) continue
+      this.remove(entry.name)
+      count++
+    }
+    return count
   }
 
   /** Resolves once every change made so far is on disk. */
   async flush (): Promise<void> {
-    await this.saving
+    await this.file.flush()
   }
 
-  private save (): void {
-    const names: StoredEntry[] = this.all().map(e => ({
-      name: e.name, peerId: e.peerId, seq: e.seq.toString(), record: toString(e.record, 'base64')
-    }))
-    const text = JSON.stringify({ names }, null, 2) + '\n'
-    this.saving = this.saving
-      .then(async () => { await writeFileAtomic(this.path, text, 0o644) })
-      .catch(err => { log.error('could not save %s - %e', this.path, err) })
+  async close (): Promise<void> {
+    await this.file.close()
+  }
+
+  private evictFor (room: number): void {
+    for (const entry of this.entries.values()) {
+      if (this.entries.size + room <= this.options.capacity) return
+      if (!entry.trusted) this.remove(entry.name)
+    }
+  }
+
+  private touch (entry: NameEntry): void {
+    this.entries.delete(entry.name)
+    this.entries.set(entry.name, entry)
+  }
+
+  private put (entry: NameEntry): void {
+    this.entries.delete(entry.name)
+    this.entries.set(entry.name, entry)
+    this.file.append({ put: entry }, () => this.snapshot())
+  }
+
+  private remove (name: string): void {
+    this.entries.delete(name)
+    this.file.append({ del: name }, () => this.snapshot())
+  }
+
+  private snapshot (): LogEntry[] {
+    return [...this.entries.values()]
   }
 }

@@ -13,11 +13,17 @@ export interface HomePaths {
   readonly lockGate: string
   readonly socket: string
   readonly addressBook: string
+  /** the address book as it was kept before `addressBook`, migrated from at start */
+  readonly legacyAddressBook: string
+  /** which nodes may use this one (storage/access-list.ts) */
+  readonly accessList: string
   readonly vfs: string
   /** packages installed in this home, one folder each, loaded at start */
   readonly packages: string
   /** each package's private state (chat history, transfer records), one folder per package id */
   readonly state: string
+  /** the releases this node serves: archives and their signed records */
+  readonly releases: string
 }
 
 export function homePaths (dir: string): HomePaths {
@@ -28,10 +34,13 @@ export function homePaths (dir: string): HomePaths {
     lock: join(root, 'hwd.lock'),
     lockGate: join(root, 'hwd.lock.gate'),
     socket: join(root, 'hwd.sock'),
-    addressBook: join(root, 'names.json'),
+    addressBook: join(root, 'names.log'),
+    legacyAddressBook: join(root, 'names.json'),
+    accessList: join(root, 'access.json'),
     vfs: join(root, 'vfs'),
     packages: join(root, 'packages'),
-    state: join(root, 'state')
+    state: join(root, 'state'),
+    releases: join(root, 'releases')
   }
 }
 

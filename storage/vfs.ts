@@ -5,8 +5,8 @@
  * path (croc's lesson): everything else holds a `Drive` and passes it names. A name is one
  * path segment; a symlink inside a drive is followed only while it stays inside the drive.
  */
-import { constants } from 'node:fs'
-import { mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { constants, type Stats } from 'node:fs'
+import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import { createHash } from 'node:crypto'
 import { HwdError, quoted } from '../errors.ts'
@@ -22,6 +22,14 @@ export const MAX_FILE_NAME_BYTES = 255
 const CONTROL = /\p{Cc}/u
 /** Partial downloads live beside their final name under this prefix; users cannot name files so. */
 const PARTIAL_PREFIX = '.hwd-partial-'
+/**
+ * How a file is opened to be served. O_NONBLOCK: opening a FIFO for reading otherwise waits in
+ * `open()` for a writer, holding one of libuv's four threads, and four such requests stall every
+ * file access of the daemon. Its kind is checked before opening (a device is never opened) and
+ * again on the open handle (it may have been swapped meanwhile); on a regular file the flag
+ * changes nothing.
+ */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
 
 export class InvalidFileNameError extends HwdError {
   static name = 'InvalidFileNameError'
@@ -116,7 +124,10 @@ export class Drive {
     return new Drive(id, root, await realpath(root))
   }
 
-  /** The files a peer may fetch: regular files, and symlinks to regular files inside the drive. */
+  /**
+   * The files a peer may fetch: regular files, and symlinks to regular files inside the drive;
+   * never directories, FIFOs, sockets or devices, nor partial downloads.
+   */
   async list (): Promise<DriveFile[]> {
     const files: DriveFile[] = []
     for (const entry of await readdir(this.root, { withFileTypes: true })) {
@@ -133,25 +144,45 @@ export class Drive {
     return files.sort((a, b) => a.name.localeCompare(b.name))
   }
 
+  /**
+   * A regular file of the drive, or a symlink inside the drive to one, opened to be served.
+   * Anything else (FIFO, socket, device, directory) is not a file a drive offers: NOT_FOUND.
+   */
   async openForRead (name: string): Promise<OpenFile> {
     const path = join(this.root, checkFileName(name))
-    let handle: FileHandle
+    let kind: Stats
     try {
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+      kind = await lstat(path)
     } catch (err: any) {
       if (err.code === 'ENOENT') throw new FileNotFoundError(`no file ${name} in ${this.id}`)
-      if (err.code !== 'ELOOP') throw err
-      handle = await this.openSymlink(name, path)
+      throw err
+    }
+    const target = kind.isSymbolicLink() ? await this.symlinkTarget(name, path) : path
+    if (target !== path) kind = await stat(target)
+    if (!kind.isFile()) throw this.notRegular(name)
+    let handle: FileHandle
+    try {
+      handle = await open(target, READ_FLAGS)
+    } catch (err: any) {
+      // swapped for a symlink, a socket, or removed since it was looked at
+      if (err.code === 'ENOENT') throw new FileNotFoundError(`no file ${name} in ${this.id}`)
+      if (err.code === 'ELOOP' || err.code === 'ENXIO') throw this.notRegular(name)
+      throw err
     }
     const { size, version, changedMs, isFile } = await fileVersion(handle)
     if (!isFile) {
       await handle.close()
-      throw new FileNotFoundError(`${name} in ${this.id} is not a regular file`)
+      throw this.notRegular(name)
     }
     return { handle, size, version, changedMs }
   }
 
-  private async openSymlink (name: string, path: string): Promise<FileHandle> {
+  private notRegular (name: string): FileNotFoundError {
+    return new FileNotFoundError(`${name} in ${this.id} is not a regular file`)
+  }
+
+  /** Where a symlink of the drive leads, if that stays inside the drive. */
+  private async symlinkTarget (name: string, path: string): Promise<string> {
     let target: string
     try {
       target = await realpath(path)
@@ -159,7 +190,7 @@ export class Drive {
       throw new FileNotFoundError(`${name} in ${this.id} is a dangling symlink`)
     }
     if (!target.startsWith(this.realRoot + sep)) throw new InvalidFileNameError(`refused: ${name} in ${this.id} is a symlink that leads out of the drive`)
-    return await open(target, constants.O_RDONLY | constants.O_NOFOLLOW)
+    return target
   }
 
   /** Where a download of `name` is written until it is complete and checked. */

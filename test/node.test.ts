@@ -102,7 +102,7 @@ describe('a node', () => {
   it('reads commands from stdin, and keeps running once stdin ends', async () => {
     const a = await TestNode.start({ keepStdin: true })
     a.type('names')
-    await a.waitForOutput(new RegExp(`fake.dev\\s+${a.peerId}\\s+this node`))
+    await a.waitForOutput(new RegExp(`fake.dev\\s+${a.peerId}\\s+SHA256:\\S+\\s+this node`))
     a.type('no-such-command')
     await a.waitForOutput(/^error: unknown command "no-such-command"; type help for the list$/m)
     a.proc.stdin!.end()
@@ -185,8 +185,8 @@ describe('names', () => {
     const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr] })
     await eventually('a knows fake2.dev', async () => knows(await a.status(), 'fake2.dev', b.peerId))
     await eventually('b knows fake.dev', async () => knows(await b.status(), 'fake.dev', a.peerId))
-    const names = JSON.parse(await readFile(join(a.home, 'names.json'), 'utf8'))
-    assert.equal(names.names[0].name, 'fake2.dev', 'the address book is on disk')
+    const log = (await readFile(join(a.home, 'names.log'), 'utf8')).trim().split('\n').map(line => JSON.parse(line))
+    assert.equal(log[0].put.name, 'fake2.dev', 'the address book is on disk')
   })
 
   it('a node learns a name through its peer\'s peer, and both ways', async t => {

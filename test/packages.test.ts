@@ -7,19 +7,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, afterEach, describe, it } from 'node:test'
 import { eventually, hwd, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { writePackage } from './write-package.ts'
 
 afterEach(stopAll)
 after(stopAll)
-
-/** Write a package folder: metadata (merged over a valid default) and an entry module. */
-async function writePackage (parent: string, name: string, meta: Record<string, unknown>, entry: string): Promise<string> {
-  const dir = join(parent, name)
-  await mkdir(dir, { recursive: true })
-  const metadata = { package_name: name, publisher: 'test.os', version: '1.0.0', entry: 'index.js', dependencies: [], scripts: {}, ...meta }
-  await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata))
-  await writeFile(join(dir, 'index.js'), entry)
-  return dir
-}
 
 const HELLO = `export function start (ctx) {
   return { scripts: { hello: async (args, { out }) => { out.line('hello from ' + ctx.id + ' on ' + ctx.our.name) } } }
@@ -39,7 +30,7 @@ describe('packages from outside', () => {
 
     const a = await TestNode.start({ name: 'fake.dev', extra: ['--package', dir] })
     const b = await TestNode.start({ name: 'fake2.dev', peers: [a.addr], extra: ['--package', dir] })
-    assert.match(a.output, /^package\s+photos:me.os 0.1.0$/m)
+    assert.match(a.output, /^package\s+photos:me.os 0.1.0 \(sandboxed; holds file-transfer:template.os\)$/m)
     await eventually('names exchanged', async () => knows(await a.status(), 'fake2.dev', b.peerId))
     const help = await a.run('help')
     for (const s of ['download', 'list-files', 'fetch-all']) assert.match(help.stdout, new RegExp(`^${s}:photos:me.os `, 'm'))

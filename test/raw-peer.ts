@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Connection, PrivateKey, Stream } from '@libp2p/interface'
 import { PROTOCOL as NAMES } from '../protocol/names/index.ts'
-import { Announce } from '../protocol/names/pb/names.ts'
+import { Announce, type NameRecord } from '../protocol/names/pb/names.ts'
 import { signRecord } from '../protocol/names/record.ts'
 import { eventually, knows, type TestNode } from './helpers.ts'
 
@@ -19,7 +19,7 @@ import { eventually, knows, type TestNode } from './helpers.ts'
 export class RawPeer {
   private readonly connections = new Map<string, Connection>()
 
-  private constructor (readonly node: Libp2p, private readonly key: PrivateKey) {}
+  private constructor (readonly node: Libp2p, readonly key: PrivateKey) {}
 
   static async start (): Promise<RawPeer> {
     const key = await generateKeyPair('Ed25519')
@@ -50,11 +50,16 @@ export class RawPeer {
 
   /** Tell `node` that this peer is called `name`, with a properly signed record, and wait until it knows. */
   async claim (node: TestNode, name: string): Promise<void> {
-    const record = await signRecord(this.key, name, this.node.getMultiaddrs().map(a => multiaddr(a.toString().replace(/\/p2p\/.*/, ''))), BigInt(Date.now()))
+    const record = await this.record(name)
     const stream = await this.open(node.addr, NAMES)
     await pbStream(stream).write({ records: [record] }, Announce)
     await stream.close()
     await eventually(`${node.name} knows ${name}`, async () => knows(await node.status(), name, this.peerId))
+  }
+
+  /** This peer's own record for `name`, signed now. */
+  async record (name: string): Promise<NameRecord> {
+    return await signRecord(this.key, name, this.node.getMultiaddrs().map(a => multiaddr(a.toString().replace(/\/p2p\/.*/, ''))), BigInt(Date.now()), Date.now())
   }
 
   async stop (): Promise<void> {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { describeError, printable, type PackageContext, type PackageRuntime } from 'hwd/package'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
-import { ChatError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from 'hwd/protocol/chat'
+import { ChatError, ChatRefusedError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from 'hwd/protocol/chat'
 import { ChatStore } from './chat-store.ts'
 import { historyScripts } from './history.ts'
 
@@ -20,10 +20,12 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     const peer = connection.remotePeer
     const from = (): string => ctx.nameOf(peer) ?? peer.toString()
     await receiveMessages(stream, async m => {
+      const refused = ctx.refusal(peer, 'chat')
+      if (refused != null) throw new ChatRefusedError(refused)
       // our clock, not the sender's: its sent_at is whatever a peer says it is
       await store.append({ peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Date.now() })
     }, m => { ctx.print(`${from()}: ${printable(m.text)}`) })
-  }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+  }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true })
 
   files.serve(ctx)
 

@@ -34,6 +34,8 @@ export interface ServerOptions {
   offset: number
   /** resume at `offset` only if the file is still this version; otherwise send it whole */
   ifVersion: Uint8Array
+  /** what the connection may still carry (a relay's cap), if it is capped */
+  maxBytes?: bigint
 }
 
 export interface DownloadResult {

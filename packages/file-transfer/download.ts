@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
-import type { Stream } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
-import { asError, deadline, fileVersion, framed, HwdError, peerReason, type Drive, type PackageContext } from 'hwd/package'
+import { asError, deadline, fileVersion, formatBytes, framed, HwdError, peerReason, type Drive, type PackageContext } from 'hwd/package'
 import {
   HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_RESPONSE_BYTES, PROTOCOL, Request, Response, receiveBody, RunningHash, VERSION_BYTES
 } from 'hwd/protocol/file-transfer'
@@ -41,7 +41,7 @@ export async function download (our: PackageContext, id: string, options: Reques
   let opened = false
   try {
     const connection = await our.connect(source, { signal })
-    stream = await connection.newStream(PROTOCOL, { signal: deadline(HEADER_TIMEOUT_MS, signal) })
+    stream = await connection.newStream(PROTOCOL, { signal: deadline(HEADER_TIMEOUT_MS, signal), runOnLimitedConnection: true })
     const peer = connection.remotePeer.toString()
     const partial = await drive.partial(file)
     const held = partial != null && partial.record.peer === peer && partial.have > 0 ? partial : undefined
@@ -56,6 +56,7 @@ export async function download (our: PackageContext, id: string, options: Reques
     }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header })
     if (response.status !== Response.Status.OK) throw new DownloadError(`${source}: ${peerReason(response.reason)}`)
+    checkRelayLimit(our, connection, source, response.size - response.offset)
     // Unwrap at once, paused: past the header the byte stream would buffer the body itself and
     // overflow its 4 MiB while the partial file is prepared (resuming hashes what it holds);
     // paused, Yamux stops granting window, so at most a window waits (daemon/node.ts).
@@ -124,6 +125,17 @@ export async function download (our: PackageContext, id: string, options: Reques
   } finally {
     our.transfers.end(id)
   }
+}
+
+/**
+ * A relay may cap each relayed connection (libp2p's default is 128 KiB) and cut the whole
+ * connection at the cap: a body that cannot fit is refused before a byte of it is written.
+ */
+function checkRelayLimit (our: PackageContext, connection: Connection, source: string, body: number): void {
+  const left = connection.limits?.bytes
+  const relay = our.relayOf(connection)
+  if (left == null || relay == null || BigInt(body) <= left) return
+  throw new DownloadError(`${source} is reachable only through relay ${relay}, which carries at most ${formatBytes(Number(left))} per connection; the file needs ${formatBytes(body)}`)
 }
 
 /**

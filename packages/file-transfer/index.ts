@@ -53,15 +53,17 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       const request = await pb.read(Request, { signal: AbortSignal.timeout(HEADER_TIMEOUT_MS) })
       const raw = pb.unwrap()
       const our = served.get(request.drive)
-      if (our == null) {
+      const refused = ctx.refusal(connection.remotePeer, request.kind === Request.Kind.LIST ? 'list-files' : 'download')
+      if (refused != null) {
+        await respond(raw, { status: Response.Status.REFUSED, reason: refused })
+      } else if (our == null) {
         await respond(raw, { status: Response.Status.NOT_FOUND, reason: `${ctx.our.name} serves no drive ${JSON.stringify(request.drive.slice(0, 64))}` })
       } else if (request.kind === Request.Kind.LIST) {
         const files = (await our.drive.list()).slice(0, MAX_LIST_ENTRIES)
         await respond(raw, { status: Response.Status.OK, files: files.map(f => ({ name: f.name, size: f.size })) })
-      } else if (request.kind === Request.Kind.DOWNLOAD) {
-        await serveDownload(our, raw, request, connection)
       } else {
-        await respond(raw, { status: Response.Status.REFUSED, reason: 'unknown request kind' })
+        // DOWNLOAD: a kind the codec does not know fails to decode, resetting the stream
+        await serveDownload(our, raw, request, connection)
       }
     } catch (err: any) {
       ctx.log('request from %s failed - %e', peer, err)
@@ -85,7 +87,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     }
     uploads.set(peer, mine + 1)
     try {
-      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: request.offset, ifVersion: request.ifVersion }).done
+      await api.startDownload(our, { isRequester: false, stream, peer: connection.remotePeer, file: request.file, offset: request.offset, ifVersion: request.ifVersion, maxBytes: connection.limits?.bytes }).done
     } finally {
       const left = (uploads.get(peer) ?? 1) - 1
       if (left === 0) uploads.delete(peer)
@@ -93,7 +95,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
     }
   }
 
-  await ctx.node.handle(PROTOCOL, onRequest, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+  await ctx.node.handle(PROTOCOL, onRequest, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true })
   api.serve(ctx)
   return {
     api,
@@ -107,7 +109,7 @@ async function listFiles (our: PackageContext, node: string, signal?: AbortSigna
   const header = deadline(HEADER_TIMEOUT_MS, signal)
   let stream: Stream | undefined
   try {
-    stream = await connection.newStream(PROTOCOL, { signal: header })
+    stream = await connection.newStream(PROTOCOL, { signal: header, runOnLimitedConnection: true })
     const pb = framed(stream, MAX_RESPONSE_BYTES)
     await pb.write({ kind: Request.Kind.LIST, drive: our.id, file: '', offset: 0, ifVersion: new Uint8Array(0) }, Request, { signal: header })
     const response = await pb.read(Response, { signal: header, limits: { files: MAX_LIST_ENTRIES } })

@@ -77,6 +77,12 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
   try {
     const offset = options.offset > 0 && options.offset <= size && Buffer.from(options.ifVersion).toString('hex') === version ? options.offset : 0
     await writeResponse(stream, { status: Response.Status.OK, size, version: Buffer.from(version, 'hex'), offset }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
+    if (options.maxBytes != null && BigInt(size - offset) > options.maxBytes) {
+      // the relay would cut the whole connection partway; the requester reads the size and says why
+      our.log('not sending %s to %s: a relay caps the connection at %d more bytes', file, peer, options.maxBytes)
+      await stream.close({ signal: AbortSignal.timeout(HEADER_TIMEOUT_MS) })
+      return
+    }
     our.transfers.begin({ id, label: file, drive: our.id, peer, direction: 'upload', done: offset, total: size, startedAt: Date.now() }, err => { stream.abort(err) })
     const known = hashes.get(version)
     // a file changed just before it is read may change again and keep its version: its hashes are not kept

@@ -3,21 +3,37 @@
  *
  * Messages from one node to another, each acknowledged only once stored.
  *
- * Participants: a sender and a receiver. Goal: when the sender is told a message was
- * delivered, the receiver has it on disk; and a conversation costs one stream, not one per
- * message. Non-goals: group chat, offline delivery (a send to an offline node fails).
+ * Participants: a sender and a receiver; any peer that opens a stream is heard, named or not
+ * (the receiver shows it by the name pinned to its peer id, or by the peer id). Goal: when the
+ * sender is told a message was delivered, the receiver has it on disk; and a conversation costs
+ * one stream, not one per message. Non-goals: group chat, offline delivery (a send to an
+ * offline node fails), end-to-end acknowledgement of reading, ordering across streams.
  *
- * The sender keeps one stream per peer and writes length-prefixed `ChatMessage` frames on it,
- * up to MAX_IN_FLIGHT ahead of the acknowledgements. The receiver stores each message durably
- * and answers one `Ack` (OK, or TOO_LARGE/ERROR with a reason) per message, in the order the
- * messages came; it may store several at once (they share an fsync), but acknowledges in order.
- * Either side may close the stream between messages: the sender after SENDER_IDLE_MS without
- * one, the receiver after RECEIVER_IDLE_MS.
+ * Frames are protobuf messages (pb/chat.proto) after their length as an unsigned LEB128 varint
+ * of at most 5 bytes; MAX_FRAME_BYTES counts the message, not the prefix.
  *
- * Limits: MAX_FRAME_BYTES per frame (a text of at most MAX_MESSAGE_BYTES), TIMEOUT_MS for each
- * acknowledgement, MAX_IN_FLIGHT unacknowledged messages, MAX_INBOUND_STREAMS per connection.
- * An oversized or malformed frame resets the stream; the sender then fails every message not
- * yet acknowledged, and the next message opens a new stream.
+ * The sender keeps one stream per peer and writes `ChatMessage` frames on it, up to
+ * MAX_IN_FLIGHT ahead of the acknowledgements: `text`, UTF-8, 1 to MAX_MESSAGE_BYTES bytes;
+ * `sent_at`, the sender's clock in ms since the Unix epoch, which the receiver may show but
+ * never trusts (it stores its own time of arrival). The receiver stores each message durably
+ * and answers one `Ack` per message, in the order the messages came: OK (stored), TOO_LARGE (an
+ * empty text or one over MAX_MESSAGE_BYTES; not stored), ERROR (the receiver could not store
+ * it, its disk full say; not stored), REFUSED (the sender is not on the receiver's access
+ * list; not stored), the last three with a one-line `reason`. It may store
+ * several at once (they share an fsync), but acknowledges in order, and reads no further while
+ * MAX_IN_FLIGHT wait for their acknowledgement. An `Ack` status the sender does not know fails
+ * to decode, and an `Ack` for no message sent is refused: either resets the stream.
+ *
+ * Either side may close the stream between messages: the sender closes its write side after
+ * SENDER_IDLE_MS without a message, and the receiver, having acknowledged all it read, closes;
+ * the receiver gives up on a stream that completes no frame for RECEIVER_IDLE_MS. A message
+ * whose acknowledgement has not come when the stream ends, or within TIMEOUT_MS, is not
+ * delivered as far as the sender knows (the receiver may have it); sending it again may store
+ * it twice. The next message opens a new stream.
+ *
+ * Limits: MAX_FRAME_BYTES per frame, TIMEOUT_MS for each acknowledgement, MAX_IN_FLIGHT
+ * unacknowledged messages, MAX_INBOUND_STREAMS per connection. An oversized or malformed frame
+ * resets the stream; the sender then fails every message not yet acknowledged.
  *
  * Implemented by: the sender, `ChatSender.send` (one `Channel` per peer, below), called by the
  * `send:` script in packages/chat-with-file-transfer/index.ts; the receiver, `receiveMessages`
@@ -37,6 +53,12 @@ export { Ack, ChatMessage } from './pb/chat.ts'
 export class ChatError extends HwdError {
   static name = 'ChatError'
   name = 'ChatError'
+}
+
+/** Thrown by a receiver's `store` to refuse a message: acknowledged REFUSED, with this message as the reason. */
+export class ChatRefusedError extends HwdError {
+  static name = 'ChatRefusedError'
+  name = 'ChatRefusedError'
 }
 
 /** Refuse a text the protocol would not carry, before any dialing. */
@@ -186,7 +208,7 @@ export class ChatSender {
   }
 
   private async open (connection: Connection, key: string, signal: AbortSignal): Promise<Channel> {
-    const stream = await connection.newStream(PROTOCOL, { signal })
+    const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
     const channel: Channel = new Channel(connection, stream, () => { if (this.channels.get(key) === channel) this.channels.delete(key) })
     this.channels.set(key, channel)
     return channel
@@ -235,6 +257,7 @@ async function storeOne (message: ChatMessage, store: (message: ChatMessage) => 
     await store(message)
     return { status: Ack.Status.OK, reason: '' }
   } catch (err: any) {
+    if (err.name === 'ChatRefusedError') return { status: Ack.Status.REFUSED, reason: err.message }
     return { status: Ack.Status.ERROR, reason: `the receiver could not store it (${err.code ?? err.message})` }
   }
 }

@@ -65,7 +65,7 @@ export async function timedDownload (receiver: TestNode, sender: TestNode, file:
   const cpu = await cpuSeconds(pids)
   let reply = ''
   const started = performance.now()
-  await request(receiver.socket, receiver.home, { op: 'run', argv: [`download:${DRIVE}`, file, SENDER] }, {
+  await request(receiver.socket, receiver.home, { op: 'run', argv: [`download:${DRIVE}`, file, sender.name] }, {
     line: text => { reply = text }
   })
   const ms = performance.now() - started

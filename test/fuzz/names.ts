@@ -3,10 +3,11 @@ import '../../daemon/polyfill.ts'
 import { generateKeyPairFromSeed, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
+import { decode, encodingLength } from 'uint8-varint'
 import { concat, fromString } from 'uint8arrays'
 import { MAX_ADDR_BYTES, MAX_ADDRS, MAX_ANNOUNCE_BYTES, MAX_RECORDS, SIGNING_DOMAIN } from '../../protocol/names/constants.ts'
 import { PROTOCOL as NAMES } from '../../protocol/names/index.ts'
-import { Announce, NameRecord } from '../../protocol/names/pb/names.ts'
+import { Announce, NameRecord, Receipt } from '../../protocol/names/pb/names.ts'
 import { type Case, field, type Fixtures, framingCase, lp, type Rng } from './harness.ts'
 
 async function sign (key: PrivateKey, record: NameRecord): Promise<NameRecord> {
@@ -28,7 +29,7 @@ export async function makeRecords (rng: Rng, seed: number): Promise<Pick<Fixture
   const learnable: string[] = []
   const records: Fixtures['records'] = []
   const add = async (label: string, key: PrivateKey, fields: Partial<NameRecord>, after?: (r: NameRecord) => NameRecord): Promise<void> => {
-    const signed = await sign(key, { name: 'x.dev', publicKey: pub(key), addrs: [], seq: 1n, signature: new Uint8Array(0), ...fields })
+    const signed = await sign(key, { name: 'x.dev', publicKey: pub(key), addrs: [], seq: 1n, signature: new Uint8Array(0), issuedAt: Date.now(), ...fields })
     records.push({ label, record: after != null ? after(signed) : signed })
   }
   for (let i = 0; i < keys.length; i++) {
@@ -69,7 +70,20 @@ export function announce (rng: Rng, fx: Fixtures, n: number): Uint8Array {
   return Announce.encode({ records: Array.from({ length: n }, () => rng.pick(fx.records).record) })
 }
 
-/** An announcement of valid records: B reads it, closes, and learns the names. */
+/** What is wrong with B's reply to an announcement of valid records: it must be one receipt, with nothing over quota. */
+function receiptProblem (reply: Uint8Array): string | undefined {
+  try {
+    const length = decode(reply)
+    const body = reply.subarray(encodingLength(length))
+    if (body.byteLength !== length) return `B answered an announcement with ${reply.byteLength} bytes, not one frame`
+    const receipt = Receipt.decode(body)
+    return receipt.overQuota === 0 ? undefined : `B dropped ${receipt.overQuota} valid records: ${receipt.reason}`
+  } catch (err: any) {
+    return `B answered an announcement with no receipt: ${err.message}`
+  }
+}
+
+/** An announcement of valid records: B reads it, learns the names, answers a receipt and closes. */
 export function namesProbe (rng: Rng, fx: Fixtures, all: boolean): Case {
   const records = all ? fx.valid : Array.from({ length: 1 + rng.int(3) }, () => rng.pick(fx.valid))
   return {
@@ -77,7 +91,7 @@ export function namesProbe (rng: Rng, fx: Fixtures, all: boolean): Case {
     kind: 'probe: valid records',
     frames: [lp(Announce.encode({ records }))],
     ending: 'close',
-    probe: reply => reply.byteLength === 0 ? undefined : `B answered an announcement with ${reply.byteLength} bytes`
+    probe: receiptProblem
   }
 }
 

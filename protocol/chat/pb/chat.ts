@@ -126,13 +126,15 @@ export namespace Ack {
   export enum Status {
     OK = 'OK',
     TOO_LARGE = 'TOO_LARGE',
-    ERROR = 'ERROR'
+    ERROR = 'ERROR',
+    REFUSED = 'REFUSED'
   }
 
   enum __StatusValues {
     OK = 0,
     TOO_LARGE = 1,
-    ERROR = 2
+    ERROR = 2,
+    REFUSED = 3
   }
 
   export namespace Status {

@@ -12,6 +12,7 @@ export interface NameRecord {
   addrs: Uint8Array<ArrayBuffer>[]
   seq: bigint
   signature: Uint8Array<ArrayBuffer>
+  issuedAt: number
 }
 
 export namespace NameRecord {
@@ -51,6 +52,11 @@ export namespace NameRecord {
           w.bytes(obj.signature)
         }
 
+        if ((obj.issuedAt != null && obj.issuedAt !== 0)) {
+          w.uint32(48)
+          w.uint64Number(obj.issuedAt)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -60,7 +66,8 @@ export namespace NameRecord {
           publicKey: uint8ArrayAlloc(0),
           addrs: [],
           seq: 0n,
-          signature: uint8ArrayAlloc(0)
+          signature: uint8ArrayAlloc(0),
+          issuedAt: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -91,6 +98,10 @@ export namespace NameRecord {
             }
             case 5: {
               obj.signature = reader.bytes()
+              break
+            }
+            case 6: {
+              obj.issuedAt = reader.uint64Number()
               break
             }
             default: {
@@ -155,6 +166,13 @@ export namespace NameRecord {
               }
               break
             }
+            case 6: {
+              yield {
+                field: `${prefix}.issuedAt`,
+                value: reader.uint64Number()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -193,6 +211,11 @@ export namespace NameRecord {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface NameRecordIssuedAtFieldEvent {
+    field: '$.issuedAt'
+    value: number
+  }
+
   export function encode (obj: Partial<NameRecord>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, NameRecord.codec())
   }
@@ -201,7 +224,7 @@ export namespace NameRecord {
     return decodeMessage(buf, NameRecord.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NameRecord>): Generator<NameRecordNameFieldEvent | NameRecordPublicKeyFieldEvent | NameRecordAddrsFieldEvent | NameRecordSeqFieldEvent | NameRecordSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NameRecord>): Generator<NameRecordNameFieldEvent | NameRecordPublicKeyFieldEvent | NameRecordAddrsFieldEvent | NameRecordSeqFieldEvent | NameRecordSignatureFieldEvent | NameRecordIssuedAtFieldEvent> {
     return streamMessage(buf, NameRecord.codec(), opts)
   }
 }
@@ -330,6 +353,12 @@ export namespace Announce {
     index: number
   }
 
+  export interface AnnounceRecordsIssuedAtFieldEvent {
+    field: '$.records[].issuedAt'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<Announce>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Announce.codec())
   }
@@ -338,7 +367,142 @@ export namespace Announce {
     return decodeMessage(buf, Announce.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Announce>): Generator<AnnounceRecordsNameFieldEvent | AnnounceRecordsPublicKeyFieldEvent | AnnounceRecordsAddrsFieldEvent | AnnounceRecordsSeqFieldEvent | AnnounceRecordsSignatureFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Announce>): Generator<AnnounceRecordsNameFieldEvent | AnnounceRecordsPublicKeyFieldEvent | AnnounceRecordsAddrsFieldEvent | AnnounceRecordsSeqFieldEvent | AnnounceRecordsSignatureFieldEvent | AnnounceRecordsIssuedAtFieldEvent> {
     return streamMessage(buf, Announce.codec(), opts)
+  }
+}
+
+export interface Receipt {
+  kept: number
+  overQuota: number
+  reason: string
+}
+
+export namespace Receipt {
+  let _codec: Codec<Receipt>
+
+  export const codec = (): Codec<Receipt> => {
+    if (_codec == null) {
+      _codec = message<Receipt>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.kept != null && obj.kept !== 0)) {
+          w.uint32(8)
+          w.uint32(obj.kept)
+        }
+
+        if ((obj.overQuota != null && obj.overQuota !== 0)) {
+          w.uint32(16)
+          w.uint32(obj.overQuota)
+        }
+
+        if ((obj.reason != null && obj.reason !== '')) {
+          w.uint32(26)
+          w.string(obj.reason)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          kept: 0,
+          overQuota: 0,
+          reason: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.kept = reader.uint32()
+              break
+            }
+            case 2: {
+              obj.overQuota = reader.uint32()
+              break
+            }
+            case 3: {
+              obj.reason = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.kept`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.overQuota`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.reason`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ReceiptKeptFieldEvent {
+    field: '$.kept'
+    value: number
+  }
+
+  export interface ReceiptOverQuotaFieldEvent {
+    field: '$.overQuota'
+    value: number
+  }
+
+  export interface ReceiptReasonFieldEvent {
+    field: '$.reason'
+    value: string
+  }
+
+  export function encode (obj: Partial<Receipt>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Receipt.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Receipt>): Receipt {
+    return decodeMessage(buf, Receipt.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Receipt>): Generator<ReceiptKeptFieldEvent | ReceiptOverQuotaFieldEvent | ReceiptReasonFieldEvent> {
+    return streamMessage(buf, Receipt.codec(), opts)
   }
 }

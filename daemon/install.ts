@@ -1,0 +1,324 @@
+/**
+ * `install NAME:PUBLISHER`: find a release on the network, check it, and install it with its
+ * dependencies, trusting no node it comes from.
+ *
+ * A release is taken only if its record is well formed, its signature holds, and the signing
+ * key is the one this node has pinned to the publisher's name (learned through the names
+ * protocol, from the publisher or from any peer, first seen wins); its archive only if its size
+ * and BLAKE3 are the record's, it unpacks cleanly (storage/archive.ts), and its metadata.json
+ * says what the record says. Dependencies are planned and checked before anything is
+ * written, and installed first. Each package is unpacked beside its final folder and renamed
+ * into place, so an install cut at any point leaves no half-unpacked package: the next one
+ * starts clean.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { Connection, PeerId } from '@libp2p/interface'
+import { toString } from 'uint8arrays'
+import { describeError, HwdError, printable, UsageError } from '../errors.ts'
+import type { Learned, NameService } from '../protocol/names/index.ts'
+import { fetchArchive, listReleases, type Release } from '../protocol/packages/index.ts'
+import { newestFirst, PACKAGE_ID, releaseId, verifyRelease } from '../protocol/packages/release.ts'
+import { fsyncDir } from '../storage/atomic.ts'
+import { ArchiveError, unpackArchive } from '../storage/archive.ts'
+import type { Command } from './commands.ts'
+import { formatBytes } from './format.ts'
+import type { HwdLibp2p } from './node.ts'
+import { readPackage, type PackageHost } from './packages.ts'
+import type { Releases } from './releases.ts'
+
+/** Folders being unpacked in `<home>/packages/` start so; the loader skips them, start-up removes them. */
+export const INCOMING_PREFIX = '.incoming-'
+/** How long a node waits to learn a publisher's name from the peers it asked. */
+const LEARN_NAME_MS = 5_000
+/** How long a dependency missing at start is looked for while the node's peers connect. */
+const DEPENDENCY_WAIT_MS = 10_000
+const DEPENDENCY_RETRY_MS = 1_000
+
+export class InstallError extends HwdError {
+  static name = 'InstallError'
+  name = 'InstallError'
+}
+
+/** No node asked had a release that checks out: one connected later may. */
+class NotServedError extends InstallError {
+  static name = 'NotServedError'
+  name = 'NotServedError'
+}
+
+export interface InstallParts {
+  node: HwdLibp2p
+  names: NameService
+  releases: Releases
+  /** `<home>/packages` */
+  dir: string
+  packages: PackageHost
+}
+
+/** One release to install, checked, and the node it was found on. */
+export interface Planned {
+  release: Release
+  hash: string
+  /** the name (or peer id) of the node it comes from */
+  from: string
+  connection: Connection
+}
+
+export interface PlanOptions {
+  from?: string
+  version?: string
+  /** the top release's BLAKE3 in hex: what was shown and agreed to, and nothing else */
+  hash?: string
+  signal?: AbortSignal
+}
+
+export class Installer {
+  constructor (private readonly parts: InstallParts) {}
+
+  /** Remove what an install cut by a crash left being unpacked. */
+  async clean (): Promise<void> {
+    const names = await readdir(this.parts.dir).catch(() => [])
+    for (const name of names) {
+      if (name.startsWith(INCOMING_PREFIX)) await rm(join(this.parts.dir, name), { recursive: true, force: true })
+    }
+  }
+
+  /** What installing `id` takes, dependencies first, each checked; nothing is written. */
+  async plan (id: string, options: PlanOptions = {}): Promise<Planned[]> {
+    const planned: Planned[] = []
+    const visit = async (dep: string, stack: string[], top: boolean): Promise<void> => {
+      if (stack.includes(dep)) throw new InstallError(`dependency cycle: ${[...stack.slice(stack.indexOf(dep)), dep].join(' → ')}`)
+      if (planned.some(p => releaseId(p.release) === dep)) return
+      if (!top && this.present(dep) != null) return
+      const found = await this.find(dep, top ? options : { signal: options.signal })
+      for (const next of found.release.dependencies) await visit(next, [...stack, dep], false)
+      planned.push(found)
+    }
+    await visit(id, [], true)
+    return planned
+  }
+
+  /** The version of package `id` loaded in this node now, if any. */
+  present (id: string): string | undefined {
+    return this.parts.packages.list().find(p => p.id === id)?.metadata.version
+  }
+
+  /**
+   * A dependency that a package loaded at start lacks, installed as `install --yes` would and
+   * announced on the terminal: looked for over DEPENDENCY_WAIT_MS, while the node's peers
+   * connect and tell it their names.
+   */
+  async fetchDependency (id: string, signal: AbortSignal, print: (text: string) => void): Promise<void> {
+    const until = Date.now() + DEPENDENCY_WAIT_MS
+    for (;;) {
+      try {
+        const plan = await this.plan(id, { signal })
+        await this.install(plan, (p, scripts) => { print(`${describePlanned(p)}, holding ${holds(p.release)}: installed${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`) }, signal)
+        return
+      } catch (err) {
+        if (!(err instanceof NotServedError) || Date.now() > until) throw err
+        await new Promise(resolve => setTimeout(resolve, DEPENDENCY_RETRY_MS))
+        signal.throwIfAborted()
+      }
+    }
+  }
+
+  /** Stop an installed package and remove its folder; its drive and state stay. Its version. */
+  async uninstall (id: string): Promise<string> {
+    const pkg = this.parts.packages.list().find(p => p.id === id)
+    if (pkg == null) throw new InstallError(`${id} is not installed`)
+    const dir = join(this.parts.dir, id)
+    if (pkg.sandbox != null && pkg.dir !== dir) throw new InstallError(`${id} was not installed: it is loaded from ${pkg.dir}`)
+    await this.parts.packages.unload(id)
+    // aside first, under the prefix start-up clears, so a crash mid-removal leaves nothing loadable
+    const aside = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}-old`)
+    await rename(dir, aside)
+    await fsyncDir(this.parts.dir)
+    await rm(aside, { recursive: true, force: true })
+    await this.parts.releases.forget(id)
+    return pkg.metadata.version
+  }
+
+  /** Fetch, check and unpack each planned release in order, loading each as it lands. */
+  async install (plan: Planned[], onInstalled: (p: Planned, scripts: string[]) => void, signal?: AbortSignal): Promise<void> {
+    await mkdir(this.parts.dir, { recursive: true })
+    for (const p of plan) {
+      const id = releaseId(p.release)
+      const archive = await fetchArchive(p.connection, p.release, signal).catch(err => {
+        throw new InstallError(`${id} ${p.release.version}: fetching it from ${p.from} failed: ${describeError(err)}; nothing installed`)
+      })
+      const incoming = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}`)
+      const final = join(this.parts.dir, id)
+      try {
+        await unpackArchive(archive, incoming)
+        await this.checkMetadata(incoming, p.release)
+        // an earlier version in place is swapped out whole, never overwritten file by file
+        const old = `${incoming}-old`
+        await rename(final, old).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+        await rename(incoming, final)
+        await fsyncDir(this.parts.dir)
+        await rm(old, { recursive: true, force: true })
+      } catch (err) {
+        await rm(incoming, { recursive: true, force: true })
+        if (err instanceof ArchiveError || err instanceof InstallError) throw new InstallError(`${id} ${p.release.version} from ${p.from}: ${err.message}; nothing installed`)
+        throw err
+      }
+      await this.parts.releases.add(p.release, p.hash, archive)
+      onInstalled(p, await this.parts.packages.loadInstalled(final))
+    }
+  }
+
+  /** metadata.json inside the archive must say what the signed record says. */
+  private async checkMetadata (dir: string, release: Release): Promise<void> {
+    const { id, metadata } = await readPackage(dir).catch(err => { throw new InstallError(describeError(err)) })
+    const same = (a: string[], b: string[]): boolean => [...a].sort().join('\n') === [...b].sort().join('\n')
+    const differs = [
+      id !== releaseId(release) && `it is ${id}`,
+      metadata.version !== release.version && `its version is ${metadata.version}`,
+      !same(metadata.dependencies, release.dependencies) && 'its dependencies differ',
+      !same(metadata.capabilities, release.capabilities) && 'its capabilities differ'
+    ].filter(Boolean)
+    if (differs.length > 0) throw new InstallError(`the archive's metadata.json does not match its signed release: ${differs.join(', ')}`)
+  }
+
+  /** The release of `id` to install: the newest (or `version`) that checks out on the first node that has it. */
+  private async find (id: string, options: PlanOptions): Promise<Planned> {
+    const [, publisher] = id.split(':')
+    const asked: string[] = []
+    for (const node of this.candidates(publisher, options.from)) {
+      let connection: Connection
+      let releases: Release[]
+      try {
+        connection = await this.connect(node, options.signal)
+        releases = await listReleases(connection, id, options.signal)
+      } catch (err) {
+        asked.push(`${node}: ${describeError(err)}`)
+        continue
+      }
+      const wanted = releases
+        .filter(r => releaseId(r) === id && (options.version == null || r.version === options.version))
+        .sort(newestFirst)
+      if (wanted.length === 0) {
+        asked.push(`${node}: ${releases.length === 0 ? 'does not have it' : `has no version ${options.version ?? ''}`.trim()}`)
+        continue
+      }
+      const release = wanted[0]
+      const hash = toString(release.blake3, 'base16')
+      try {
+        await this.check(release, publisher, options.signal)
+        if (options.hash != null && hash !== options.hash) throw new InstallError(`its archive is ${hash.slice(0, 16)}…, not the ${options.hash.slice(0, 16)}… agreed to`)
+      } catch (err) {
+        asked.push(`${node}: ${describeError(err)}`)
+        continue
+      }
+      return { release, hash, from: node, connection }
+    }
+    const where = asked.length === 0 ? 'no node to ask: connect to one that has it, or name one with --from' : `asked ${asked.join('; ')}`
+    throw new NotServedError(`no node serves ${id}${options.version != null ? ` ${options.version}` : ''} that this node can trust (${printable(where)}); nothing installed`)
+  }
+
+  /** The signature holds and is by the key pinned to `publisher`, learning that name first if need be. */
+  private async check (release: Release, publisher: string, signal?: AbortSignal): Promise<void> {
+    const signer = await verifyRelease(release).catch(err => { throw new InstallError(`its release is refused: ${describeError(err)}`) })
+    const pinned = await this.pinned(publisher, signal)
+    if (pinned == null) throw new InstallError(`this node does not know ${publisher}'s key, so cannot check who signed it`)
+    if (pinned.toString() !== signer) throw new InstallError(`it is signed by ${signer}, not by ${publisher}'s key ${pinned.toString()}`)
+  }
+
+  /** The key pinned to `name`, waiting a little for the peers just met to tell us of it. */
+  private async pinned (name: string, signal?: AbortSignal): Promise<PeerId | undefined> {
+    const now = (): PeerId | undefined => { try { return this.parts.names.resolve(name) } catch { return undefined } }
+    const known = now()
+    if (known != null) return known
+    return await new Promise<PeerId | undefined>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.parts.names.removeEventListener('learned', onLearned)
+        signal?.removeEventListener('abort', done)
+        resolve(now())
+      }
+      const onLearned = (evt: Event): void => { if ((evt as CustomEvent<Learned>).detail.name === name) done() }
+      const timer = setTimeout(done, LEARN_NAME_MS)
+      this.parts.names.addEventListener('learned', onLearned)
+      signal?.addEventListener('abort', done)
+    })
+  }
+
+  /** Where to look: `--from` alone; else the publisher, then every connected node. */
+  private candidates (publisher: string, from?: string): string[] {
+    if (from != null) return [from]
+    const { node, names } = this.parts
+    const connected = node.getPeers().map(p => names.nameOf(p) ?? p.toString())
+    return [...new Set([publisher, ...connected])].filter(n => n !== names.name)
+  }
+
+  private async connect (node: string, signal?: AbortSignal): Promise<Connection> {
+    const peer = this.parts.node.getPeers().find(p => p.toString() === node)
+    if (peer != null) return await this.parts.node.dial(peer, { signal })
+    return await this.parts.names.connect(node, { signal })
+  }
+}
+
+/** `photos:pub.dev 0.1.0 from pub.dev: 5.0 KiB, blake3 6f4fc1f4e9098a63…, signed by pub.dev` */
+function describePlanned (p: Planned): string {
+  return `${releaseId(p.release)} ${p.release.version} from ${p.from}: ${formatBytes(p.release.size)}, blake3 ${p.hash.slice(0, 16)}…, signed by ${p.release.publisher}`
+}
+
+function holds (release: Release): string {
+  return release.capabilities.length > 0 ? release.capabilities.join(', ') : 'nothing beyond its own drive'
+}
+
+/** `install NAME:PUBLISHER [--from NODE] [--version V] [--yes]`, at the prompt and through `hwd install`. */
+export function installCommand (installer: Installer): Command {
+  return {
+    name: 'install',
+    args: 'NAME:PUBLISHER [--from NODE] [--version V] [--yes]',
+    summary: 'fetch a package and what it depends on from the network, check who signed it, and load it',
+    minArgs: 1,
+    async run (args, out, signal) {
+      const { values, positionals } = parseArgs({
+        args,
+        options: { from: { type: 'string' }, version: { type: 'string' }, hash: { type: 'string' }, yes: { type: 'boolean', default: false } },
+        allowPositionals: true
+      })
+      if (positionals.length !== 1 || !PACKAGE_ID.test(positionals[0])) throw new UsageError('usage: install NAME:PUBLISHER [--from NODE] [--version V] [--yes]')
+      const id = positionals[0]
+      const installed = installer.present(id)
+      if (installed != null) throw new InstallError(`${id} ${installed} is installed already${values.version != null && values.version !== installed ? `; uninstall it first to install ${values.version}` : ''}`)
+      const plan = await installer.plan(id, { from: values.from, version: values.version, hash: values.hash, signal })
+      for (const p of plan) {
+        out.line(describePlanned(p))
+        out.line(`  asks for: ${holds(p.release)}`)
+        if (p.release.dependencies.length > 0) out.line(`  depends on: ${p.release.dependencies.join(', ')}`)
+      }
+      const top = plan[plan.length - 1]
+      if (!values.yes) {
+        const argv = ['install', id, '--from', top.from, '--version', top.release.version, '--hash', top.hash, '--yes']
+        const question = `install ${plan.length > 1 ? `these ${plan.length} packages` : 'it'}, granting what it asks for?`
+        if (out.ask != null) out.ask(question, argv)
+        else out.line(`not installed yet; to install, type: ${argv.join(' ')}`)
+        return
+      }
+      await installer.install(plan, (p, scripts) => {
+        out.line(`installed ${releaseId(p.release)}${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`)
+      }, signal)
+    }
+  }
+}
+
+/** `uninstall NAME:PUBLISHER`. */
+export function uninstallCommand (installer: Installer): Command {
+  return {
+    name: 'uninstall',
+    args: 'NAME:PUBLISHER',
+    summary: 'stop an installed package and remove it; its drive and state stay',
+    minArgs: 1,
+    maxArgs: 1,
+    async run ([id], out) {
+      const version = await installer.uninstall(id)
+      out.line(`uninstalled ${id} ${version}; its drive and state stay in the home`)
+    }
+  }
+}

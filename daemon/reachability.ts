@@ -1,0 +1,88 @@
+import { networkInterfaces } from 'node:os'
+import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
+import { logger } from '@libp2p/logger'
+import { CODE_IP4, CODE_IP6, CODE_P2P, CODE_P2P_CIRCUIT, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { IdentifyResult } from '@libp2p/interface'
+import type { HwdLibp2p } from './node.ts'
+
+const log = logger('hwd:reachability')
+
+/**
+ * Finds out, from a relay's word, whether this node is behind a NAT, and if so listens on
+ * `/p2p-circuit`: libp2p's relay transport then reserves a slot on a relay we are connected
+ * to (one reached with `--peer`, or any peer whose identify lists the relay protocol), renews
+ * it, and adds the relayed address to our addresses, which the names protocol signs into our
+ * record.
+ *
+ * The test: identify tells us the address the relay sees us at. If that IP is none of this
+ * machine's own, a router rewrote it on the way, and nodes outside cannot dial our listen
+ * address. AutoNAT would ask several peers to dial us back and needs several to agree; a node
+ * behind a NAT typically knows one relay and little else, whose observation is enough.
+ */
+export class Reachability {
+  private relayed = false
+  /** the relays holding a slot for us, by peer id, as our addresses say */
+  private slots = new Set<string>()
+
+  /**
+   * `announced`: the user said how the node is reached (--announce), so it never reserves.
+   * `report` tells the user when a relay starts or stops holding a slot for us (a relay that
+   * restarts quickly may be renewed before our addresses are next updated, and go untold).
+   */
+  constructor (private readonly node: HwdLibp2p, private readonly announced: boolean, private readonly report: (relayPeerId: string, holds: boolean) => void) {}
+
+  /** Whether this node found itself NAT'd and listens through relays. */
+  get behindNat (): boolean {
+    return this.relayed
+  }
+
+  start (): void {
+    if (this.announced || this.node.services.relay != null) return
+    this.node.addEventListener('peer:identify', this.onIdentify)
+    this.node.addEventListener('self:peer:update', this.onSelfUpdate)
+  }
+
+  stop (): void {
+    this.node.removeEventListener('peer:identify', this.onIdentify)
+    this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
+  }
+
+  private readonly onSelfUpdate = (): void => {
+    const now = new Set(this.node.getMultiaddrs().map(a => relayOf(a)).filter(r => r != null))
+    for (const r of now) if (!this.slots.has(r)) this.report(r, true)
+    for (const r of this.slots) if (!now.has(r)) this.report(r, false)
+    this.slots = now
+  }
+
+  private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+    const { protocols, observedAddr, connection, peerId } = evt.detail
+    if (this.relayed || !protocols.includes(RELAY_V2_HOP_CODEC) || observedAddr == null) return
+    if (isRelayed(connection.remoteAddr) || isOwnAddress(observedAddr)) return
+    log('relay %p sees us at %a, not an address of ours: behind a NAT, listening through relays', peerId, observedAddr)
+    this.relayed = true
+    this.node.removeEventListener('peer:identify', this.onIdentify)
+    transportManagerOf(this.node).listen([multiaddr('/p2p-circuit')])
+      .catch(err => { log.error('could not listen through a relay - %e', err) })
+  }
+}
+
+export function isRelayed (addr: Multiaddr): boolean {
+  return addr.getComponents().some(c => c.code === CODE_P2P_CIRCUIT)
+}
+
+/** The relay's peer id in a relayed address (`/ip4/…/p2p/RELAY/p2p-circuit/p2p/US`), undefined for a direct one. */
+export function relayOf (addr: Multiaddr): string | undefined {
+  const parts = addr.getComponents()
+  const circuit = parts.findIndex(c => c.code === CODE_P2P_CIRCUIT)
+  return circuit < 0 ? undefined : parts.slice(0, circuit).findLast(c => c.code === CODE_P2P)?.value
+}
+
+function isOwnAddress (addr: Multiaddr): boolean {
+  const host = addr.getComponents().find(c => c.code === CODE_IP4 || c.code === CODE_IP6)?.value
+  return Object.values(networkInterfaces()).some(list => list?.some(i => i.address === host) === true)
+}
+
+/** libp2p offers no public way to add a listen address to a running node; its transport manager does. */
+function transportManagerOf (node: HwdLibp2p): { listen(addrs: Multiaddr[]): Promise<void> } {
+  return (node as unknown as { components: { transportManager: { listen(addrs: Multiaddr[]): Promise<void> } } }).components.transportManager
+}
