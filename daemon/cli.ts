@@ -187,7 +187,11 @@ function webPage (p2pPort: number, http: string | undefined, off: boolean, host:
 }
 
 async function run (args: string[]): Promise<number> {
-  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
+  // hwd's own options end at COMMAND: what follows (history's --last, say) is the command's
+  const { tokens } = parseArgs({ args, options: homeOption, allowPositionals: true, strict: false, tokens: true })
+  const command = tokens.find(t => t.kind === 'positional')?.index ?? args.length
+  const { values } = parse({ args: args.slice(0, command), options: homeOption })
+  const positionals = args.slice(command)
   if (positionals.length === 0) throw new UsageError('usage: hwd run [--home DIR] COMMAND [ARGS...]')
   await runOn(values.home, positionals)
   return 0

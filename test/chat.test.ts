@@ -45,7 +45,7 @@ describe('chat', () => {
       await request(homePaths(a.home).socket, a.home, { op: 'run', argv: [SEND, 'fake2.dev', `burst ${i}`] }, {})
     }))
     assert.deepEqual(sends.flatMap(r => r.status === 'rejected' ? [String(r.reason)] : []), [])
-    const h = await b.run(HISTORY, 'fake.dev')
+    const h = await b.run(HISTORY, 'fake.dev', '--last', String(count))
     assert.equal(h.stdout.trim().split('\n').length, count)
   })
 
@@ -97,7 +97,7 @@ describe('chat', () => {
       const filler = join(mount, 'filler')
       await assert.rejects(writeFile(filler, Buffer.alloc(8 * 1024 * 1024)), { code: 'ENOSPC' })
       const refused = await a.run(SEND, 'fake2.dev', 'no room')
-      assert.equal(refused.stderr, 'hwd: not delivered: the receiver could not store it (ENOSPC)\n')
+      assert.equal(refused.stderr, 'hwd: not delivered: the receiver could not store it (SQLITE_FULL)\n')
       await rm(filler)
       const sent = await a.run(SEND, 'fake2.dev', 'room again')
       assert.equal(sent.code, 0, sent.stderr)
@@ -105,7 +105,7 @@ describe('chat', () => {
       const a2 = await TestNode.start({ name: 'fake.dev', home: a.home })
       const h = await a2.run(HISTORY, 'fake2.dev')
       assert.deepEqual(h.stdout.trim().split('\n').map(l => l.replace(/^\S+ /, '')),
-        ['fake.dev: no room (not delivered: the receiver could not store it (ENOSPC))', 'fake.dev: room again'])
+        ['fake.dev: no room (not delivered: the receiver could not store it (SQLITE_FULL))', 'fake.dev: room again'])
       const hb = await b.run(HISTORY, 'fake.dev')
       assert.deepEqual(hb.stdout.trim().split('\n').map(l => l.replace(/^\S+ /, '')), ['fake.dev: room again'])
       await b.stop()

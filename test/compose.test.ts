@@ -2,7 +2,9 @@ import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import type { Status } from '../daemon/daemon.ts'
@@ -20,6 +22,8 @@ const PROJECT = `hwdtest${process.pid}`
 const DRIVE = '/data/vfs/chat-with-file-transfer:template.os/files'
 const DOWNLOAD = 'download:chat-with-file-transfer:template.os'
 const SEND = 'send:chat-with-file-transfer:template.os'
+const HISTORY = 'history:chat-with-file-transfer:template.os'
+const SEARCH = 'search:chat-with-file-transfer:template.os'
 const SERVICES = ['fake', 'fake2', 'fake3'] as const
 type Service = typeof SERVICES[number]
 const NAME: Record<Service, string> = { fake: 'fake.dev', fake2: 'fake2.dev', fake3: 'fake3.dev' }
@@ -42,6 +46,8 @@ const cannotRun = process.getuid?.() !== 0
 interface Result { code: number | null, stdout: string, stderr: string, ms: number }
 
 let dockerHost: string | undefined
+/** The image the Dockerfile builds from, if not node:20-slim (see `baseImage`) */
+let base: string | undefined
 /** Set when the engine would not start: every test then skips with this reason. */
 let engineTrouble: string | undefined
 let startedEngine = false
@@ -50,7 +56,7 @@ const timings: string[] = []
 
 async function exec (command: string, args: string[], timeoutMs: number): Promise<Result> {
   const started = Date.now()
-  const env = { ...process.env, ...(dockerHost != null ? { DOCKER_HOST: dockerHost } : {}) }
+  const env = { ...process.env, ...(dockerHost != null ? { DOCKER_HOST: dockerHost } : {}), ...(base != null ? { HWD_BASE_IMAGE: base } : {}) }
   const child = spawn(command, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
@@ -115,6 +121,29 @@ function step (name: string, fn: (t: TestContext) => Promise<void>, timeout = 18
   })
 }
 
+/**
+ * The base to build from. node:20-slim holds Node's headers beside its node binary, which the
+ * build stage compiles better-sqlite3 against; docker-engine's local stand-in for it holds this
+ * machine's node binary without them. Then they are added from this machine's Node, in an image
+ * of their own: `hwd-base-with-headers`.
+ */
+async function baseImage (): Promise<string | undefined> {
+  const probe = ok(await exec('docker', ['run', '--rm', '--entrypoint', 'sh', 'node:20-slim', '-c',
+    'p=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")"); echo "$p"; node --version; if test -f "$p/include/node/node.h"; then echo headers; fi'], 60_000), 'looking into node:20-slim')
+  const [prefix, version, headers] = probe.stdout.trim().split('\n')
+  if (headers === 'headers') return undefined
+  assert.equal(version, process.version, 'node:20-slim lacks Node\'s headers, and ours are of another version')
+  const dir = await mkdtemp(join(tmpdir(), 'hwd-base-'))
+  try {
+    await writeFile(join(dir, 'Dockerfile'), `FROM node:20-slim\nCOPY . ${prefix}/include/node\n`)
+    const ours = join(dirname(dirname(process.execPath)), 'include', 'node')
+    ok(await exec('docker', ['build', '-q', '-t', 'hwd-base-with-headers', '-f', join(dir, 'Dockerfile'), ours], 300_000), 'adding Node\'s headers')
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+  return 'hwd-base-with-headers'
+}
+
 describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRun, timeout: 600_000 }, () => {
   before(async () => {
     const tool = engine.tool!
@@ -128,6 +157,7 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
     }
     dockerHost = host
     try {
+      base = await baseImage()
       const up = await compose(['up', '-d', '--build'], 480_000)
       timed('docker-compose up -d --build', up.ms)
       ok(up, 'docker-compose up -d --build')
@@ -214,6 +244,11 @@ describe('docker compose: fake, fake2 and fake3 in containers', { skip: cannotRu
     assert.match(sent.stdout, /^delivered to fake3\.dev /m)
     const line = new RegExp(`\\|\\s?fake\\.dev: ${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'm')
     await eventually('the message in fake3\'s log', async () => line.test((await compose(['logs', '--no-color', 'fake3'])).stdout), 60_000)
+    // and in its history, a database built in the image (better-sqlite3, a native addon)
+    const history = ok(await inside('fake3', ['hwd', 'run', HISTORY, 'fake.dev', '--last', '1']), 'history')
+    assert.match(history.stdout, new RegExp(`^\\S+ fake\\.dev: ${text}\n$`))
+    const found = ok(await inside('fake3', ['hwd', 'run', SEARCH, PROJECT]), 'search')
+    assert.match(found.stdout, new RegExp(`^\\S+ fake\\.dev: ${text}\n$`))
   })
 
   step('a send to a stopped fake3 fails within seconds; restarted, fake3 keeps its peer id', async t => {

@@ -243,8 +243,8 @@ describe('fuzz', () => {
     assert.ok(alive(b), 'B is alive at the end')
     const internal = b.errors.split('\n').filter(l => /internal error/.test(l))
     assert.deepEqual(internal, [], 'B logged no unhandled rejection')
-    const chatLog = await stat(join(homePaths(b.home).state, CHAT_PKG, 'chat.log')).then(st => st.size, () => 0)
-    t.diagnostic(`B: RSS ${rssBefore.toFixed(0)} MB before, ${(await rssMb(pid)).toFixed(0)} MB after (its chat history, all held in memory, is ${(chatLog / 1e6).toFixed(1)} MB); ` +
+    const chatDb = await stat(join(homePaths(b.home).state, CHAT_PKG, 'chat.db')).then(st => st.size, () => 0)
+    t.diagnostic(`B: RSS ${rssBefore.toFixed(0)} MB before, ${(await rssMb(pid)).toFixed(0)} MB after (its chat history, on disk, is ${(chatDb / 1e6).toFixed(1)} MB); ` +
       `${fdsBefore} descriptors before, ${fds} after; stderr: ${b.errors === '' ? 'nothing' : JSON.stringify(b.errors.trim().split('\n')[0])}; ` +
       `test took ${((performance.now() - started) / 1000).toFixed(1)} s`)
   })

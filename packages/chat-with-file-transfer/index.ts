@@ -7,11 +7,13 @@ import { performance } from 'node:perf_hooks'
 import { describeError, printable, type PackageContext, type PackageRuntime } from 'hwd/package'
 import { FILE_TRANSFER, type FileTransferApi } from 'hwd/file-transfer'
 import { ChatError, ChatRefusedError, ChatSender, checkMessage, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, PROTOCOL, receiveMessages } from 'hwd/protocol/chat'
-import { ChatLog, type ChatEntry } from './chat-log.ts'
+import { ChatStore } from './chat-store.ts'
+import type { ChatEntry } from './entry.ts'
+import { historyScripts } from './history.ts'
 
 export async function start (ctx: PackageContext): Promise<PackageRuntime> {
   const files = ctx.deps[FILE_TRANSFER] as FileTransferApi
-  const log = await ChatLog.open(join(ctx.stateDir, 'chat.log'))
+  const store = await ChatStore.open(join(ctx.stateDir, 'chat.db'), join(ctx.stateDir, 'chat.log'), line => { ctx.print(line) })
 
   const sender = new ChatSender()
 
@@ -23,7 +25,7 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
       if (refused != null) throw new ChatRefusedError(refused)
       // our clock, not the sender's: its sent_at is whatever a peer says it is
       const entry: ChatEntry = { peer: peer.toString(), dir: 'in', from: from(), text: m.text, at: Date.now() }
-      await log.append(entry)
+      await store.append(entry)
       ctx.publish('message', entry)
     }, m => { ctx.print(`${from()}: ${printable(m.text)}`) })
   }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true })
@@ -39,18 +41,18 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         const connection = await ctx.connect(node, { signal })
         const at = Date.now()
         const started = performance.now()
-        // Our copy is written while the message travels, not after: its fdatasync overlaps the
-        // receiver's instead of following it. Should the acknowledgement not come, a later line
-        // marks it unconfirmed (the receiver may or may not have it); a crash before either
+        // Our copy is committed while the message travels, not after: its sync overlaps the
+        // receiver's instead of following it. Should the acknowledgement not come, it is then
+        // marked unconfirmed (the receiver may or may not have it); a crash before either
         // leaves it unmarked, but never loses what the user wrote.
         const entry: ChatEntry = { peer: connection.remotePeer.toString(), dir: 'out', from: ctx.our.name, text, at }
-        const stored = log.append(entry)
+        const stored = store.append(entry)
         stored.catch(() => {}) // awaited below on every path, after the send settles
         try {
           await sender.send(connection, { text, sentAt: BigInt(at) }, { signal })
         } catch (err) {
-          const line = await stored.catch(() => undefined)
-          if (line != null) await log.unconfirmed(line, describeError(err)).catch(() => {})
+          const id = await stored.catch(() => undefined)
+          if (id != null) await store.unconfirmed(id, describeError(err)).catch(() => {})
           throw err
         }
         const ms = performance.now() - started
@@ -62,20 +64,12 @@ export async function start (ctx: PackageContext): Promise<PackageRuntime> {
         ctx.publish('message', entry)
         out.line(`delivered to ${node} (acknowledged in ${ms.toFixed(2)} ms)`)
       },
-      history: async ([node], { out }) => {
-        const entries = log.history(ctx.resolve(node).toString())
-        out.result?.(entries)
-        if (entries.length === 0) { out.line(`no messages with ${node} yet`); return }
-        for (const e of entries) {
-          const why = e.unconfirmed == null ? '' : ` (${e.unconfirmed})`
-          out.line(`${new Date(e.at).toISOString()} ${e.from}: ${printable(e.text)}${why}`)
-        }
-      }
+      ...historyScripts(ctx, store)
     },
     stop: async () => {
       await sender.stop()
       await ctx.node.unhandle(PROTOCOL)
-      await log.close()
+      await store.close()
     }
   }
 }

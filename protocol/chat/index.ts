@@ -37,8 +37,8 @@
  *
  * Implemented by: the sender, `ChatSender.send` (one `Channel` per peer, below), called by the
  * `send:` script in packages/chat-with-file-transfer/index.ts; the receiver, `receiveMessages`
- * (below), registered by `start` in that package, which stores with `ChatLog.append`
- * (packages/chat-with-file-transfer/chat-log.ts).
+ * (below), registered by `start` in that package, which stores with `ChatStore.append`
+ * (packages/chat-with-file-transfer/chat-store.ts).
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { asError, HwdError, peerReason } from '../../errors.ts'
