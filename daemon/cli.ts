@@ -71,10 +71,11 @@ async function main (argv: string[]): Promise<number> {
     case 'run': return await run(rest)
     case 'status': return await status(rest)
     case 'new': return await newPackage(rest)
-    case 'packages': return await run(['packages', ...rest])
-    case 'publish': return await publish(rest)
+    case 'packages': return await onDaemon('packages', rest, [])
+    // the folder as named here, where the daemon's own working folder may be another
+    case 'publish': return await onDaemon('publish', rest, ['DIR'], dir => resolve(dir))
     case 'install': return await install(rest)
-    case 'uninstall': return await uninstall(rest)
+    case 'uninstall': return await onDaemon('uninstall', rest, ['NAME:PUBLISHER'])
     case undefined: case 'help': case '--help': case '-h':
       console.log(HELP)
       return verb == null ? 2 : 0
@@ -238,17 +239,14 @@ async function install (args: string[]): Promise<number> {
 }
 
 /** `hwd publish DIR`: the running daemon of the home publishes the folder, named from here. */
-async function publish (args: string[]): Promise<number> {
+/**
+ * `hwd VERB [--home DIR] ARGS`, for the terminal commands that are also hwd's own (`packages`,
+ * `publish`, `uninstall`): VERB with ARGS, as `usage` names them, on the home's daemon.
+ */
+async function onDaemon (verb: string, args: string[], usage: string[], toDaemon = (arg: string) => arg): Promise<number> {
   const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
-  if (positionals.length !== 1) throw new UsageError('usage: hwd publish [--home DIR] DIR')
-  await runOn(values.home, ['publish', resolve(positionals[0])])
-  return 0
-}
-
-async function uninstall (args: string[]): Promise<number> {
-  const { values, positionals } = parse({ args, options: homeOption, allowPositionals: true })
-  if (positionals.length !== 1) throw new UsageError('usage: hwd uninstall [--home DIR] NAME:PUBLISHER')
-  await runOn(values.home, ['uninstall', positionals[0]])
+  if (positionals.length !== usage.length) throw new UsageError(`usage: hwd ${verb} [--home DIR]${usage.map(u => ` ${u}`).join('')}`)
+  await runOn(values.home, [verb, ...positionals.map(toDaemon)])
   return 0
 }
 
