@@ -6,6 +6,7 @@
  *   → {"op":"run","argv":["download:...","my_file.txt","fake2.dev"]}   or   {"op":"status"}
  *   ← {"t":"line","text":"..."}  {"t":"progress","id":"..","label":"..","done":N,"total":N}
  *   ← {"t":"status","status":{...}}
+ *   ← {"t":"ask","question":"...","argv":[...]}   (the command wants a yes first: argv does it)
  *   ← {"t":"ok"}  or  {"t":"error","message":"one line"}
  * Closing the socket early aborts the command. The socket is mode 0600: whoever can use it
  * owns the node.
