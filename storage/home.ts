@@ -20,7 +20,7 @@ export interface HomePaths {
   readonly vfs: string
   /** packages installed in this home, one folder each, loaded at start */
   readonly packages: string
-  /** each package's private state (chat history, transfer records), one folder per package id */
+  /** each package's private state (such as the chat history), one folder per package id */
   readonly state: string
   /** the releases this node serves: archives and their signed records */
   readonly releases: string

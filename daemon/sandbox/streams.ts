@@ -109,7 +109,7 @@ export class HeldStreams {
     const pause = h.childPaused || h.unacked >= STREAM_WINDOW
     if (pause === h.paused) return
     h.paused = pause
-    // a pause made while `resume` dispatches is undone (STYLE.md): pause in a microtask
+    // a pause made while the stream's `resume` is still dispatching is undone by it: pause in a microtask
     queueMicrotask(() => { try { if (pause) h.stream.pause(); else h.stream.resume() } catch {} })
   }
 }
