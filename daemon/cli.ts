@@ -202,7 +202,7 @@ async function run (args: string[]): Promise<number> {
 async function runOn (home: string, argv: string[], ask?: ClientHandlers['ask']): Promise<void> {
   const view = new ProgressView()
   try {
-    await request(homePaths(home).socket, home, { op: 'run', argv }, {
+    await request(homePaths(home).socket, home, { op: 'run', argv, ...(ask != null ? { ask: true } : {}) }, {
       line: text => { view.line(text) },
       progress: update => { view.progress(update) },
       ask

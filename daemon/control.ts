@@ -4,6 +4,7 @@
  * A client writes one request as a line of JSON and reads lines of JSON back until a final
  * `ok` or `error`:
  *   → {"op":"run","argv":["download:...","my_file.txt","fake2.dev"]}   or   {"op":"status"}
+ *     ("ask":true in a run: the client can put a question to a person, see `ask` below)
  *   ← {"t":"line","text":"..."}  {"t":"progress","id":"..","label":"..","done":N,"total":N}
  *   ← {"t":"status","status":{...}}
  *   ← {"t":"ask","question":"...","argv":[...]}   (the command wants a yes first: argv does it)
@@ -25,7 +26,8 @@ export const MAX_REQUEST_BYTES = 64 * 1024
 /** A client that connects and says nothing is dropped after this. */
 const REQUEST_TIMEOUT_MS = 10_000
 
-export type Request = { op: 'run', argv: string[] } | { op: 'status' }
+/** `ask`: the client can put a question to a person (`hwd install`); else a command says what to type */
+export type Request = { op: 'run', argv: string[], ask?: boolean } | { op: 'status' }
 
 export type Reply =
   | { t: 'line', text: string }
@@ -113,7 +115,7 @@ export class ControlServer {
       } else {
         const echo = this.echo.scope()
         try {
-          await this.commands.execute(request.argv, this.output(send, echo), signal)
+          await this.commands.execute(request.argv, this.output(send, echo, request.ask === true), signal)
         } finally {
           echo.end()
         }
@@ -125,11 +127,11 @@ export class ControlServer {
   }
 
   /** A command's output to one client, with its progress through a gate of its own. */
-  private output (send: (reply: Reply) => void, echo: CommandOutput): CommandOutput {
+  private output (send: (reply: Reply) => void, echo: CommandOutput, canAsk: boolean): CommandOutput {
     const gate = progressGate()
     return {
       line: text => { send({ t: 'line', text }) },
-      ask: (question, argv) => { send({ t: 'ask', question, argv }) },
+      ...(canAsk ? { ask: (question: string, argv: string[]) => { send({ t: 'ask', question, argv }) } } : {}),
       progress: update => {
         echo.progress(update)
         if (gate(update)) send({ t: 'progress', ...update })
@@ -152,7 +154,7 @@ function parseRequest (line: string): Request {
     if (!Array.isArray(argv) || argv.length === 0 || !argv.every(a => typeof a === 'string')) {
       throw new Error('argv must be a non-empty array of strings')
     }
-    return { op, argv }
+    return { op, argv, ask: (value as { ask?: unknown }).ask === true }
   }
   throw new Error('op must be "run" or "status"')
 }

@@ -146,7 +146,7 @@ export class Daemon {
     this.access.register(this.commands)
     await this.names.start()
     this.commands.register(publishCommand(this.releases))
-    await this.releases.start()
+    await this.releases.start(peer => this.access.refusal(peer, 'packages'))
     const installer = new Installer({ node: this.node, names: this.names, releases: this.releases, dir: this.paths.packages, packages: this.packages })
     await installer.clean()
     this.commands.register(installCommand(installer))

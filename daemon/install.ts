@@ -24,6 +24,7 @@ import { newestFirst, PACKAGE_ID, releaseId, verifyRelease } from '../protocol/p
 import { fsyncDir } from '../storage/atomic.ts'
 import { ArchiveError, unpackArchive } from '../storage/archive.ts'
 import type { Command } from './commands.ts'
+import { Serial } from './serial.ts'
 import { formatBytes } from './format.ts'
 import type { HwdLibp2p } from './node.ts'
 import { readPackage, type PackageHost } from './packages.ts'
@@ -33,6 +34,8 @@ import type { Releases } from './releases.ts'
 export const INCOMING_PREFIX = '.incoming-'
 /** How long a node waits to learn a publisher's name from the peers it asked. */
 const LEARN_NAME_MS = 5_000
+/** The most releases one install may bring: a package with its dependencies, theirs, and so on. */
+const MAX_PLAN = 64
 /** How long a dependency missing at start is looked for while the node's peers connect. */
 const DEPENDENCY_WAIT_MS = 10_000
 const DEPENDENCY_RETRY_MS = 1_000
@@ -69,12 +72,15 @@ export interface Planned {
 export interface PlanOptions {
   from?: string
   version?: string
-  /** the top release's BLAKE3 in hex: what was shown and agreed to, and nothing else */
-  hash?: string
+  /** every planned release's BLAKE3 in hex: what was shown and agreed to, and nothing else */
+  hashes?: string[]
   signal?: AbortSignal
 }
 
 export class Installer {
+  /** installs and uninstalls, one at a time: two must never swap one folder */
+  private readonly changes = new Serial()
+
   constructor (private readonly parts: InstallParts) {}
 
   /** Remove what an install cut by a crash left being unpacked. */
@@ -92,11 +98,15 @@ export class Installer {
       if (stack.includes(dep)) throw new InstallError(`dependency cycle: ${[...stack.slice(stack.indexOf(dep)), dep].join(' → ')}`)
       if (planned.some(p => releaseId(p.release) === dep)) return
       if (!top && this.present(dep) != null) return
+      if (planned.length >= MAX_PLAN) throw new InstallError(`${id} brings more than ${MAX_PLAN} packages with its dependencies`)
       const found = await this.find(dep, top ? options : { signal: options.signal })
       for (const next of found.release.dependencies) await visit(next, [...stack, dep], false)
       planned.push(found)
     }
     await visit(id, [], true)
+    if (options.hashes != null && [...options.hashes].sort().join() !== planned.map(p => p.hash).sort().join()) {
+      throw new InstallError(`what installing ${id} takes has changed since it was shown (a new release, or another node answering); nothing installed: run install again to see it`)
+    }
     return planned
   }
 
@@ -115,6 +125,8 @@ export class Installer {
     for (;;) {
       try {
         const plan = await this.plan(id, { signal })
+        const asking = plan.find(p => p.release.capabilities.length > 0)
+        if (asking != null) throw new InstallError(`${releaseId(asking.release)} asks for ${holds(asking.release)}: nothing is granted unasked at start; review it with: hwd install ${id}`)
         await this.install(plan, (p, scripts) => { print(`${describePlanned(p)}, holding ${holds(p.release)}: installed${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`) }, signal)
         return
       } catch (err) {
@@ -127,47 +139,73 @@ export class Installer {
 
   /** Stop an installed package and remove its folder; its drive and state stay. Its version. */
   async uninstall (id: string): Promise<string> {
-    const pkg = this.parts.packages.list().find(p => p.id === id)
-    if (pkg == null) throw new InstallError(`${id} is not installed`)
-    const dir = join(this.parts.dir, id)
-    if (pkg.sandbox != null && pkg.dir !== dir) throw new InstallError(`${id} was not installed: it is loaded from ${pkg.dir}`)
-    await this.parts.packages.unload(id)
-    // aside first, under the prefix start-up clears, so a crash mid-removal leaves nothing loadable
-    const aside = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}-old`)
-    await rename(dir, aside)
-    await fsyncDir(this.parts.dir)
-    await rm(aside, { recursive: true, force: true })
-    await this.parts.releases.forget(id)
-    return pkg.metadata.version
+    return await this.changes.run(async () => {
+      const pkg = this.parts.packages.list().find(p => p.id === id)
+      if (pkg == null) throw new InstallError(`${id} is not installed`)
+      const dir = join(this.parts.dir, id)
+      if (pkg.sandbox != null && pkg.dir !== dir) throw new InstallError(`${id} was not installed: it is loaded from ${pkg.dir}`)
+      await this.parts.packages.unload(id)
+      await this.remove(dir)
+      await this.parts.releases.forget(id)
+      return pkg.metadata.version
+    })
   }
 
-  /** Fetch, check and unpack each planned release in order, loading each as it lands. */
+  /** A package folder removed: aside first, under the prefix start-up clears, so a crash midway leaves nothing loadable. */
+  private async remove (dir: string): Promise<void> {
+    const aside = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}-old`)
+    await rename(dir, aside).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+    await fsyncDir(this.parts.dir)
+    await rm(aside, { recursive: true, force: true })
+  }
+
+  /**
+   * Fetch, check and unpack each planned release in order, loading each as it lands, one
+   * install at a time. A release is kept and mirrored only once its package has loaded; a
+   * failure says which of the plan did get installed before it.
+   */
   async install (plan: Planned[], onInstalled: (p: Planned, scripts: string[]) => void, signal?: AbortSignal): Promise<void> {
-    await mkdir(this.parts.dir, { recursive: true })
-    for (const p of plan) {
-      const id = releaseId(p.release)
-      const archive = await fetchArchive(p.connection, p.release, signal).catch(err => {
-        throw new InstallError(`${id} ${p.release.version}: fetching it from ${p.from} failed: ${describeError(err)}; nothing installed`)
-      })
-      const incoming = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}`)
-      const final = join(this.parts.dir, id)
-      try {
-        await unpackArchive(archive, incoming)
-        await this.checkMetadata(incoming, p.release)
-        // an earlier version in place is swapped out whole, never overwritten file by file
-        const old = `${incoming}-old`
-        await rename(final, old).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
-        await rename(incoming, final)
-        await fsyncDir(this.parts.dir)
-        await rm(old, { recursive: true, force: true })
-      } catch (err) {
-        await rm(incoming, { recursive: true, force: true })
-        if (err instanceof ArchiveError || err instanceof InstallError) throw new InstallError(`${id} ${p.release.version} from ${p.from}: ${err.message}; nothing installed`)
-        throw err
+    await this.changes.run(async () => {
+      await mkdir(this.parts.dir, { recursive: true })
+      const done: string[] = []
+      for (const p of plan) {
+        const id = releaseId(p.release)
+        const failed = (why: string): InstallError => new InstallError(`${id} ${p.release.version} from ${p.from}: ${why}; ${done.length > 0 ? `installed before it: ${done.join(', ')}` : 'nothing installed'}`)
+        // another install, queued before this one, may have brought it as a dependency
+        if (this.present(id) != null) continue
+        signal?.throwIfAborted()
+        let archive: Uint8Array
+        try {
+          archive = await fetchArchive(p.connection, p.release, signal)
+        } catch (err) {
+          throw failed(`fetching it failed: ${describeError(err)}`)
+        }
+        const incoming = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}`)
+        const final = join(this.parts.dir, id)
+        try {
+          await unpackArchive(archive, incoming)
+          await this.checkMetadata(incoming, p.release)
+          // a folder there that is not loaded (it failed to, or was copied by hand) is swapped out whole
+          await this.remove(final)
+          await rename(incoming, final)
+          await fsyncDir(this.parts.dir)
+        } catch (err) {
+          await rm(incoming, { recursive: true, force: true })
+          if (err instanceof ArchiveError || err instanceof InstallError) throw failed(err.message)
+          throw err
+        }
+        let scripts: string[]
+        try {
+          scripts = await this.parts.packages.loadInstalled(final)
+        } catch (err) {
+          await this.remove(final)
+          throw failed(`it did not load: ${describeError(err)}`)
+        }
+        await this.parts.releases.add(p.release, p.hash, archive)
+        done.push(id)
+        onInstalled(p, scripts)
       }
-      await this.parts.releases.add(p.release, p.hash, archive)
-      onInstalled(p, await this.parts.packages.loadInstalled(final))
-    }
+    })
   }
 
   /** metadata.json inside the archive must say what the signed record says. */
@@ -208,7 +246,6 @@ export class Installer {
       const hash = toString(release.blake3, 'base16')
       try {
         await this.check(release, publisher, options.signal)
-        if (options.hash != null && hash !== options.hash) throw new InstallError(`its archive is ${hash.slice(0, 16)}…, not the ${options.hash.slice(0, 16)}… agreed to`)
       } catch (err) {
         asked.push(`${node}: ${describeError(err)}`)
         continue
@@ -280,14 +317,14 @@ export function installCommand (installer: Installer): Command {
     async run (args, out, signal) {
       const { values, positionals } = parseArgs({
         args,
-        options: { from: { type: 'string' }, version: { type: 'string' }, hash: { type: 'string' }, yes: { type: 'boolean', default: false } },
+        options: { from: { type: 'string' }, version: { type: 'string' }, hash: { type: 'string', multiple: true }, yes: { type: 'boolean', default: false } },
         allowPositionals: true
       })
       if (positionals.length !== 1 || !PACKAGE_ID.test(positionals[0])) throw new UsageError('usage: install NAME:PUBLISHER [--from NODE] [--version V] [--yes]')
       const id = positionals[0]
       const installed = installer.present(id)
       if (installed != null) throw new InstallError(`${id} ${installed} is installed already${values.version != null && values.version !== installed ? `; uninstall it first to install ${values.version}` : ''}`)
-      const plan = await installer.plan(id, { from: values.from, version: values.version, hash: values.hash, signal })
+      const plan = await installer.plan(id, { from: values.from, version: values.version, hashes: values.hash, signal })
       for (const p of plan) {
         out.line(describePlanned(p))
         out.line(`  asks for: ${holds(p.release)}`)
@@ -295,7 +332,7 @@ export function installCommand (installer: Installer): Command {
       }
       const top = plan[plan.length - 1]
       if (!values.yes) {
-        const argv = ['install', id, '--from', top.from, '--version', top.release.version, '--hash', top.hash, '--yes']
+        const argv = ['install', id, '--from', top.from, '--version', top.release.version, ...plan.flatMap(p => ['--hash', p.hash]), '--yes']
         const question = `install ${plan.length > 1 ? `these ${plan.length} packages` : 'it'}, granting what it asks for?`
         if (out.ask != null) out.ask(question, argv)
         else out.line(`not installed yet; to install, type: ${argv.join(' ')}`)

@@ -70,6 +70,8 @@ export class PackageHost {
   private waiting: FoundPackage[] = []
   /** gets a dependency from the network and loads it (daemon/install.ts); none: a missing dependency is refused at once */
   private fetcher?: (id: string, signal: AbortSignal) => Promise<void>
+  /** `fetchMissing` at work, for `stop` to wait for: nothing may start once the rest has stopped */
+  private fetching?: Promise<void>
 
   constructor (private readonly parts: PackageHostParts) {
     // every running transfer listens on it: dozens of listeners are expected, not a leak
@@ -113,6 +115,11 @@ export class PackageHost {
    * saying where it was looked for.
    */
   async fetchMissing (): Promise<void> {
+    this.fetching = this.fetchWaiting()
+    await this.fetching
+  }
+
+  private async fetchWaiting (): Promise<void> {
     const waiting = this.waiting
     this.waiting = []
     const have = (id: string): boolean => this.loaded.some(l => l.id === id) || waiting.some(w => w.id === id)
@@ -191,6 +198,7 @@ export class PackageHost {
 
   async stop (): Promise<void> {
     this.controller.abort()
+    await this.fetching?.catch(() => {})
     // no built-in package depends on a sandboxed one: those stop first, all at once, each in its own time
     await Promise.all(this.loaded.filter(p => p.sandbox != null).map(async p => { await p.sandbox?.stop() }))
     for (const pkg of this.loaded.reverse()) {
@@ -242,6 +250,7 @@ export class PackageHost {
    * other in a sandboxed process of its own (`sandbox/host.ts`).
    */
   private async start (pkg: FoundPackage, granted: Capability[]): Promise<void> {
+    if (this.controller.signal.aborted) throw new PackageError(`package ${pkg.id}: the node is stopping`)
     const { node, names, paths, transfers, commands, print, access, publish } = this.parts
     const stateDir = join(paths.state, pkg.id)
     await mkdir(stateDir, { recursive: true })

@@ -1,14 +1,16 @@
 import { resolve } from 'node:path'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import { toString } from 'uint8arrays'
 import { asError, HwdError } from '../errors.ts'
 import { ArchiveError, packFolder } from '../storage/archive.ts'
 import { ReleaseStore } from '../storage/releases.ts'
 import { newBlake3 } from '../protocol/file-transfer/hash.ts'
-import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_UPLOADS, PROTOCOL, Release, serveRequest, VERSION } from '../protocol/packages/index.ts'
-import { newestFirst, releaseId, signRelease, verifyRelease } from '../protocol/packages/release.ts'
+import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_UPLOADS, MAX_UPLOADS_PER_PEER, PROTOCOL, Release, serveRequest, VERSION } from '../protocol/packages/index.ts'
+import { newestFirst, ReleaseError, releaseId, signRelease, verifyRelease } from '../protocol/packages/release.ts'
 import type { Command } from './commands.ts'
+import { Serial } from './serial.ts'
 import type { HwdLibp2p } from './node.ts'
 import { BUILTIN_PACKAGES, readPackage } from './packages.ts'
 
@@ -43,8 +45,12 @@ interface Held {
  */
 export class Releases {
   private readonly held: Held[] = []
-  private uploads = 0
+  /** archives going out, by peer */
+  private readonly uploads = new Map<string, number>()
   private readonly controller = new AbortController()
+  private refusal: (peer: PeerId) => string | undefined = () => undefined
+  /** publishes one at a time: two of one version at once must not both pass the check */
+  private readonly publishing = new Serial()
 
   private constructor (private readonly parts: ReleasesParts, private readonly store: ReleaseStore) {}
 
@@ -54,8 +60,10 @@ export class Releases {
     for (const { hash, record } of stored) {
       try {
         const release = Release.decode(record)
-        await verifyRelease(release)
+        const signer = await verifyRelease(release)
         if (toString(release.blake3, 'base16') !== hash) throw new Error('its hash is not its file name')
+        // ours only if our key signed it; another's was checked against its publisher's pin when installed
+        if (release.publisher === parts.name && signer !== peerIdFromPrivateKey(parts.privateKey).toString()) throw new Error('it names this node as publisher but another key signed it')
         releases.held.push({ release, hash })
       } catch (err) {
         log.error('skipping stored release %s - %e', hash, err)
@@ -64,9 +72,11 @@ export class Releases {
     return releases
   }
 
-  async start (): Promise<void> {
-    await this.parts.node.handle(PROTOCOL, async stream => {
-      await serveRequest(stream, this.source).catch(err => {
+  /** Serve the releases to peers that `refusal` lets through (the node's access list). */
+  async start (refusal: (peer: PeerId) => string | undefined): Promise<void> {
+    this.refusal = refusal
+    await this.parts.node.handle(PROTOCOL, async (stream, connection) => {
+      await serveRequest(stream, connection.remotePeer.toString(), this.source).catch(err => {
         log('request failed - %e', err)
         stream.abort(asError(err))
       })
@@ -85,12 +95,19 @@ export class Releases {
       if (!this.served().some(h => h.hash === hash)) return undefined
       return { path: this.store.archivePath(hash), size: await this.store.archiveSize(hash) }
     },
-    take: () => {
-      if (this.uploads >= MAX_UPLOADS) return false
-      this.uploads++
+    refusal: (peer: string) => this.refusal(peerIdFromString(peer)),
+    take: (peer: string) => {
+      const mine = this.uploads.get(peer) ?? 0
+      const total = [...this.uploads.values()].reduce((a, b) => a + b, 0)
+      if (mine >= MAX_UPLOADS_PER_PEER || total >= MAX_UPLOADS) return false
+      this.uploads.set(peer, mine + 1)
       return true
     },
-    free: () => { this.uploads-- },
+    free: (peer: string) => {
+      const left = (this.uploads.get(peer) ?? 1) - 1
+      if (left > 0) this.uploads.set(peer, left)
+      else this.uploads.delete(peer)
+    },
     signal: this.controller.signal
   }
 
@@ -131,6 +148,10 @@ export class Releases {
    * refused, so a version always names one archive.
    */
   async publish (dir: string): Promise<{ release: Release, hash: string, again: boolean }> {
+    return await this.publishing.run(async () => await this.publishNow(dir))
+  }
+
+  private async publishNow (dir: string): Promise<{ release: Release, hash: string, again: boolean }> {
     const { id, dir: folder, metadata } = await readPackage(resolve(dir))
     const builtins = await Promise.all(BUILTIN_PACKAGES.map(async d => (await readPackage(d)).id))
     if (builtins.includes(id)) throw new PublishError(`${id} is built in: every node has it, so it is not published`)
@@ -161,7 +182,7 @@ export class Releases {
       size: archive.byteLength,
       capabilities: metadata.capabilities,
       dependencies: metadata.dependencies
-    })
+    }).catch(err => { throw err instanceof ReleaseError ? new PublishError(`cannot publish ${id}: ${err.message}`) : err })
     await this.add(release, hash, archive)
     return { release, hash, again: false }
   }

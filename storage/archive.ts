@@ -15,7 +15,7 @@
  * folder it was going into is removed.
  */
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { Readable } from 'node:stream'
 import * as tar from 'tar-stream'
@@ -56,9 +56,9 @@ export async function packFolder (dir: string): Promise<Buffer> {
       if (!entry.isFile()) throw new ArchiveError(`${quoted(path)} is ${kindOf(entry)}; a release holds only regular files and folders`)
       checkPath(path)
       if (files.length === MAX_ARCHIVE_FILES) throw new ArchiveError(`more than ${MAX_ARCHIVE_FILES} files`)
-      const bytes = await readFile(full)
-      total += bytes.byteLength
+      total += (await stat(full)).size
       if (total > MAX_ARCHIVE_BYTES) throw new ArchiveError(`more than ${MAX_ARCHIVE_BYTES / 1024 / 1024} MiB of files`)
+      const bytes = await readFile(full)
       files.push({ path, bytes })
     }
   }
@@ -108,7 +108,8 @@ export async function unpackArchive (archive: Uint8Array, into: string): Promise
     }
   } catch (err) {
     await rm(into, { recursive: true, force: true })
-    if (err instanceof ArchiveError) throw err
+    // our own disk's failures (full, no permission) are ours to tell as they are, not the archive's
+    if (err instanceof ArchiveError || (err as NodeJS.ErrnoException).syscall != null) throw err
     throw new ArchiveError(`the archive cannot be read: ${(err as Error).message}`)
   }
 }

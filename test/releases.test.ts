@@ -144,6 +144,8 @@ describe('hwd publish', () => {
       assert.equal(toString(releases[1].blake3, 'base16').slice(0, 16), hash)
       assert.deepEqual(await listReleases(connection, 'nothing:pub.dev'), [])
 
+      // each exchange ends both ways: more fetches than the protocol's stream limit, on one connection
+      for (let i = 0; i < 20; i++) await fetchArchive(connection, releases[1])
       const archive = await fetchArchive(connection, releases[0])
       const into = join(await tempHome('hwd-unpack-'), 'photos')
       await unpackArchive(archive, into)

@@ -15,7 +15,10 @@ export const MAX_FIELD_BYTES = 256
 export const VERSION = /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$/
 /** Every header; an archive's body then has the file transfer's idle limit between bytes. */
 export const HEADER_TIMEOUT_MS = 10_000
-/** Archives served at once, to all peers; a node is a mirror, not a CDN. */
+/** Archives served at once, to all peers and to one; a node is a mirror, not a CDN. */
 export const MAX_UPLOADS = 8
+export const MAX_UPLOADS_PER_PEER = 2
+/** 64 KiB/s: an archive slower than this, over its whole length, is given up on either side. */
+export const MIN_ARCHIVE_BYTES_PER_MS = 64
 export const MAX_INBOUND_STREAMS = 16
 export const MAX_OUTBOUND_STREAMS = 16

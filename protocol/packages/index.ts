@@ -15,9 +15,12 @@
  * - ARCHIVE `blake3`: the server answers one `Response` with the archive's `size`, then the
  *   archive's raw bytes, then the same 32-byte BLAKE3 as a trailer, as the file transfer does
  *   (protocol/file-transfer/body.ts), and closes.
- * Any status but OK carries a one-line `reason`, no body, and a clean close: NOT_FOUND (not
- * served here), REFUSED (a malformed request, or an unknown kind), BUSY (MAX_UPLOADS archives
- * already going out; try again shortly, or another node), ERROR (the server failed to read).
+ * The requester closes its side once it has read the answer (and the trailer). Any status but
+ * OK carries a one-line `reason`, no body, and a clean close: NOT_FOUND (not served here),
+ * REFUSED (the requester is not on the server's access list, or a BLAKE3 not 32 bytes long),
+ * BUSY (MAX_UPLOADS archives already going out, or MAX_UPLOADS_PER_PEER to this requester; try
+ * again shortly, or another node), ERROR (the server failed to read). An unknown `kind` does
+ * not decode, and resets the stream.
  *
  * The requester checks everything: each record's fields and signature (release.ts), that the
  * signing key is the one pinned to the publisher's name, the size, and the archive's BLAKE3
@@ -25,14 +28,15 @@
  * with `--no-mirror`, those it installed.
  *
  * Limits: MAX_REQUEST_BYTES and MAX_RESPONSE_BYTES per header, HEADER_TIMEOUT_MS for each,
- * the file transfer's IDLE_TIMEOUT_MS between bytes of an archive, archives of at most
+ * the file transfer's IDLE_TIMEOUT_MS between bytes of an archive and, for the whole archive,
+ * HEADER_TIMEOUT_MS plus its size at MIN_ARCHIVE_BYTES_PER_MS, archives of at most
  * MAX_ARCHIVE_BYTES (storage/archive.ts). A header that is oversized, malformed or late
  * resets the stream.
  *
  * Implemented by: the server, `serveRequest` (below), registered by `Releases`
  * (daemon/releases.ts); the requester, `listReleases` and `fetchArchive` (below).
  */
-import { open } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import type { Connection, Stream } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
 import { asError, HwdError, peerReason } from '../../errors.ts'
@@ -41,7 +45,7 @@ import { deadline } from '../deadline.ts'
 import { receiveBody, sendBody } from '../file-transfer/body.ts'
 import { newBlake3 } from '../file-transfer/hash.ts'
 import { framed } from '../framing.ts'
-import { HEADER_TIMEOUT_MS, MAX_RELEASES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL } from './constants.ts'
+import { HEADER_TIMEOUT_MS, MIN_ARCHIVE_BYTES_PER_MS, MAX_RELEASES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL } from './constants.ts'
 import { Release, Request, Response } from './pb/packages.ts'
 
 export * from './constants.ts'
@@ -58,46 +62,60 @@ export interface ReleaseSource {
   list(id: string): Release[]
   /** where the archive with this BLAKE3 (hex) is and how big, if served; undefined if not */
   archive(hash: string): Promise<{ path: string, size: number } | undefined>
-  /** take an upload slot, or false when MAX_UPLOADS are going out; `free` gives it back */
-  take(): boolean
-  free(): void
+  /** why `peer` may not be served (the node's access list), or undefined */
+  refusal(peer: string): string | undefined
+  /** take an upload slot for `peer`, or false when it or all peers have their most going out; `free` gives it back */
+  take(peer: string): boolean
+  free(peer: string): void
   /** aborts what is being sent when the node stops */
   signal: AbortSignal
 }
 
-export async function serveRequest (stream: Stream, source: ReleaseSource): Promise<void> {
+export async function serveRequest (stream: Stream, peer: string, source: ReleaseSource): Promise<void> {
   const pb = framed(stream, MAX_REQUEST_BYTES)
   const request = await pb.read(Request, { signal: AbortSignal.timeout(HEADER_TIMEOUT_MS) })
   const raw = pb.unwrap()
+  const refused = source.refusal(peer)
+  if (refused != null) {
+    await respond(raw, { status: Response.Status.REFUSED, reason: refused })
+    return
+  }
   if (request.kind === Request.Kind.LIST) {
     await respond(raw, { status: Response.Status.OK, releases: source.list(request.package).slice(0, MAX_RELEASES) })
     return
   }
-  if (request.kind !== Request.Kind.ARCHIVE || request.blake3.byteLength !== 32) {
-    await respond(raw, { status: Response.Status.REFUSED, reason: request.kind === Request.Kind.ARCHIVE ? 'a BLAKE3 is 32 bytes' : 'unknown request kind' })
+  if (request.blake3.byteLength !== 32) {
+    await respond(raw, { status: Response.Status.REFUSED, reason: 'a BLAKE3 is 32 bytes' })
     return
   }
   const hash = toString(request.blake3, 'base16')
-  const found = await source.archive(hash)
-  if (found == null) {
-    await respond(raw, { status: Response.Status.NOT_FOUND, reason: `no archive ${hash.slice(0, 16)}… here` })
-    return
-  }
-  if (!source.take()) {
+  if (!source.take(peer)) {
     await respond(raw, { status: Response.Status.BUSY, reason: 'busy sending other archives; try again shortly' })
     return
   }
   try {
-    const file = await open(found.path, 'r')
+    let found: { path: string, size: number } | undefined
+    let file: FileHandle | undefined
+    try {
+      found = await source.archive(hash)
+      if (found != null) file = await open(found.path, 'r')
+    } catch (err) {
+      await respond(raw, { status: Response.Status.ERROR, reason: `cannot read the archive: ${asError(err).message}` })
+      return
+    }
+    if (found == null || file == null) {
+      await respond(raw, { status: Response.Status.NOT_FOUND, reason: `no archive ${hash.slice(0, 16)}… here` })
+      return
+    }
     try {
       await respond(raw, { status: Response.Status.OK, size: found.size }, false)
-      await sendBody(raw, file, 0, found.size, { onSent () {}, trailer: async () => request.blake3 }, source.signal)
+      await sendBody(raw, file, 0, found.size, { onSent () {}, trailer: async () => request.blake3 }, deadline(archiveMs(found.size), source.signal))
       await raw.close()
     } finally {
       await file.close()
     }
   } finally {
-    source.free()
+    source.free(peer)
   }
 }
 
@@ -127,6 +145,7 @@ export async function fetchArchive (connection: Connection, release: Release, si
     if (response.size !== release.size) throw new PackagesError(`the node offers ${response.size} bytes where the release says ${release.size}`)
     const archive = new Uint8Array(release.size)
     const hash = newBlake3()
+    const whole = deadline(archiveMs(release.size), signal)
     await receiveBody(stream, release.size, {
       async write (chunks, position) {
         for (const chunk of chunks) {
@@ -136,7 +155,8 @@ export async function fetchArchive (connection: Connection, release: Release, si
         }
       },
       onProgress () {}
-    }, signal ?? new AbortController().signal)
+    }, whole)
+    await stream.close({ signal: deadline(HEADER_TIMEOUT_MS, signal) })
     if (toString(hash.digestBuffer(), 'base16') !== toString(release.blake3, 'base16')) throw new PackagesError('the archive does not match its hash in the release')
     return archive
   })
@@ -159,6 +179,11 @@ async function exchange<T> (connection: Connection, request: Request, signal: Ab
     if (err?.name === 'UnsupportedProtocolError') throw new PackagesError('it does not serve packages')
     throw new PackagesError(describe(err))
   }
+}
+
+/** How long an archive of `size` bytes may take to cross, either way: a peer may be slow, but not stall us for ever. */
+function archiveMs (size: number): number {
+  return HEADER_TIMEOUT_MS + size / MIN_ARCHIVE_BYTES_PER_MS
 }
 
 function describe (err: any): string {

@@ -2,7 +2,7 @@ import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { concat, fromString } from 'uint8arrays'
 import type { PrivateKey } from '@libp2p/interface'
-import { HwdError } from '../../errors.ts'
+import { HwdError, quoted } from '../../errors.ts'
 import { isValidName } from '../names/name.ts'
 import { MAX_CAPABILITIES, MAX_DEPENDENCIES, MAX_FIELD_BYTES, SIGNING_DOMAIN, VERSION } from './constants.ts'
 import { Release } from './pb/packages.ts'
@@ -55,7 +55,8 @@ function checkFields (r: Release): void {
   if (r.capabilities.length > MAX_CAPABILITIES) throw new ReleaseError(`it asks for more than ${MAX_CAPABILITIES} capabilities`)
   if (r.dependencies.length > MAX_DEPENDENCIES) throw new ReleaseError(`it has more than ${MAX_DEPENDENCIES} dependencies`)
   if (!r.capabilities.every(c => c.length > 0 && Buffer.byteLength(c) <= MAX_FIELD_BYTES && /^[a-z0-9:.-]+$/.test(c))) throw new ReleaseError('a capability is malformed')
-  if (!r.dependencies.every(d => PACKAGE_ID.test(d))) throw new ReleaseError('a dependency is not package:publisher')
+  const badDep = r.dependencies.find(d => !PACKAGE_ID.test(d))
+  if (badDep != null) throw new ReleaseError(`its dependency ${quoted(badDep.slice(0, 80))} is not package:publisher`)
 }
 
 /** `photos:fake2.dev` */
