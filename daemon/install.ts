@@ -34,6 +34,8 @@ import type { Releases } from './releases.ts'
 export const INCOMING_PREFIX = '.incoming-'
 /** How long a node waits to learn a publisher's name from the peers it asked. */
 const LEARN_NAME_MS = 5_000
+/** How many of a node's newest releases of a package are checked, looking for one that holds. */
+const CHECKED_PER_NODE = 3
 /** The most releases one install may bring: a package with its dependencies, theirs, and so on. */
 const MAX_PLAN = 64
 /** How long a dependency missing at start is looked for while the node's peers connect. */
@@ -242,15 +244,16 @@ export class Installer {
         asked.push(`${node}: ${releases.length === 0 ? 'does not have it' : `has no version ${options.version ?? ''}`.trim()}`)
         continue
       }
-      const release = wanted[0]
-      const hash = toString(release.blake3, 'base16')
-      try {
-        await this.check(release, publisher, options.signal)
-      } catch (err) {
-        asked.push(`${node}: ${describeError(err)}`)
-        continue
+      // the newest that checks out, of the few newest: a forged newer record must not hide a
+      // good older one, nor a node's thousand forgeries cost a thousand checks
+      for (const release of wanted.slice(0, CHECKED_PER_NODE)) {
+        try {
+          await this.check(release, publisher, options.signal)
+          return { release, hash: toString(release.blake3, 'base16'), from: node, connection }
+        } catch (err) {
+          asked.push(`${node}: ${describeError(err)}`)
+        }
       }
-      return { release, hash, from: node, connection }
     }
     const where = asked.length === 0 ? 'no node to ask: connect to one that has it, or name one with --from' : `asked ${asked.join('; ')}`
     throw new NotServedError(`no node serves ${id}${options.version != null ? ` ${options.version}` : ''} that this node can trust (${printable(where)}); nothing installed`)

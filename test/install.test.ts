@@ -133,7 +133,7 @@ describe('hwd install', () => {
         raw.send(archive.subarray(0, archive.byteLength >> 1))
         raw.abort(new Error('cut'))
       }
-      assert.match(await install(), /from 12D3\w+: fetching it failed: .*(the stream ended after \d+ of \d+ bytes|The stream has been reset); nothing installed/)
+      assert.match(await install(), /from 12D3\w+: fetching it failed: .+; nothing installed/)
     } finally {
       await raw.stop()
     }
