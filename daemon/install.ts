@@ -4,7 +4,7 @@
  *
  * A release is taken only if its record is well formed, its signature holds, and the signing
  * key is the one this node has pinned to the publisher's name (learned through the names
- * protocol, from the publisher or from any peer, first seen wins); its archive only if its size
+ * protocol, from the publisher or from any peer, as `names` shows); its archive only if its size
  * and BLAKE3 are the record's, it unpacks cleanly (storage/archive.ts), and its metadata.json
  * says what the record says. Dependencies are planned and checked before anything is
  * written, and installed first. Each package is unpacked beside its final folder and renamed
@@ -119,8 +119,9 @@ export class Installer {
 
   /**
    * A dependency that a package loaded at start lacks, installed as `install --yes` would and
-   * announced on the terminal: looked for over DEPENDENCY_WAIT_MS, while the node's peers
-   * connect and tell it their names.
+   * announced on the terminal, if it (and all it brings) asks for nothing beyond its own drive:
+   * nobody was asked. Looked for over DEPENDENCY_WAIT_MS, while the node's peers connect and
+   * tell it their names.
    */
   async fetchDependency (id: string, signal: AbortSignal, print: (text: string) => void): Promise<void> {
     const until = Date.now() + DEPENDENCY_WAIT_MS
