@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import type { Connection, PeerId } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
 import { describeError, HwdError, printable, UsageError } from '../errors.ts'
-import type { Learned, NameService } from '../protocol/names/index.ts'
+import { fingerprint, type Learned, type NameService } from '../protocol/names/index.ts'
 import { fetchArchive, listReleases, type Release } from '../protocol/packages/index.ts'
 import { newestFirst, PACKAGE_ID, releaseId, verifyRelease } from '../protocol/packages/release.ts'
 import { fsyncDir } from '../storage/atomic.ts'
@@ -69,6 +69,8 @@ export interface Planned {
   /** the name (or peer id) of the node it comes from */
   from: string
   connection: Connection
+  /** the fingerprint of the publisher's key that signed it, as `names` shows it */
+  key: string
 }
 
 export interface PlanOptions {
@@ -249,8 +251,8 @@ export class Installer {
       // good older one, nor a node's thousand forgeries cost a thousand checks
       for (const release of wanted.slice(0, CHECKED_PER_NODE)) {
         try {
-          await this.check(release, publisher, options.signal)
-          return { release, hash: toString(release.blake3, 'base16'), from: node, connection }
+          const key = fingerprint(await this.check(release, publisher, options.signal))
+          return { release, hash: toString(release.blake3, 'base16'), from: node, connection, key }
         } catch (err) {
           asked.push(`${node}: ${describeError(err)}`)
         }
@@ -260,12 +262,13 @@ export class Installer {
     throw new NotServedError(`no node serves ${id}${options.version != null ? ` ${options.version}` : ''} that this node can trust (${printable(where)}); nothing installed`)
   }
 
-  /** The signature holds and is by the key pinned to `publisher`, learning that name first if need be. */
-  private async check (release: Release, publisher: string, signal?: AbortSignal): Promise<void> {
+  /** The signing key, once its signature holds and it is the key pinned to `publisher`, learning that name first if need be. */
+  private async check (release: Release, publisher: string, signal?: AbortSignal): Promise<PeerId> {
     const signer = await verifyRelease(release).catch(err => { throw new InstallError(`its release is refused: ${describeError(err)}`) })
     const pinned = await this.pinned(publisher, signal)
     if (pinned == null) throw new InstallError(`this node does not know ${publisher}'s key, so cannot check who signed it`)
     if (pinned.toString() !== signer) throw new InstallError(`it is signed by ${signer}, not by ${publisher}'s key ${pinned.toString()}`)
+    return pinned
   }
 
   /** The key pinned to `name`, waiting a little for the peers just met to tell us of it. */
@@ -302,9 +305,9 @@ export class Installer {
   }
 }
 
-/** `photos:pub.dev 0.1.0 from pub.dev: 5.0 KiB, blake3 6f4fc1f4e9098a63…, signed by pub.dev` */
+/** `photos:pub.dev 0.1.0 from pub.dev: 5.0 KiB, blake3 6f4fc1f4e9098a63…, signed by pub.dev's key SHA256:…` */
 function describePlanned (p: Planned): string {
-  return `${releaseId(p.release)} ${p.release.version} from ${p.from}: ${formatBytes(p.release.size)}, blake3 ${p.hash.slice(0, 16)}…, signed by ${p.release.publisher}`
+  return `${releaseId(p.release)} ${p.release.version} from ${p.from}: ${formatBytes(p.release.size)}, blake3 ${p.hash.slice(0, 16)}…, signed by ${p.release.publisher}'s key ${p.key}`
 }
 
 function holds (release: Release): string {

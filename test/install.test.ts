@@ -43,7 +43,7 @@ describe('hwd install', () => {
 
     const shown = await hwd(['install', '--home', b.home, 'photos:pub.dev'])
     assert.equal(shown.code, 2, 'no terminal to ask on, and no --yes')
-    assert.match(shown.stdout, /^photos:pub\.dev 0\.1\.0 from pub\.dev: .*, blake3 [0-9a-f]{16}…, signed by pub\.dev$/m)
+    assert.match(shown.stdout, /^photos:pub\.dev 0\.1\.0 from pub\.dev: .*, blake3 [0-9a-f]{16}…, signed by pub\.dev's key SHA256:[\w+/]+$/m)
     assert.match(shown.stdout, /^ {2}depends on: file-transfer:template\.os$/m)
     assert.match(shown.stderr, /not installed: there is no terminal to ask on; add --yes/)
     const run = await b.run('install', 'photos:pub.dev')
