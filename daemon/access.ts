@@ -1,5 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
-import { printable, UsageError } from '../errors.ts'
+import { printable, quoted, UsageError } from '../errors.ts'
 import { isValidName } from '../protocol/names/index.ts'
 import type { AccessList } from '../storage/access-list.ts'
 import type { AddressBook } from '../storage/address-book.ts'
@@ -64,6 +64,6 @@ export class Access {
 }
 
 export function checkName (name: string): string {
-  if (!isValidName(name)) throw new UsageError(`${JSON.stringify(name)} is not a node name (lower-case DNS labels, such as fake2.dev)`)
+  if (!isValidName(name)) throw new UsageError(`${quoted(name)} is not a node name (lower-case DNS labels, such as fake2.dev)`)
   return name
 }

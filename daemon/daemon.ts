@@ -1,6 +1,5 @@
 import { dirname } from 'node:path'
 import { logger } from '@libp2p/logger'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { NameService, type Learned } from '../protocol/names/index.ts'
@@ -107,7 +106,7 @@ export class Daemon {
     readonly releases: Releases
   ) {
     this.reachability = new Reachability(node, options.announce.length > 0, (relay, holds) => {
-      const name = names.nameOf(peerIdFromString(relay)) ?? relay
+      const name = names.nameOrId(relay)
       terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
     })
     this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, origin: pkg => this.origin(pkg), publish: (pkg, topic, detail) => { this.web?.publish(pkg, topic, detail) } })
@@ -184,7 +183,7 @@ export class Daemon {
     if (connections.length === 0 || connections.some(c => !isRelayed(c.remoteAddr))) return { route: 'direct' }
     const relay = relayOf(connections[0].remoteAddr)
     if (relay == null) return { route: 'relayed' }
-    return { route: `relayed via ${this.names.nameOf(peerIdFromString(relay)) ?? relay}`, relay }
+    return { route: `relayed via ${this.names.nameOrId(relay)}`, relay }
   }
 
   /** Peers whose connection the terminal was told of, so that it hears of each leaving once. */

@@ -80,6 +80,13 @@ function isAddrInUse (err: any): boolean {
 
 /** The addresses the node's listeners are bound to (`/ip4/0.0.0.0/tcp/8081`), before announce rewrites them. */
 export function listenAddrs (node: HwdLibp2p): Multiaddr[] {
-  const { transportManager } = (node as unknown as { components: { transportManager: { getAddrs(): Multiaddr[] } } }).components
-  return transportManager.getAddrs()
+  return transportManagerOf(node).getAddrs()
+}
+
+/**
+ * The node's transport manager, which libp2p keeps among its components: the only way to read
+ * the bound addresses, or to add a listen address to a running node.
+ */
+export function transportManagerOf (node: HwdLibp2p): { getAddrs(): Multiaddr[], listen(addrs: Multiaddr[]): Promise<void> } {
+  return (node as unknown as { components: { transportManager: { getAddrs(): Multiaddr[], listen(addrs: Multiaddr[]): Promise<void> } } }).components.transportManager
 }

@@ -15,6 +15,7 @@ import type { Logger } from '@libp2p/logger'
 import type { Drive } from '../storage/vfs.ts'
 import type { CommandOutput, Progress } from './commands.ts'
 import type { TransferTable } from './transfers.ts'
+import type { Capability } from './sandbox/capabilities.ts'
 
 export type { CommandOutput, Progress, Drive, TransferTable }
 export type { DriveFile, OpenFile } from '../storage/vfs.ts'
@@ -39,7 +40,7 @@ export interface PackageMetadata {
    * dependencies' APIs: `net` (dial nodes, handle its own protocols `/<package>:<publisher>/...`),
    * `terminal` (print to the node's terminal); anything else is refused at load
    */
-  capabilities: Array<'net' | 'terminal'>
+  capabilities: Capability[]
   /** the terminal scripts offered, by script name: `download` becomes `download:package:publisher` */
   scripts: Record<string, ScriptMetadata>
 }

@@ -3,7 +3,6 @@ import { readdir, readFile, mkdir } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { logger } from '@libp2p/logger'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { describeError, HwdError, quoted } from '../errors.ts'
 import type { NameService } from '../protocol/names/index.ts'
 import type { HomePaths } from '../storage/home.ts'
@@ -162,7 +161,7 @@ export class PackageHost {
         continue
       }
       try {
-        await this.start(pkg, pkg.metadata.capabilities)
+        await this.start(pkg)
       } catch (err: any) {
         this.refuse(err?.name === 'PackageError' ? err : new PackageError(`package ${pkg.id}: failed to start: ${describeError(err)}`))
       }
@@ -179,7 +178,7 @@ export class PackageHost {
     if (this.loaded.some(l => l.id === pkg.id)) throw new PackageError(`package ${pkg.id} is loaded already`)
     const missing = pkg.metadata.dependencies.find(d => !this.loaded.some(l => l.id === d))
     if (missing != null) throw new PackageError(`package ${pkg.id}: its dependency ${missing} is not loaded`)
-    await this.start(pkg, pkg.metadata.capabilities)
+    await this.start(pkg)
     return Object.keys(pkg.metadata.scripts).map(s => `${s}:${pkg.id}`)
   }
 
@@ -202,6 +201,7 @@ export class PackageHost {
     // no built-in package depends on a sandboxed one: those stop first, all at once, each in its own time
     await Promise.all(this.loaded.filter(p => p.sandbox != null).map(async p => { await p.sandbox?.stop() }))
     for (const pkg of this.loaded.reverse()) {
+      if (pkg.sandbox != null) continue
       await pkg.runtime.stop?.().catch(err => { this.parts.print(`package ${pkg.id}: error while stopping: ${describeError(err)}`) })
     }
   }
@@ -249,7 +249,8 @@ export class PackageHost {
    * Start one package with the capabilities `granted` to it: a built-in one in the daemon, any
    * other in a sandboxed process of its own (`sandbox/host.ts`).
    */
-  private async start (pkg: FoundPackage, granted: Capability[]): Promise<void> {
+  private async start (pkg: FoundPackage): Promise<void> {
+    const granted = pkg.metadata.capabilities
     if (this.controller.signal.aborted) throw new PackageError(`package ${pkg.id}: the node is stopping`)
     const { node, names, paths, transfers, commands, print, access, publish } = this.parts
     const stateDir = join(paths.state, pkg.id)
@@ -275,7 +276,7 @@ export class PackageHost {
       refusal: (peer, what) => access.refusal(peer, what),
       relayOf: connection => {
         const relay = relayOf(connection.remoteAddr)
-        return relay == null ? undefined : names.nameOf(peerIdFromString(relay)) ?? relay
+        return relay == null ? undefined : names.nameOrId(relay)
       }
     }
     const sandboxed = !BUILTIN_PACKAGES.includes(pkg.dir)
@@ -353,7 +354,7 @@ export async function readPackage (dirArg: string): Promise<FoundPackage> {
   const capabilities = m.capabilities ?? []
   if (!Array.isArray(capabilities)) throw problem(`capabilities must be a list (known: ${Object.keys(CAPABILITIES).join(', ')})`)
   const unknown = capabilities.find(c => !isCapability(c))
-  if (unknown !== undefined) throw problem(`asks for an unknown capability ${quoted(String(unknown)).slice(0, 80)} (known: ${Object.keys(CAPABILITIES).join(', ')})`)
+  if (unknown !== undefined) throw problem(`asks for an unknown capability ${quoted(String(unknown).slice(0, 64))} (known: ${Object.keys(CAPABILITIES).join(', ')})`)
   const scripts = m.scripts ?? {}
   if (typeof scripts !== 'object' || scripts == null || Array.isArray(scripts)) throw problem('scripts must be an object')
   for (const [name, s] of Object.entries(scripts)) {

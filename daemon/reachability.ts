@@ -3,7 +3,7 @@ import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { logger } from '@libp2p/logger'
 import { CODE_IP4, CODE_IP6, CODE_P2P, CODE_P2P_CIRCUIT, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { IdentifyResult } from '@libp2p/interface'
-import type { HwdLibp2p } from './node.ts'
+import { transportManagerOf, type HwdLibp2p } from './node.ts'
 
 const log = logger('hwd:reachability')
 
@@ -80,9 +80,4 @@ export function relayOf (addr: Multiaddr): string | undefined {
 function isOwnAddress (addr: Multiaddr): boolean {
   const host = addr.getComponents().find(c => c.code === CODE_IP4 || c.code === CODE_IP6)?.value
   return Object.values(networkInterfaces()).some(list => list?.some(i => i.address === host) === true)
-}
-
-/** libp2p offers no public way to add a listen address to a running node; its transport manager does. */
-function transportManagerOf (node: HwdLibp2p): { listen(addrs: Multiaddr[]): Promise<void> } {
-  return (node as unknown as { components: { transportManager: { listen(addrs: Multiaddr[]): Promise<void> } } }).components.transportManager
 }

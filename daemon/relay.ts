@@ -33,6 +33,9 @@ export function relayServerInit (limits: RelayLimits): CircuitRelayServerInit {
   }
 }
 
+/** A relayed connection's time limit becomes a timer, and Node's timers go no further than this. */
+const MAX_DURATION_SECONDS = Math.floor(NO_DURATION_LIMIT_MS / 1000)
+
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
 
 /** `--relay-max-bytes 128K`: a count of bytes, with an optional K, M or G (powers of 1024). */
@@ -42,10 +45,10 @@ function parseBytes (option: string, text: string): number {
   return Number(m[1]) * UNITS[m[2].toLowerCase()]
 }
 
-/** A whole number from `min` on, for a limit given on the command line. */
-function parseCount (option: string, text: string, min: number): number {
+/** A whole number from `min` to `max`, for a limit given on the command line. */
+function parseCount (option: string, text: string, min: number, max = 2 ** 31 - 1): number {
   const n = Number(text)
-  if (!/^\d+$/.test(text) || n < min || n > 2 ** 31 - 1) throw new UsageError(`${option} ${text}: expected a whole number from ${min} on`)
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${option} ${text}: expected a whole number from ${min} ${max < 2 ** 31 - 1 ? `to ${max}` : 'on'}`)
   return n
 }
 
@@ -59,7 +62,7 @@ export function relayLimits (values: { relay: boolean, 'relay-reservations'?: st
   const d = DEFAULT_RELAY_LIMITS
   return {
     reservations: values['relay-reservations'] != null ? parseCount('--relay-reservations', values['relay-reservations'], 1) : d.reservations,
-    durationSeconds: values['relay-duration'] != null ? parseCount('--relay-duration', values['relay-duration'], 0) : d.durationSeconds,
+    durationSeconds: values['relay-duration'] != null ? parseCount('--relay-duration', values['relay-duration'], 0, MAX_DURATION_SECONDS) : d.durationSeconds,
     maxBytes: values['relay-max-bytes'] != null ? parseBytes('--relay-max-bytes', values['relay-max-bytes']) : d.maxBytes
   }
 }

@@ -15,7 +15,7 @@ import '../daemon/polyfill.ts'
  *
  * Run: npx tsc -p . && node dist/scripts/bench-history.js [--base ../hwd-base] [--messages N] [--rounds N]
  */
-import { access, readFile, rm } from 'node:fs/promises'
+import { access, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
@@ -25,6 +25,7 @@ import { writeLegacyLog } from '../test/legacy-chat-log.ts'
 import { chatBenchmark } from './bench/chat.ts'
 import { runInTempDir, wholeNumber } from './bench/cli.ts'
 import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
+import { readMemory } from './bench/memory.ts'
 import { mb, median } from './bench/stats.ts'
 
 const HISTORY = 'history:chat-with-file-transfer:template.os'
@@ -55,12 +56,6 @@ async function optionsFromArgs (): Promise<Options> {
   return options
 }
 
-async function rss (pid: number): Promise<number> {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
-  if (m == null) throw new Error(`no VmRSS for ${pid}`)
-  return Number(m[1]) * 1024
-}
-
 /** One control-socket request, timed whole; its lines. */
 async function timedRun (node: TestNode, argv: string[]): Promise<{ ms: number, lines: string[] }> {
   const lines: string[] = []
@@ -72,7 +67,7 @@ async function timedRun (node: TestNode, argv: string[]): Promise<{ ms: number, 
 async function startOnce (home: string, query: boolean, messages: number): Promise<Start> {
   const started = performance.now()
   const node = await TestNode.start({ name: 'fake.dev', home, startMs: 120_000 })
-  const result: Start = { ms: performance.now() - started, rss: await rss(node.pid) }
+  const result: Start = { ms: performance.now() - started, rss: (await readMemory(node.pid)).rss }
   if (query) {
     result.historyMs = []
     result.searchMs = []
@@ -85,7 +80,7 @@ async function startOnce (home: string, query: boolean, messages: number): Promi
       if (s.lines.length !== 1) throw new Error(`a search for message ${wanted} found ${s.lines.length} lines`)
       result.searchMs.push(s.ms)
     }
-    result.rssAfter = await rss(node.pid)
+    result.rssAfter = (await readMemory(node.pid)).rss
   }
   await stopCleanly(node)
   return result

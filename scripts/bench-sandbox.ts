@@ -13,7 +13,7 @@ import '../daemon/polyfill.ts'
  *
  * Run: npx tsc -p . && node dist/scripts/bench-sandbox.js [--rounds N]
  */
-import { copyFile, readFile, rm } from 'node:fs/promises'
+import { copyFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
@@ -25,6 +25,7 @@ import { TestNode } from '../test/helpers.ts'
 import { runInTempDir, wholeNumber } from './bench/cli.ts'
 import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
 import { checkCopy, makeRandomFile, type SourceFile } from './bench/files.ts'
+import { readMemory } from './bench/memory.ts'
 import { median } from './bench/stats.ts'
 
 const FILES = 20
@@ -45,12 +46,6 @@ async function timed (fn: () => Promise<void>): Promise<number> {
   const start = performance.now()
   await fn()
   return performance.now() - start
-}
-
-async function residentMiB (pid: number): Promise<{ now: number, peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN)
-  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
 
 process.exitCode = await runInTempDir('bench-sandbox', () => {
@@ -101,9 +96,9 @@ process.exitCode = await runInTempDir('bench-sandbox', () => {
   for (const node of [receiver, sender]) {
     let listing = ''
     await request(node.socket, node.home, { op: 'run', argv: ['packages'] }, { line: t => { listing += t + '\n' }, progress: () => {} })
-    for (const m of listing.matchAll(/^(\S+) .*pid (\d+)\)$/gm)) {
-      const mem = await residentMiB(Number(m[2]))
-      console.log(`${node.name} package process ${m[1]}: RSS ${mem.now.toFixed(1)} MiB, peak ${mem.peak.toFixed(1)} MiB`)
+    for (const m of listing.matchAll(/^(\S+) .*\(pid (\d+)\)/gm)) {
+      const mem = await readMemory(Number(m[2]))
+      console.log(`${node.name} package process ${m[1]}: RSS ${(mem.rss / 2 ** 20).toFixed(1)} MiB, peak ${(mem.hwm / 2 ** 20).toFixed(1)} MiB`)
     }
   }
   await stopCleanly(receiver)

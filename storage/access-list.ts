@@ -29,6 +29,7 @@ export class AccessList {
   }
 
   async allow (name: string): Promise<void> {
+    if (this.allowed.has(name)) return
     this.denied.delete(name)
     this.allowed.add(name)
     await this.save()

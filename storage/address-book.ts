@@ -1,5 +1,5 @@
 import { logger } from '@libp2p/logger'
-import { NameLog, type LogEntry } from './name-log.ts'
+import { NameLog } from './name-log.ts'
 
 /** A name as the book keeps it: who holds it, the signed record that proved it, and how it came. */
 export interface NameEntry {
@@ -46,13 +46,15 @@ const log = logger('hwd:address-book')
  */
 export class AddressBook {
   private readonly entries = new Map<string, NameEntry>()
+  /** each peer id's names, in the order the book last saw them: `namesOf` without a scan of the book */
+  private readonly byPeer = new Map<string, Set<string>>()
 
   private constructor (private readonly file: NameLog, private readonly options: BookOptions) {}
 
   static async open (path: string, options: BookOptions): Promise<AddressBook> {
     const { file, entries } = await NameLog.open(path, options.legacyPath)
     const book = new AddressBook(file, options)
-    for (const entry of entries) book.entries.set(entry.name, entry)
+    for (const entry of entries) book.place(entry)
     log('%d names from %s', book.entries.size, path)
     return book
   }
@@ -66,7 +68,7 @@ export class AddressBook {
   }
 
   namesOf (peerId: string): string[] {
-    return [...this.entries.values()].filter(e => e.peerId === peerId).map(e => e.name)
+    return [...(this.byPeer.get(peerId) ?? [])]
   }
 
   all (): NameEntry[] {
@@ -82,7 +84,7 @@ export class AddressBook {
   offer (entry: NameEntry): Offer {
     const held = this.entries.get(entry.name)
     if (held == null) {
-      this.evictFor(1)
+      this.evictForOne()
       this.put(entry)
       return { outcome: 'new' }
     }
@@ -91,7 +93,7 @@ export class AddressBook {
       this.put(entry)
       return { outcome: 'replaced', previous: held }
     }
-    this.touch(held)
+    this.place(held)
     if (held.seq > entry.seq) return { outcome: 'stale' }
     if (held.seq === entry.seq && held.record != null) return { outcome: 'unchanged' }
     // the key's provenance and pin stay as they were; first-hand once is first-hand
@@ -134,30 +136,43 @@ export class AddressBook {
     await this.file.close()
   }
 
-  private evictFor (room: number): void {
+  /** Make room for one more name: the least recently seen that the user did not pin leave. */
+  private evictForOne (): void {
     for (const entry of this.entries.values()) {
-      if (this.entries.size + room <= this.options.capacity) return
+      if (this.entries.size < this.options.capacity) return
       if (!entry.trusted) this.remove(entry.name)
     }
   }
 
-  private touch (entry: NameEntry): void {
-    this.entries.delete(entry.name)
-    this.entries.set(entry.name, entry)
-  }
-
   private put (entry: NameEntry): void {
-    this.entries.delete(entry.name)
-    this.entries.set(entry.name, entry)
+    this.place(entry)
     this.file.append({ put: entry }, () => this.snapshot())
   }
 
   private remove (name: string): void {
-    this.entries.delete(name)
+    this.unplace(name)
     this.file.append({ del: name }, () => this.snapshot())
   }
 
-  private snapshot (): LogEntry[] {
+  /** `entry` as the most recently seen name, in both maps. */
+  private place (entry: NameEntry): void {
+    this.unplace(entry.name)
+    this.entries.set(entry.name, entry)
+    const names = this.byPeer.get(entry.peerId) ?? new Set<string>()
+    names.add(entry.name)
+    this.byPeer.set(entry.peerId, names)
+  }
+
+  private unplace (name: string): void {
+    const held = this.entries.get(name)
+    if (held == null) return
+    this.entries.delete(name)
+    const names = this.byPeer.get(held.peerId)
+    names?.delete(name)
+    if (names?.size === 0) this.byPeer.delete(held.peerId)
+  }
+
+  private snapshot (): NameEntry[] {
     return [...this.entries.values()]
   }
 }

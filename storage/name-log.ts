@@ -4,7 +4,6 @@ import { fromString, toString } from 'uint8arrays'
 import { writeFileAtomic } from './atomic.ts'
 import type { NameEntry } from './address-book.ts'
 
-export type LogEntry = NameEntry
 type Change = { put: NameEntry } | { del: string }
 
 interface StoredEntry {

@@ -9,11 +9,21 @@ import { Chat, others } from './chat.ts'
 import { button, byId, el, notice, options } from './dom.ts'
 import { Transfers } from './transfers.ts'
 
+/** Why the node refused a request, in its words: the API's `{ error }`, or the guard's plain line. */
+async function refusal (res: Response): Promise<string> {
+  const text = await res.text()
+  try {
+    return (JSON.parse(text) as { error?: string }).error ?? text
+  } catch {
+    return text.replace(/^hwd: /, '').trim() || `${res.status} ${res.statusText}`
+  }
+}
+
 async function run (argv: string[]): Promise<RunReply> {
   let reply: RunReply
   try {
     const res = await fetch('/api/run', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ argv }) })
-    reply = res.ok ? await res.json() as RunReply : { ok: false, error: `${res.status} ${res.statusText}` }
+    reply = res.ok ? await res.json() as RunReply : { ok: false, error: await refusal(res) }
   } catch (err) {
     reply = { ok: false, error: `the node did not answer (${String(err)})` }
   }
@@ -94,9 +104,8 @@ async function upload (pkg: string, files: File[]): Promise<void> {
   for (const file of files) {
     try {
       const res = await fetch(`/api/drives/${encodeURIComponent(pkg)}?name=${encodeURIComponent(file.name)}`, { method: 'PUT', body: file })
-      const body = await res.json() as { error?: string }
       if (res.ok) notice(`saved ${file.name} (${formatBytes(file.size)}) in ${pkg}`)
-      else notice(body.error ?? `${res.status} ${res.statusText}`, true)
+      else notice(await refusal(res), true)
     } catch (err) {
       notice(`${file.name}: the node did not answer (${String(err)})`, true)
     }

@@ -6,12 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, realpath } from 'node:fs/promises'
 import type { Socket } from 'node:net'
+import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { printable } from '../../errors.ts'
 import type { CommandOutput, PackageContext, Progress } from '../package-api.ts'
 import type { FileTransferApi } from '../../packages/file-transfer/api.ts'
-import type { NameService } from '../../protocol/names/index.ts'
+import type { Learned, NameService } from '../../protocol/names/index.ts'
 import type { HwdLibp2p } from '../node.ts'
 import { FILE_TRANSFER, serveFileTransfer } from './bridge.ts'
 import type { Capability } from './capabilities.ts'
@@ -205,7 +206,11 @@ export class SandboxedPackage {
     return `${how}${said != null ? `: ${printable(said.slice(0, MAX_LINE_CHARS))}` : ''}`
   }
 
-  private readonly onLearned = (): void => { this.channel.notify('names', this.parts.names.names()) }
+  /** a name learned: the child merges it into what it knows, so only the new one travels */
+  private readonly onLearned = (evt: Event): void => {
+    const { name, peerId } = (evt as CustomEvent<Learned>).detail
+    this.channel.notify('names', [{ name, peerId: peerId.toString() }])
+  }
 
   private granted (cap: Capability): void {
     if (!this.capabilities.includes(cap)) throw new AccessError(`${this.ctx.id} was not granted ${cap}`)
@@ -277,5 +282,5 @@ async function residentMiB (pid: number | undefined): Promise<number | undefined
 }
 
 async function sleep (ms: number): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, ms).unref())
+  await delay(ms, undefined, { ref: false })
 }

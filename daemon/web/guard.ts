@@ -44,7 +44,7 @@ export class Guard {
     return `http://${host}:${this.port}/?key=${secret}`
   }
 
-  /** Whether this request may go further; a login (`?key=`) is told apart by `isLogin`. */
+  /** Whether this request may go further. */
   check (req: IncomingMessage): Verdict {
     const host = req.headers.host ?? ''
     if (!this.hosts.has(host.toLowerCase())) return { ok: false, status: 403, reason: `this page answers only at ${[...this.hosts][0]}` }

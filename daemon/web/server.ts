@@ -12,10 +12,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
-import { describeError, PortBusyError } from '../../errors.ts'
+import { describeError, PortBusyError, quoted } from '../../errors.ts'
 import type { Drive } from '../../storage/vfs.ts'
 import type { PageState, RunReply, TransfersEvent } from '../../web/api.ts'
 import type { Commands } from '../commands.ts'
+import { formatBytes } from '../format.ts'
 import { MAX_REQUEST_BYTES } from '../control.ts'
 import type { Echo } from '../terminal.ts'
 import { Guard } from './guard.ts'
@@ -24,7 +25,7 @@ import { Live } from './live.ts'
 const log = logger('hwd:web')
 
 /** The largest file the page uploads into a drive at once. */
-export const MAX_UPLOAD_BYTES = 4 * 1024 ** 3
+const MAX_UPLOAD_BYTES = 4 * 1024 ** 3
 
 /** `web/`: the page's markup and style, as written */
 const PAGE_DIR = fileURLToPath(new URL('../../../web/', import.meta.url))
@@ -180,10 +181,10 @@ export class WebServer {
     }
     if (name == null) return reply(res, 400, { error: 'expected /api/drives/PKG?name=NAME' })
     const drive = this.parts.drives().find(d => d.id === pkg)
-    if (drive == null) return reply(res, 404, { error: `no drive ${JSON.stringify(pkg)} on this node` })
+    if (drive == null) return reply(res, 404, { error: `no drive ${quoted(pkg)} on this node` })
     if (Number(req.headers['content-length'] ?? 0) > MAX_UPLOAD_BYTES) {
       res.setHeader('Connection', 'close')
-      return reply(res, 413, { error: `${name} is larger than the ${MAX_UPLOAD_BYTES} bytes a drive takes at once` })
+      return reply(res, 413, { error: `${name} is larger than the ${formatBytes(MAX_UPLOAD_BYTES)} a drive takes at once` })
     }
     try {
       const size = await drive.receive(name, req, MAX_UPLOAD_BYTES)

@@ -14,7 +14,7 @@
  * `hwd/package` would make every package's contract carry one library's types.
  */
 import Database from 'better-sqlite3'
-import type { ChatEntry } from './chat-store.ts'
+import type { ChatEntry } from './entry.ts'
 
 // `from` is a keyword in SQL: the column is `author`. The FTS table holds no copy of the text
 // (content=messages); the trigger keeps its index in step (messages are never deleted, and only

@@ -13,8 +13,6 @@ import { migrateLegacyLog } from './legacy-log.ts'
 import type { ChatEntry } from './entry.ts'
 import type { WriteReply, WriteRequest } from './store-writer.ts'
 
-export type { ChatEntry }
-
 /** A page of one conversation, oldest first. */
 export interface Page {
   entries: ChatEntry[]

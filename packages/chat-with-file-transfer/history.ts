@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { HwdError, printable, type PackageContext, type Script } from 'hwd/package'
-import type { ChatEntry, ChatStore } from './chat-store.ts'
+import type { ChatStore } from './chat-store.ts'
+import type { ChatEntry } from './entry.ts'
 
 /** What `history` shows unless told `--last N`, and the most `search` shows. */
 const PAGE = 50

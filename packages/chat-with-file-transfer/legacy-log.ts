@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline'
 import type Database from 'better-sqlite3'
 import { HwdError, printable } from 'hwd/package'
 import { withTextIndexAfter, Writes } from './chat-db.ts'
-import type { ChatEntry } from './chat-store.ts'
+import type { ChatEntry } from './entry.ts'
 
 /** The meta key the commit writes: the number of messages copied. */
 const DONE = 'legacy-log-migrated'

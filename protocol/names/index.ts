@@ -175,6 +175,11 @@ export class NameService extends EventTarget {
     return this.book.namesOf(peerId.toString())[0]
   }
 
+  /** How to tell the peer `id` to a user: its name, or the id itself where it holds none. */
+  nameOrId (id: string): string {
+    return this.book.namesOf(id)[0] ?? id
+  }
+
   /** The peer holding `name`, or an error listing the names we do know. */
   resolve (name: string): PeerId {
     if (name === this.name) return this.node.peerId

@@ -187,5 +187,9 @@ function archiveMs (size: number): number {
 }
 
 function describe (err: any): string {
-  return err?.name === 'TimeoutError' || err?.name === 'AbortError' ? 'it did not answer in time' : `the exchange failed: ${asError(err).message}`
+  const name: string = err?.name ?? ''
+  if (name === 'TimeoutError' || name === 'AbortError') return 'it did not answer in time'
+  // libp2p's own words for a stream the other side reset or closed under us tell a user nothing
+  if (name.startsWith('Stream') || name === 'ConnectionClosedError') return 'it cut the exchange off'
+  return `the exchange failed: ${asError(err).message}`
 }

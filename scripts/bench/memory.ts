@@ -18,7 +18,7 @@ function statusField (status: string, field: string): number {
   return Number(m[1]) * 1024
 }
 
-async function readMemory (pid: number): Promise<{ rss: number, hwm: number }> {
+export async function readMemory (pid: number): Promise<{ rss: number, hwm: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   return { rss: statusField(status, 'VmRSS'), hwm: statusField(status, 'VmHWM') }
 }
