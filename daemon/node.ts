@@ -9,7 +9,7 @@ import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PortBusyError, UsageError } from '../errors.ts'
 import { leanNoise } from './noise.ts'
-import { relayServerInit, type RelayLimits } from './relay.ts'
+import { holdWhileOtherHopFull, relayServerInit, type RelayLimits } from './relay.ts'
 import { leanYamux } from './yamux.ts'
 
 /** mDNS is a service, not only a discovery source, so that we hear every answer it gets (see daemon.ts). */
@@ -47,7 +47,7 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
   if (family === 0) throw new UsageError(`--host must be an IP address to listen on, not ${JSON.stringify(options.host)}`)
   const listen = `/ip${family}/${options.host}/tcp/${options.port}`
   try {
-    return await createLibp2p({
+    const node: HwdLibp2p = await createLibp2p({
       privateKey: options.privateKey,
       addresses: { listen: [listen], announce: options.announce },
       // every node can dial a relayed address; it listens on one only once it finds itself NAT'd (daemon/reachability.ts)
@@ -64,6 +64,8 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
         ...(options.relay != null ? { relay: circuitRelayServer(relayServerInit(options.relay)) } : {})
       }
     })
+    if (node.services.relay != null) holdWhileOtherHopFull(node.services.relay)
+    return node
   } catch (err: any) {
     if (isAddrInUse(err)) throw new PortBusyError(`port ${options.port} on ${options.host} is already in use`)
     throw err

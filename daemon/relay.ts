@@ -1,5 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { CircuitRelayServerInit } from '@libp2p/circuit-relay-v2'
 import { UsageError } from '../errors.ts'
+import { notApplied } from './unpatched.ts'
 
 /**
  * What a relay (`hwd start --relay`) lets each NAT'd node take. A reservation is a NAT'd node's
@@ -65,4 +67,83 @@ export function relayLimits (values: { relay: boolean, 'relay-reservations'?: st
     durationSeconds: values['relay-duration'] != null ? parseCount('--relay-duration', values['relay-duration'], 0, MAX_DURATION_SECONDS) : d.durationSeconds,
     maxBytes: values['relay-max-bytes'] != null ? parseBytes('--relay-max-bytes', values['relay-max-bytes']) : d.maxBytes
   }
+}
+
+/** The patch, as it names itself when it does not apply. */
+const HOLD_RELAYED = 'daemon/relay.ts, relayed streams held while the other hop is full'
+
+/** The part of @libp2p/circuit-relay-v2 4's relay server that `holdWhileOtherHopFull` uses. */
+interface RelayServer {
+  /** joins the hop stream a connecting peer opened to a stream to its destination, when it can */
+  handleConnect: (args: { stream: { unwrap: () => unknown } }, ...rest: unknown[]) => Promise<void>
+  /** opens the stream to the destination; undefined when it refuses */
+  stopHop: (...args: unknown[]) => Promise<unknown>
+}
+
+/** The part of @libp2p/utils 7's message streams that a relayed pair uses. */
+interface RelayedStream {
+  readStatus: string
+  writableNeedsDrain: boolean
+  pause: () => void
+  resume: () => void
+  addEventListener: (type: string, listener: () => void, options?: { once: boolean }) => void
+}
+
+/**
+ * circuit-relay-v2 4 joins the two streams of a relayed connection with `@libp2p/utils`' `pipe`,
+ * which takes every message each stream delivers and never pauses it: the hop that sends faster
+ * than the other hop takes gets its Yamux window opened again and again, and what it sends
+ * waits in the relay's memory, without bound. Two peers working together (one that grants a
+ * huge window and stops reading, one that sends) could fill a relay's memory with one
+ * connection. Here each stream of a relayed pair is paused while the other one needs a drain,
+ * and resumed on it: a paused Yamux stream sends no window updates, so the faster hop waits at
+ * the relay's window, as it would at the slower hop's if there were no relay.
+ *
+ * `handleConnect` runs `stopHop`, which opens the destination's stream, and at its end joins the
+ * two; the hop stream is then unwrapped, and unwrapping it again only returns it.
+ */
+export function holdWhileOtherHopFull (service: unknown): void {
+  const server = service as Partial<RelayServer>
+  const { handleConnect, stopHop } = server
+  if (typeof handleConnect !== 'function' || typeof stopHop !== 'function') {
+    notApplied(HOLD_RELAYED, 'the relay server has no handleConnect and stopHop')
+    return
+  }
+  const connecting = new AsyncLocalStorage<{ destination?: unknown }>()
+  server.stopHop = async function (this: unknown, ...args) {
+    const destination = await stopHop.apply(this, args)
+    const call = connecting.getStore()
+    if (call != null) call.destination = destination
+    return destination
+  }
+  server.handleConnect = async function (this: unknown, args, ...rest) {
+    const call: { destination?: unknown } = {}
+    await connecting.run(call, async () => { await handleConnect.call(this, args, ...rest) })
+    if (call.destination == null) return
+    const source = args.stream.unwrap()
+    if (!isRelayedStream(source) || !isRelayedStream(call.destination)) {
+      notApplied(HOLD_RELAYED, 'a relayed stream has no pause, resume, readStatus and writableNeedsDrain')
+      return
+    }
+    holdWhileFull(source, call.destination)
+    holdWhileFull(call.destination, source)
+  }
+}
+
+function isRelayedStream (stream: unknown): stream is RelayedStream {
+  const s = stream as Partial<RelayedStream> | null
+  return typeof s?.pause === 'function' && typeof s.resume === 'function' && typeof s.addEventListener === 'function' &&
+    typeof s.readStatus === 'string' && typeof s.writableNeedsDrain === 'boolean'
+}
+
+/** Pause `from` while `to` needs a drain: what `from` delivers goes nowhere but into `to`. */
+function holdWhileFull (from: RelayedStream, to: RelayedStream): void {
+  const resume = (): void => { if (from.readStatus === 'paused') from.resume() }
+  // a closed `to` drains no more: what `from` holds goes to the pipe, which drops it, and `from` can end
+  to.addEventListener('close', resume, { once: true })
+  from.addEventListener('message', () => {
+    if (!to.writableNeedsDrain || from.readStatus !== 'readable') return
+    from.pause()
+    to.addEventListener('drain', resume, { once: true })
+  })
 }

@@ -1,0 +1,47 @@
+import '../daemon/polyfill.ts'
+/**
+ * A hostile target for test/relay-memory.test.ts, run as its own process so that the test can
+ * stop it (SIGSTOP) like a peer that stops reading: a bare libp2p node that reserves a slot on
+ * the relay given as its argument, and on each FLOOD_PROTOCOL stream grants the opener
+ * FLOOD_WINDOW bytes of Yamux window at once, reading nothing. It prints `relayed ADDR` once it
+ * can be reached through the relay, and `granted` once it has granted a window.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+
+export const FLOOD_PROTOCOL = '/hwd/test/flood/1.0.0'
+export const FLOOD_WINDOW = 512 * 1024 * 1024
+
+/** The Yamux stream members a window is granted through (@libp2p/yamux 8). */
+interface YamuxStream { recvWindow: number, sendWindowUpdate: () => void }
+
+if (process.argv[1] === new URL(import.meta.url).pathname) {
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit'] },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: FLOOD_WINDOW, maxReadBufferLength: 2 * FLOOD_WINDOW } })],
+    services: { identify: identify() }
+  })
+  await node.handle(FLOOD_PROTOCOL, stream => {
+    const s = stream as unknown as YamuxStream
+    s.recvWindow = FLOOD_WINDOW
+    s.sendWindowUpdate()
+    console.log('granted')
+  }, { runOnLimitedConnection: true })
+  await node.dial(multiaddr(process.argv[2]))
+  const relayed = await new Promise<string>(resolve => {
+    const check = (): void => {
+      const addr = node.getMultiaddrs().find(a => a.toString().includes('/p2p-circuit/'))
+      if (addr != null) resolve(addr.toString())
+    }
+    node.addEventListener('self:peer:update', check)
+    check()
+  })
+  console.log(`relayed ${relayed}`)
+}
