@@ -2,7 +2,7 @@ import { printable } from '../errors.ts'
 
 /**
  * How long one peer's further refusals are counted before a line tells them: a peer retrying in
- * a loop costs its owner a line every few seconds instead of hundreds a second, while the owner
+ * a loop costs its owner a line a window instead of hundreds a second, while the owner
  * still sees within seconds whether the refusals go on or have stopped.
  */
 export const REFUSAL_WINDOW_MS = 10_000
@@ -86,7 +86,7 @@ export class RefusalLines {
     const what = [...kinds].slice(0, MAX_KINDS).map(printable).join(', ') + (kinds.size > MAX_KINDS ? ', ...' : '')
     if (who != null) return `refused ${printable(who)} ${count} more ${times} (${what})`
     const peers = `${ids.size >= MAX_FOLDED ? 'at least ' : ''}${ids.size} more ${ids.size === 1 ? 'peer' : 'peers'}`
-    return `refused ${peers} ${count} ${times} (${what}), told together: more than ${MAX_PEERS} peers were refused at once`
+    return `refused ${peers} ${count} ${times} (${what}), counted together past ${MAX_PEERS} refused peers at once`
   }
 }
 

@@ -94,7 +94,7 @@ describe('access list', () => {
     assert.equal(lines[1], 'refused p1.dev (chat): not on the access list')
     await windowEnded
     assert.deepEqual(lines.slice(MAX_PEERS).sort(), [
-      'refused 4 more peers 4 times in the last 1 s (chat, list-files), told together: more than 32 peers were refused at once',
+      'refused 4 more peers 4 times in the last 1 s (chat, list-files), counted together past 32 refused peers at once',
       'refused p0.dev 1 more time in the last 1 s (download)'
     ])
     refusals.tell('id0', 'p0.dev', 'chat', 'not on the access list')
