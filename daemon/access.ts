@@ -1,30 +1,41 @@
 import type { PeerId } from '@libp2p/interface'
-import { printable, quoted, UsageError } from '../errors.ts'
+import { quoted, UsageError } from '../errors.ts'
 import { isValidName } from '../protocol/names/index.ts'
 import type { AccessList } from '../storage/access-list.ts'
 import type { AddressBook } from '../storage/address-book.ts'
 import type { Commands } from './commands.ts'
+import { RefusalLines } from './refusal-lines.ts'
 
 /**
  * The node's access list put to work: whether a peer may use what the packages serve, told
- * to the peer as a reason and to our terminal as one line, and the `allow`, `deny` and
+ * to the peer as a reason each time and to our terminal as one line (then counted, so that a
+ * peer that retries in a loop cannot flood it: refusal-lines.ts), and the `allow`, `deny` and
  * `access` commands that change and show it.
  */
 export class Access {
+  private readonly lines: RefusalLines
+
   constructor (
     private readonly list: AccessList,
     private readonly book: AddressBook,
     private readonly ourName: string,
-    private readonly print: (text: string) => void
-  ) {}
+    print: (text: string) => void
+  ) {
+    this.lines = new RefusalLines(print)
+  }
 
-  /** undefined when `peer` may do `what` (`download of x.bin`); else the reason to send it, told on our terminal too. */
+  /** undefined when `peer` may do `what` (`download`, `chat`); else the reason to send it, told on our terminal too. */
   refusal (peer: PeerId, what: string): string | undefined {
     const names = this.book.namesOf(peer.toString())
     if (this.list.allows(names)) return undefined
     const who = names[0] ?? peer.toString()
-    this.print(`refused ${printable(who)} (${printable(what)}): not on the access list`)
+    this.lines.tell(peer.toString(), who, what, 'not on the access list')
     return `${this.ourName} does not serve ${who}: not on its access list`
+  }
+
+  /** Tell the refusals counted but not yet told; once the node no longer takes requests. */
+  stop (): void {
+    this.lines.stop()
   }
 
   register (commands: Commands): void {

@@ -275,6 +275,7 @@ export class Daemon {
     await this.releases.stop()
     await this.names.stop()
     await this.node.stop()
+    this.access.stop()
     await this.lock.release()
   }
 }
