@@ -288,6 +288,8 @@ function printStatus (s: Status): void {
   for (const a of s.listen) row('listening', a)
   for (const a of s.addresses) row('address', a)
   row('reached', REACHED[s.reachability])
+  if (s.slots != null) row('slots', `${s.slots.held.length} of ${s.slots.limit} held by NAT'd nodes`)
+  for (const h of s.slots?.held ?? []) row('slot', `${h.name ?? '?'} ${h.peerId} until ${h.expires.slice(0, 16).replace('T', ' ')} UTC`)
   if (s.peers.length === 0) row('peers', 'none connected')
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)

@@ -10,10 +10,11 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { PortBusyError, UsageError } from '../errors.ts'
 import { leanNoise } from './noise.ts'
 import { holdWhileOtherHopFull, relayServerInit, type RelayLimits } from './relay.ts'
+import { RelaySlots } from './relay-slots.ts'
 import { leanYamux } from './yamux.ts'
 
 /** mDNS is a service, not only a discovery source, so that we hear every answer it gets (see daemon.ts). */
-export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping, mdns?: PeerDiscovery, relay?: CircuitRelayService }>
+export type HwdLibp2p = Libp2p<{ identify: Identify, ping: Ping, mdns?: PeerDiscovery, relay?: CircuitRelayService, relaySlots?: RelaySlots }>
 
 export interface NodeOptions {
   privateKey: PrivateKey
@@ -46,8 +47,11 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
   const family = isIP(options.host)
   if (family === 0) throw new UsageError(`--host must be an IP address to listen on, not ${JSON.stringify(options.host)}`)
   const listen = `/ip${family}/${options.host}/tcp/${options.port}`
+  let node: HwdLibp2p | undefined
+  // the connection gater tells a relay's slots of each reservation (daemon/relay-slots.ts)
+  const slots = options.relay != null ? new RelaySlots(() => node?.services.relay) : undefined
   try {
-    const node: HwdLibp2p = await createLibp2p({
+    node = await createLibp2p({
       privateKey: options.privateKey,
       addresses: { listen: [listen], announce: options.announce },
       // every node can dial a relayed address; it listens on one only once it finds itself NAT'd (daemon/reachability.ts)
@@ -57,11 +61,12 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
         streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
       })],
       connectionMonitor: CONNECTION_MONITOR,
+      ...(slots != null ? { connectionGater: { denyInboundRelayReservation: slots.onRequest } } : {}),
       services: {
         identify: identify(),
         ping: ping(PING),
         ...(options.mdns ? { mdns: mdns() } : {}),
-        ...(options.relay != null ? { relay: circuitRelayServer(relayServerInit(options.relay)) } : {})
+        ...(options.relay != null && slots != null ? { relay: circuitRelayServer(relayServerInit(options.relay)), relaySlots: () => slots } : {})
       }
     })
     if (node.services.relay != null) holdWhileOtherHopFull(node.services.relay)

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { CircuitRelayServerInit } from '@libp2p/circuit-relay-v2'
 import { UsageError } from '../errors.ts'
+import { RESERVATION_TTL_MS } from './relay-slots.ts'
 import { notApplied } from './unpatched.ts'
 
 /**
@@ -28,6 +29,7 @@ export function relayServerInit (limits: RelayLimits): CircuitRelayServerInit {
   return {
     reservations: {
       maxReservations: limits.reservations,
+      reservationTtl: RESERVATION_TTL_MS,
       applyDefaultLimit: capped,
       defaultDataLimit: limits.maxBytes > 0 ? BigInt(limits.maxBytes) : NO_BYTE_LIMIT,
       defaultDurationLimit: limits.durationSeconds > 0 ? limits.durationSeconds * 1000 : NO_DURATION_LIMIT_MS

@@ -48,6 +48,15 @@ export class NatTopology {
   }
 }
 
+/**
+ * Whether `relay`'s own status lists a slot for each of `nodes`: a relay just (re)started holds
+ * none until they reserve again, whereas their relayed addresses stay the same through a restart.
+ */
+export async function holdsSlots (relay: TestNode, ...nodes: TestNode[]): Promise<boolean> {
+  const held = (await relay.status()).slots?.held.map(h => h.peerId) ?? []
+  return nodes.every(n => held.includes(n.peerId))
+}
+
 /** Whether `node` holds a relayed address of its own (its reservation), as its status says. */
 export async function reserved (node: TestNode): Promise<boolean> {
   return (await node.status()).addresses.some(a => a.startsWith(`/ip4/${RELAY}/tcp/8080/p2p/`) && a.includes('/p2p-circuit/'))

@@ -13,8 +13,8 @@ import { randomBytes } from 'node:crypto'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { CHAT_PKG, drive, eventually, knows, stopAll, type TestNode } from './helpers.ts'
-import { cannotBuildNat, LAN, NatTopology, RELAY, reserved, type Host } from './nat-topology.ts'
+import { CHAT_PKG, drive, eventually, hwd, knows, stopAll, type TestNode } from './helpers.ts'
+import { cannotBuildNat, holdsSlots, LAN, NatTopology, RELAY, reserved, type Host } from './nat-topology.ts'
 
 /** Unique per run, so runs at the same time never share a namespace. */
 const nat = new NatTopology(`nat${process.pid % 100000}`)
@@ -64,6 +64,25 @@ describe(`two NAT'd homes and a relay in namespaces ${nat.prefix}*`, { skip: can
     assert.equal((await relay.status()).reachability, 'relay')
   })
 
+  it('the relay\'s status lists the slots it holds, with each holder\'s name and the slot\'s expiry', async () => {
+    await eventually('the relay knows both names', async () => {
+      const s = await relay.status()
+      return knows(s, 'fake.dev', a.peerId) && knows(s, 'fake2.dev', b.peerId)
+    }, 20_000)
+    const { slots } = await relay.status()
+    assert.equal(slots?.limit, 64)
+    assert.deepEqual(slots.held.map(h => [h.name, h.peerId]).sort(), [['fake.dev', a.peerId], ['fake2.dev', b.peerId]].sort())
+    for (const h of slots.held) {
+      const left = Date.parse(h.expires) - Date.now()
+      assert.ok(left > 0 && left <= 2 * 60 * 60 * 1000, `${h.name} expires ${h.expires}`)
+    }
+    const text = (await hwd(['status', '--home', relay.home])).stdout
+    assert.match(text, /^slots\s+2 of 64 held by NAT'd nodes$/m)
+    for (const [name, node] of [['fake\\.dev', a], ['fake2\\.dev', b]] as const) {
+      assert.match(text, new RegExp(`^slot\\s+${name} ${node.peerId} until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC$`, 'm'))
+    }
+  })
+
   it('a chat message crosses', async () => {
     const r = await a.run(SEND, 'fake2.dev', 'hello through the relay')
     assert.equal(r.code, 0, r.stderr)
@@ -101,7 +120,8 @@ describe(`two NAT'd homes and a relay in namespaces ${nat.prefix}*`, { skip: can
     const home = relay.home
     await relay.stop()
     relay = await startRelay(home)
-    await eventually('both reserved again', async () => await reserved(a) && await reserved(b), 30_000)
+    // the restarted relay has the same address, so only its own list tells a renewed slot from the old one
+    await eventually('the restarted relay holds both slots again', async () => await holdsSlots(relay, a, b) && await reserved(a) && await reserved(b), 30_000)
     const data = randomBytes(1024 * 1024)
     await writeFile(join(drive(b), 'after.bin'), data)
     await eventually('a download through the restarted relay', async () => (await a.run(DOWNLOAD, 'after.bin', 'fake2.dev')).code === 0, 20_000)
@@ -112,7 +132,7 @@ describe(`two NAT'd homes and a relay in namespaces ${nat.prefix}*`, { skip: can
     const home = relay.home
     await relay.stop()
     relay = await startRelay(home, ['--relay-max-bytes', '128K', '--relay-duration', '120'])
-    await eventually('both reserved on the capped relay', async () => await reserved(a) && await reserved(b), 30_000)
+    await eventually('both reserved on the capped relay', async () => await holdsSlots(relay, a, b), 30_000)
     // the connection made through the unlimited relay died with it; a new one is capped
     await eventually('fake.dev and fake2.dev connected through the capped relay', async () =>
       (await a.run(SEND, 'fake2.dev', 'small things still fit')).code === 0, 20_000)
@@ -128,7 +148,7 @@ describe(`two NAT'd homes and a relay in namespaces ${nat.prefix}*`, { skip: can
     const home = relay.home
     await relay.stop()
     relay = await startRelay(home, ['--relay-duration', '1'])
-    await eventually('both reserved on the relay that cuts after a second', async () => await reserved(a) && await reserved(b), 30_000)
+    await eventually('both reserved on the relay that cuts after a second', async () => await holdsSlots(relay, a, b), 30_000)
     const data = randomBytes(128 * 1024 * 1024)
     await writeFile(join(drive(b), 'long.bin'), data)
     let resumed = false
