@@ -1,6 +1,6 @@
 import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { eventually, hwd, knows, stopAll, tempHome, TestNode } from './helpers.ts'
@@ -78,6 +78,13 @@ const ECHO = `export async function start (ctx) {
   }
 }`
 const echoScripts = { echo: script('NODE TEXT', 2), chat: script('NODE', 1), big: script('NODE MIB', 2) }
+
+/** The processor time `pid` has used, in clock ticks (utime + stime of /proc/PID/stat). */
+async function cpuTicks (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
 
 describe('sandboxed packages', () => {
   it('a package reaches only its own drive and what it was granted; the daemon and the others run on', async () => {
@@ -217,10 +224,19 @@ export function start () { return { scripts: { send: async () => {
     assert.equal(await a.stop('SIGTERM'), 0)
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `package process ${pid} is gone`)
 
-    // killed outright, the daemon stops nothing: its package processes see their channel close
+    // killed outright, the daemon stops nothing: its package processes see their channel close,
+    // and one in a loop that never yields, which never would, gets the kernel's parent-death signal
+    await writePackage(join(home, 'packages'), 'spinner', { scripts: { spin: script() } }, 'export function start () { return { scripts: { spin: async () => { for (;;) {} } } } }')
     const b = await TestNode.start({ home })
-    const orphans = [...(await b.run('packages')).stdout.matchAll(/running \(pid (\d+)\)/g)].map(m => Number(m[1]))
+    const listing = (await b.run('packages')).stdout
+    const orphans = [...listing.matchAll(/running \(pid (\d+)\)/g)].map(m => Number(m[1]))
+    const spinner = Number(/^spinner:test\.os .*running \(pid (\d+)\)/m.exec(listing)?.[1])
+    assert.equal(orphans.length, 3)
+    const spun = await cpuTicks(spinner)
+    const spinning = b.run('spin:spinner:test.os')
+    await eventually('the spinner to spin', async () => await cpuTicks(spinner) > spun + 20)
     await b.stop('SIGKILL')
+    await spinning
     await eventually('the package processes to exit', async () => orphans.every(pid => {
       try { process.kill(pid, 0); return false } catch (err: any) { return err.code === 'ESRCH' }
     }))

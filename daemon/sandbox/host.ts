@@ -3,7 +3,7 @@
  * and the watch that stops it when it crashes, hangs or grows past its memory. A package that
  * fails is stopped and told in one line; the daemon and the other packages run on.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readFile, realpath } from 'node:fs/promises'
 import type { Socket } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -36,6 +36,24 @@ function libraryFolders (): string[] {
   return [`${HWD_ROOT}node_modules/*`, `${lib.slice(0, lib.lastIndexOf('/node_modules/'))}/node_modules/*`]
 }
 const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission'
+
+/**
+ * What a package's process is started through so that the kernel kills it when the daemon's
+ * process ends, however it ends: util-linux's `setpriv --pdeathsig KILL`, which sets the
+ * parent-death signal and execs node in the same process. A daemon killed outright (`kill -9`)
+ * stops nothing itself; a package that yields then sees its channel close and exits, but one
+ * stuck in a loop that never yields would run on, orphaned, at a full core. Where setpriv is
+ * missing or lacks --pdeathsig (not Linux, util-linux before 2.33) the process starts directly.
+ */
+let deathSignalPrefix: string[] | undefined
+function parentDeathPrefix (): string[] {
+  if (deathSignalPrefix == null) {
+    const prefix = ['setpriv', '--pdeathsig', 'KILL', '--']
+    const probe = process.platform === 'linux' ? spawnSync(prefix[0], [...prefix.slice(1), process.execPath, '--version'], { stdio: 'ignore' }) : undefined
+    deathSignalPrefix = probe?.status === 0 ? prefix : []
+  }
+  return deathSignalPrefix
+}
 
 export interface SandboxParts {
   node: HwdLibp2p
@@ -89,7 +107,9 @@ export class SandboxedPackage {
   static async start (dir: string, ctx: PackageContext, capabilities: Capability[], parts: SandboxParts): Promise<{ sandbox: SandboxedPackage, scripts: string[], api: boolean }> {
     const reads = await withRealPaths([`${dir}/*`, `${HWD_ROOT}dist/*`, ...libraryFolders(), `${HWD_ROOT}package.json`])
     const own = [`${parts.vfs}/${ctx.id}/*`, `${ctx.stateDir}/*`]
-    const child = spawn(process.execPath, [
+    const [command, ...prefix] = [...parentDeathPrefix(), process.execPath]
+    const child = spawn(command, [
+      ...prefix,
       PERMISSION_FLAG,
       ...(process.allowedNodeEnvironmentFlags.has('--disable-warning') ? ['--disable-warning=ExperimentalWarning'] : []),
       `--max-old-space-size=${MAX_HEAP_MIB}`,
