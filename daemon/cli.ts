@@ -28,7 +28,7 @@ const HELP = `hwd: a peer-to-peer node daemon
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]... [--no-mirror]
-            [--relay [--relay-reservations N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
+            [--relay [--relay-reservations N] [--relay-reservations-per-ip N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
             [--allow NAME]...
             [--http PORT | --no-http] [--http-host IP]
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
@@ -51,9 +51,10 @@ start options:
       --package DIR       load the package in DIR, besides those in <home>/packages (repeatable)
       --allow NAME        only NAME (and other allowed nodes) may use this one; kept in the home (repeatable)
       --relay             also relay for nodes behind NATs that reach this one (see README)
-      --relay-reservations N       how many NAT'd nodes may hold a slot at once (default 64)
-      --relay-duration SECONDS     cut each relayed connection after this long; 0: never (default)
-      --relay-max-bytes BYTES      cut each relayed connection after this much (128K, 1G); 0: never (default)
+      --relay-reservations N          how many NAT'd nodes may hold a slot at once (default 64)
+      --relay-reservations-per-ip N   how many of them may be at one IP address (default 8)
+      --relay-duration SECONDS        cut each relayed connection after this long; 0: never (default)
+      --relay-max-bytes BYTES         cut each relayed connection after this much (128K, 1G); 0: never (default)
       --no-mirror         serve only the packages this node published, not those it installed
       --http PORT         the web page's port, 0 for any (default: --port + 1000, any when --port is 0)
       --no-http           no web page
@@ -109,6 +110,7 @@ async function start (args: string[]): Promise<number> {
       package: { type: 'string', multiple: true, default: [] },
       relay: { type: 'boolean', default: false },
       'relay-reservations': { type: 'string' },
+      'relay-reservations-per-ip': { type: 'string' },
       'relay-duration': { type: 'string' },
       'relay-max-bytes': { type: 'string' },
       allow: { type: 'string', multiple: true, default: [] },

@@ -123,7 +123,7 @@ export class Daemon {
       const book = await AddressBook.open(paths.addressBook, { capacity: BOOK_CAPACITY, legacyPath: paths.legacyAddressBook })
       const list = await AccessList.open(paths.accessList)
       for (const name of options.allow) await list.allow(name)
-      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns, relay: options.relay })
+      const node = await createNode({ privateKey, host: options.host, port: options.port, announce: options.announce, mdns: options.mdns, relay: options.relay != null ? { ...options.relay, print: text => { terminal.line(text) } } : undefined })
       try {
         const names = new NameService({ node, privateKey, name: options.name, book, report: text => { terminal.line(text) } })
         const commands = new Commands()
@@ -279,6 +279,7 @@ export class Daemon {
     await this.names.stop()
     await this.node.stop()
     this.access.stop()
+    this.node.services.relaySlots?.stop()
     await this.lock.release()
   }
 }

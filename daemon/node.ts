@@ -22,8 +22,8 @@ export interface NodeOptions {
   port: number
   announce: string[]
   mdns: boolean
-  /** serve as a relay for NAT'd nodes, with these limits (daemon/relay.ts) */
-  relay?: RelayLimits
+  /** serve as a relay for NAT'd nodes, with these limits (daemon/relay.ts), telling its owner through `print` whom it refuses a slot */
+  relay?: RelayLimits & { print: (text: string) => void }
 }
 
 /**
@@ -48,8 +48,8 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
   if (family === 0) throw new UsageError(`--host must be an IP address to listen on, not ${JSON.stringify(options.host)}`)
   const listen = `/ip${family}/${options.host}/tcp/${options.port}`
   let node: HwdLibp2p | undefined
-  // the connection gater tells a relay's slots of each reservation (daemon/relay-slots.ts)
-  const slots = options.relay != null ? new RelaySlots(() => node?.services.relay) : undefined
+  // the connection gater asks a relay's slots before each reservation (daemon/relay-slots.ts)
+  const slots = options.relay != null ? new RelaySlots(() => node, options.relay.reservationsPerIp, options.relay.print) : undefined
   try {
     node = await createLibp2p({
       privateKey: options.privateKey,
@@ -70,6 +70,7 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
       }
     })
     if (node.services.relay != null) holdWhileOtherHopFull(node.services.relay)
+    if (slots != null) node.addEventListener('peer:disconnect', slots.onDisconnect)
     return node
   } catch (err: any) {
     if (isAddrInUse(err)) throw new PortBusyError(`port ${options.port} on ${options.host} is already in use`)

@@ -77,7 +77,12 @@ export function relayOf (addr: Multiaddr): string | undefined {
   return circuit < 0 ? undefined : parts.slice(0, circuit).findLast(c => c.code === CODE_P2P)?.value
 }
 
+/** The IP address in `addr` (`/ip4/203.0.113.1/tcp/8080` gives 203.0.113.1), undefined if it has none. */
+export function hostOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().find(c => c.code === CODE_IP4 || c.code === CODE_IP6)?.value
+}
+
 function isOwnAddress (addr: Multiaddr): boolean {
-  const host = addr.getComponents().find(c => c.code === CODE_IP4 || c.code === CODE_IP6)?.value
+  const host = hostOf(addr)
   return Object.values(networkInterfaces()).some(list => list?.some(i => i.address === host) === true)
 }

@@ -1,5 +1,8 @@
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { PeerId } from '@libp2p/interface'
+import type { HwdLibp2p } from './node.ts'
+import { hostOf, isRelayed } from './reachability.ts'
+import { RefusalLines } from './refusal-lines.ts'
 
 /** How long a reservation lasts unless renewed: libp2p's own default, set here so that we know it. */
 export const RESERVATION_TTL_MS = 2 * 60 * 60 * 1000
@@ -8,32 +11,89 @@ export const RESERVATION_TTL_MS = 2 * 60 * 60 * 1000
 export interface Slot { peer: PeerId, expires: Date }
 
 /**
- * Who holds a slot on this relay (`hwd start --relay`), for `hwd status`. libp2p's reservation
- * keeps the expiry it was made with when its holder renews it (circuit-relay-v2 4.2.13 resets
- * only its timer), so a renewed slot would seem to have expired. The connection gater is asked
- * just before each reservation and renewal: the last time a holder asked gives the real expiry.
+ * The slots of this relay (`hwd start --relay`): who holds one, for `hwd status`, and two rules
+ * that libp2p's relay server (circuit-relay-v2 4.2.13) lacks and go-libp2p's relay has.
+ *
+ * - A slot goes with its holder's last connection (`onDisconnect`). libp2p keeps it for its
+ *   whole TTL, so a node that left went on counting against `--relay-reservations`, and
+ *   anyone could fill the relay by reserving under fresh peer ids and leaving.
+ * - At most `perIp` slots are held from one IP address (`--relay-reservations-per-ip`), so that
+ *   one host cannot take them all: the connection gater, asked before each reservation and
+ *   renewal (`onRequest`), refuses the rest, and libp2p answers them PERMISSION_DENIED.
+ *
+ * libp2p's reservation keeps the expiry it was made with when its holder renews it (only its
+ * timer is reset), so a renewed slot would seem to have expired: the last time a holder asked
+ * gives the real expiry.
  */
 export class RelaySlots {
   /** when each peer last asked for a slot, by peer id; only holders and the latest asker are kept */
   private readonly asked = new Map<string, number>()
+  private readonly refusals: RefusalLines
 
-  constructor (private readonly relay: () => CircuitRelayService | undefined) {}
+  constructor (private readonly node: () => HwdLibp2p | undefined, private readonly perIp: number, print: (text: string) => void) {
+    this.refusals = new RefusalLines(print)
+  }
 
-  /** The connection gater's `denyInboundRelayReservation`: notes the time and refuses nobody. */
+  private get relay (): CircuitRelayService | undefined {
+    return this.node()?.services.relay
+  }
+
+  /** The connection gater's `denyInboundRelayReservation`: true refuses `peer` a slot. */
   readonly onRequest = (peer: PeerId): boolean => {
-    const held = new Set([...this.relay()?.reservations.keys() ?? []].map(String))
+    const full = this.fullAddress(peer)
+    if (full != null) {
+      this.refusals.tell(peer.toString(), `a relay slot to ${peer.toString()}`, full, `${this.perIp} ${this.perIp === 1 ? 'slot is' : 'slots are'} held from that address`)
+      return true
+    }
+    const held = new Set([...this.relay?.reservations.keys() ?? []].map(String))
     for (const id of this.asked.keys()) if (!held.has(id)) this.asked.delete(id)
     this.asked.set(peer.toString(), Date.now())
     return false
   }
 
+  /**
+   * The IP address `peer` asks from when other holders already hold `perIp` slots from it. The
+   * gater is told only the peer: it asks over a direct connection (libp2p refuses a reservation
+   * over a relayed one), so its direct connections' addresses are the ones to count. Its own
+   * slot is not counted, so that a renewal is never refused.
+   */
+  private fullAddress (peer: PeerId): string | undefined {
+    const reservations = this.relay?.reservations
+    if (reservations == null) return undefined
+    const hosts = new Map<string, number>()
+    for (const [holder, { addr }] of reservations) {
+      const host = hostOf(addr)
+      if (host != null && !holder.equals(peer)) hosts.set(host, (hosts.get(host) ?? 0) + 1)
+    }
+    return this.node()?.getConnections(peer)
+      .filter(c => !isRelayed(c.remoteAddr))
+      .map(c => hostOf(c.remoteAddr))
+      .find(host => host != null && (hosts.get(host) ?? 0) >= this.perIp)
+  }
+
+  /** The node's `peer:disconnect`, sent when a peer's last connection closes: its slot, if it held one, is free. */
+  readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    const reservations = this.relay?.reservations
+    const reservation = reservations?.get(event.detail)
+    if (reservations == null || reservation == null) return
+    // its timer, left running, would delete the peer's next slot when this one would have expired
+    reservation.signal.clear()
+    reservations.delete(event.detail)
+    this.asked.delete(event.detail.toString())
+  }
+
   /** The slots held now, soonest to expire first. */
   list (): Slot[] {
     const slots: Slot[] = []
-    for (const [peer, reservation] of this.relay()?.reservations ?? []) {
+    for (const [peer, reservation] of this.relay?.reservations ?? []) {
       const renewed = (this.asked.get(peer.toString()) ?? 0) + RESERVATION_TTL_MS
       slots.push({ peer, expires: new Date(Math.max(reservation.expiry.getTime(), renewed)) })
     }
     return slots.sort((a, b) => a.expires.getTime() - b.expires.getTime())
+  }
+
+  /** Tell the refusals counted but not yet told; once the node has stopped. */
+  stop (): void {
+    this.refusals.stop()
   }
 }

@@ -12,13 +12,15 @@ import { notApplied } from './unpatched.ts'
  */
 export interface RelayLimits {
   reservations: number
+  /** slots held at once by nodes at one IP address, so that one host cannot take them all */
+  reservationsPerIp: number
   /** per relayed connection, in seconds; 0 for none */
   durationSeconds: number
   /** per relayed connection, both directions together; 0 for none */
   maxBytes: number
 }
 
-export const DEFAULT_RELAY_LIMITS: RelayLimits = { reservations: 64, durationSeconds: 0, maxBytes: 0 }
+export const DEFAULT_RELAY_LIMITS: RelayLimits = { reservations: 64, reservationsPerIp: 8, durationSeconds: 0, maxBytes: 0 }
 
 /** libp2p caps a connection only by both limits or by neither: an unset one gets the largest value it takes. */
 const NO_BYTE_LIMIT = 2n ** 63n - 1n
@@ -57,8 +59,8 @@ function parseCount (option: string, text: string, min: number, max = 2 ** 31 - 
 }
 
 /** The limits `hwd start` was given, or undefined when it is not to relay (`--relay` absent). */
-export function relayLimits (values: { relay: boolean, 'relay-reservations'?: string, 'relay-duration'?: string, 'relay-max-bytes'?: string }): RelayLimits | undefined {
-  const given = (['relay-reservations', 'relay-duration', 'relay-max-bytes'] as const).filter(o => values[o] != null)
+export function relayLimits (values: { relay: boolean, 'relay-reservations'?: string, 'relay-reservations-per-ip'?: string, 'relay-duration'?: string, 'relay-max-bytes'?: string }): RelayLimits | undefined {
+  const given = (['relay-reservations', 'relay-reservations-per-ip', 'relay-duration', 'relay-max-bytes'] as const).filter(o => values[o] != null)
   if (!values.relay) {
     if (given.length > 0) throw new UsageError(`--${given[0]} sets a relay's limit; add --relay`)
     return undefined
@@ -66,6 +68,7 @@ export function relayLimits (values: { relay: boolean, 'relay-reservations'?: st
   const d = DEFAULT_RELAY_LIMITS
   return {
     reservations: values['relay-reservations'] != null ? parseCount('--relay-reservations', values['relay-reservations'], 1) : d.reservations,
+    reservationsPerIp: values['relay-reservations-per-ip'] != null ? parseCount('--relay-reservations-per-ip', values['relay-reservations-per-ip'], 1) : d.reservationsPerIp,
     durationSeconds: values['relay-duration'] != null ? parseCount('--relay-duration', values['relay-duration'], 0, MAX_DURATION_SECONDS) : d.durationSeconds,
     maxBytes: values['relay-max-bytes'] != null ? parseBytes('--relay-max-bytes', values['relay-max-bytes']) : d.maxBytes
   }

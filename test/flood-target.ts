@@ -1,10 +1,12 @@
 import '../daemon/polyfill.ts'
 /**
- * A hostile target for test/relay-memory.test.ts, run as its own process so that the test can
- * stop it (SIGSTOP) like a peer that stops reading: a bare libp2p node that reserves a slot on
- * the relay given as its argument, and on each FLOOD_PROTOCOL stream grants the opener
- * FLOOD_WINDOW bytes of Yamux window at once, reading nothing. It prints `relayed ADDR` once it
- * can be reached through the relay, and `granted` once it has granted a window.
+ * A NAT'd node as a relay sees one, run as its own process so that a test can stop it (SIGSTOP)
+ * like a peer that stops reading, or kill it like one that vanishes: a bare libp2p node that
+ * reserves a slot on the relay given as its argument (listening on /p2p-circuit reserves one,
+ * NAT or not), and on each FLOOD_PROTOCOL stream grants the opener FLOOD_WINDOW bytes of Yamux
+ * window at once, reading nothing (test/relay-memory.test.ts). It prints `peer ID` once it
+ * runs, `relayed ADDR` once it can be reached through the relay, and `granted` once it has
+ * granted a window.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -34,6 +36,7 @@ if (process.argv[1] === new URL(import.meta.url).pathname) {
     s.sendWindowUpdate()
     console.log('granted')
   }, { runOnLimitedConnection: true })
+  console.log(`peer ${node.peerId.toString()}`)
   await node.dial(multiaddr(process.argv[2]))
   const relayed = await new Promise<string>(resolve => {
     const check = (): void => {

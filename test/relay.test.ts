@@ -14,7 +14,9 @@ describe('relay options', () => {
   for (const [args, error] of [
     [['--relay-duration', '5'], /^hwd: --relay-duration sets a relay's limit; add --relay\n$/],
     [['--relay', '--relay-max-bytes', '12X'], /^hwd: --relay-max-bytes 12X: expected a number of bytes, such as 0, 65536, 128K or 1G\n$/],
-    [['--relay', '--relay-reservations', '0'], /^hwd: --relay-reservations 0: expected a whole number from 1 on\n$/]
+    [['--relay', '--relay-reservations', '0'], /^hwd: --relay-reservations 0: expected a whole number from 1 on\n$/],
+    [['--relay-reservations-per-ip', '2'], /^hwd: --relay-reservations-per-ip sets a relay's limit; add --relay\n$/],
+    [['--relay', '--relay-reservations-per-ip', '0'], /^hwd: --relay-reservations-per-ip 0: expected a whole number from 1 on\n$/]
   ] as const) {
     it(`refuses ${args.join(' ')} in one line`, async () => {
       const r = await hwd(['start', '--home', await tempHome(), '--no-mdns', '--port', '0', '--host', '127.0.0.1', ...args])

@@ -1,0 +1,81 @@
+import '../daemon/polyfill.ts'
+/**
+ * A relay's slots against nodes that leave and a host that takes many (daemon/relay-slots.ts):
+ * with `--relay-reservations-per-ip 1`, a second node at the same address as a holder is
+ * refused a slot, in one line on the relay's terminal; a holder killed outright frees its slot
+ * at once, and the next node takes it. The nodes are bare libp2p processes (flood-target.ts),
+ * all at 127.0.0.1.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { after, describe, it } from 'node:test'
+import { eventually, stopAll, TestNode } from './helpers.ts'
+
+const TARGET = fileURLToPath(new URL('./flood-target.js', import.meta.url))
+
+/** A NAT'd node reserving on `relay`, what it has printed, and its peer id once it has printed it. */
+class Holder {
+  output = ''
+  readonly proc: ChildProcess
+
+  constructor (relay: TestNode) {
+    this.proc = spawn(process.execPath, [TARGET, `${relay.addr}/p2p/${relay.peerId}`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.output += d })
+    holders.add(this)
+  }
+
+  async peerId (): Promise<string> {
+    return await eventually('the holder\'s peer id', async () => /^peer (\S+)$/m.exec(this.output)?.[1])
+  }
+
+  async relayed (): Promise<string> {
+    return await eventually('a relayed address', async () => /^relayed (\S+)$/m.exec(this.output)?.[1], 15_000)
+  }
+
+  async kill (): Promise<void> {
+    if (this.proc.exitCode == null && this.proc.signalCode == null) {
+      this.proc.kill('SIGKILL')
+      await once(this.proc, 'exit')
+    }
+    holders.delete(this)
+  }
+}
+
+const holders = new Set<Holder>()
+
+async function held (relay: TestNode): Promise<string[]> {
+  return (await relay.status()).slots?.held.map(s => s.peerId) ?? []
+}
+
+describe('a relay\'s slots', () => {
+  after(async () => {
+    await Promise.all([...holders].map(async h => { await h.kill() }))
+    await stopAll()
+  })
+
+  it('one slot per address refuses a second node there in one line; a killed holder\'s slot is free at once', async () => {
+    const relay = await TestNode.start({ name: 'r.dev', extra: ['--relay', '--relay-reservations-per-ip', '1'] })
+    const first = new Holder(relay)
+    const firstId = await first.peerId()
+    assert.match(await first.relayed(), new RegExp(`/p2p/${relay.peerId}/p2p-circuit/p2p/${firstId}$`))
+    assert.deepEqual(await held(relay), [firstId])
+
+    const second = new Holder(relay)
+    const secondId = await second.peerId()
+    await relay.waitForOutput(new RegExp(`^refused a relay slot to ${secondId} \\(127\\.0\\.0\\.1\\): 1 slot is held from that address$`, 'm'), 15_000)
+    assert.equal(relay.output.match(new RegExp(`^refused a relay slot to ${secondId} \\(`, 'mg'))?.length, 1, 'one line for the refusal')
+    assert.deepEqual(await held(relay), [firstId], 'the second node holds no slot')
+    assert.doesNotMatch(second.output, /^relayed/m)
+    await second.kill()
+
+    await first.kill()
+    await eventually('the killed holder\'s slot freed', async () => (await held(relay)).length === 0)
+    const third = new Holder(relay)
+    const thirdId = await third.peerId()
+    await third.relayed()
+    assert.deepEqual(await held(relay), [thirdId])
+    assert.equal(relay.output.match(/^refused /mg)?.length, 1, 'the third node was not refused')
+  })
+})
