@@ -6,8 +6,10 @@
  * key is the one this node has pinned to the publisher's name (learned through the names
  * protocol, from the publisher or from any peer, as `names` shows); its archive only if its size
  * and BLAKE3 are the record's, it unpacks cleanly (storage/archive.ts), and its metadata.json
- * says what the record says. Dependencies are planned and checked before anything is
- * written, and installed first. Each package is unpacked beside its final folder and renamed
+ * says what the record says. Every candidate node is asked, and the newest release that checks
+ * out on any of them is taken, with every node that listed it as a source: a fetch that fails
+ * on one tries the next. Dependencies are planned and checked before anything is written, and
+ * installed first. Each package is unpacked beside its final folder and renamed
  * into place, so an install cut at any point leaves no half-unpacked package: the next one
  * starts clean.
  */
@@ -36,6 +38,11 @@ export const INCOMING_PREFIX = '.incoming-'
 const LEARN_NAME_MS = 5_000
 /** How many of a node's newest releases of a package are checked, looking for one that holds. */
 const CHECKED_PER_NODE = 3
+/**
+ * The most nodes asked for one package, at once: the publisher and the connected nodes are
+ * few; a node with many peers asks the first of them, not all, so one install stays cheap.
+ */
+const MAX_ASKED = 16
 /** The most releases one install may bring: a package with its dependencies, theirs, and so on. */
 const MAX_PLAN = 64
 /** How long a dependency missing at start is looked for while the node's peers connect. */
@@ -62,15 +69,29 @@ export interface InstallParts {
   packages: PackageHost
 }
 
-/** One release to install, checked, and the node it was found on. */
+/** A node that listed a release: its name (or peer id), and the connection it was asked on. */
+export interface Source {
+  from: string
+  connection: Connection
+}
+
+/** One release to install, checked, and the nodes that listed it. */
 export interface Planned {
   release: Release
   hash: string
-  /** the name (or peer id) of the node it comes from */
-  from: string
-  connection: Connection
+  /** in the order they are asked for its archive, the first of them shown as where it comes from */
+  sources: Source[]
   /** the fingerprint of the publisher's key that signed it, as `names` shows it */
   key: string
+}
+
+/** A release that checks out on one node. */
+type Checked = Omit<Planned, 'sources'> & Source
+
+/** Where an archive came from, and what the nodes before it said instead of delivering it. */
+export interface Fetched {
+  from: string
+  failed: string[]
 }
 
 export interface PlanOptions {
@@ -132,7 +153,11 @@ export class Installer {
         const plan = await this.plan(id, { signal })
         const asking = plan.find(p => p.release.capabilities.length > 0)
         if (asking != null) throw new InstallError(`${releaseId(asking.release)} asks for ${holds(asking.release)}: nothing is granted unasked at start; review it with: hwd install ${id}`)
-        await this.install(plan, (p, scripts) => { print(`${describePlanned(p)}, holding ${holds(p.release)}: installed${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`) }, signal)
+        await this.install(plan, (p, scripts, fetched) => {
+          const note = fellBack(p, fetched)
+          if (note != null) print(note)
+          print(`${describePlanned(p)}, holding ${holds(p.release)}: installed${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`)
+        }, signal)
         return
       } catch (err) {
         if (!(err instanceof NotServedError) || Date.now() > until) throw err
@@ -169,21 +194,22 @@ export class Installer {
    * install at a time. A release is kept and mirrored only once its package has loaded; a
    * failure says which of the plan did get installed before it.
    */
-  async install (plan: Planned[], onInstalled: (p: Planned, scripts: string[]) => void, signal?: AbortSignal): Promise<void> {
+  async install (plan: Planned[], onInstalled: (p: Planned, scripts: string[], fetched: Fetched) => void, signal?: AbortSignal): Promise<void> {
     await this.changes.run(async () => {
       await mkdir(this.parts.dir, { recursive: true })
       const done: string[] = []
       for (const p of plan) {
         const id = releaseId(p.release)
-        const failed = (why: string): InstallError => new InstallError(`${id} ${p.release.version} from ${p.from}: ${why}; ${done.length > 0 ? `installed before it: ${done.join(', ')}` : 'nothing installed'}`)
+        const failed = (why: string, from?: string): InstallError => new InstallError(`${id} ${p.release.version}${from != null ? ` from ${from}` : ''}: ${why}; ${done.length > 0 ? `installed before it: ${done.join(', ')}` : 'nothing installed'}`)
         // another install, queued before this one, may have brought it as a dependency
         if (this.present(id) != null) continue
         signal?.throwIfAborted()
         let archive: Uint8Array
+        let fetched: Fetched
         try {
-          archive = await fetchArchive(p.connection, p.release, signal)
+          ({ archive, ...fetched } = await this.fetch(p, signal))
         } catch (err) {
-          throw failed(`fetching it failed: ${describeError(err)}`)
+          throw failed(describeError(err))
         }
         const incoming = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}`)
         const final = join(this.parts.dir, id)
@@ -196,7 +222,7 @@ export class Installer {
           await fsyncDir(this.parts.dir)
         } catch (err) {
           await rm(incoming, { recursive: true, force: true })
-          if (err instanceof ArchiveError || err instanceof InstallError) throw failed(err.message)
+          if (err instanceof ArchiveError || err instanceof InstallError) throw failed(err.message, fetched.from)
           throw err
         }
         let scripts: string[]
@@ -204,13 +230,30 @@ export class Installer {
           scripts = await this.parts.packages.loadInstalled(final)
         } catch (err) {
           await this.remove(final)
-          throw failed(`it did not load: ${describeError(err)}`)
+          throw failed(`it did not load: ${describeError(err)}`, fetched.from)
         }
         await this.parts.releases.add(p.release, p.hash, archive)
         done.push(id)
-        onInstalled(p, scripts)
+        onInstalled(p, scripts, fetched)
       }
     })
+  }
+
+  /**
+   * The archive of `p`, checked against its record, from the first of its sources that
+   * delivers it: one that cuts the fetch, refuses it or sends other bytes is passed over.
+   */
+  private async fetch (p: Planned, signal?: AbortSignal): Promise<Fetched & { archive: Uint8Array }> {
+    const failed: string[] = []
+    for (const { from, connection } of p.sources) {
+      signal?.throwIfAborted()
+      try {
+        return { archive: await fetchArchive(connection, p.release, signal), from, failed }
+      } catch (err) {
+        failed.push(`${from}: ${describeError(err)}`)
+      }
+    }
+    throw new InstallError(`no node delivered its archive (asked ${printable(failed.join('; '))})`)
   }
 
   /** metadata.json inside the archive must say what the signed record says. */
@@ -226,40 +269,49 @@ export class Installer {
     if (differs.length > 0) throw new InstallError(`the archive's metadata.json does not match its signed release: ${differs.join(', ')}`)
   }
 
-  /** The release of `id` to install: the newest (or `version`) that checks out on the first node that has it. */
+  /**
+   * The release of `id` to install: the newest (or `version`) that checks out on any node
+   * asked, with every node that listed that same release (same BLAKE3) as a source.
+   */
   private async find (id: string, options: PlanOptions): Promise<Planned> {
     const [, publisher] = id.split(':')
-    const asked: string[] = []
-    for (const node of this.candidates(publisher, options.from)) {
-      let connection: Connection
-      let releases: Release[]
+    const answers = await Promise.all(this.candidates(publisher, options.from).map(async node => await this.ask(node, id, publisher, options)))
+    // a stable sort: of equal versions, the first node asked stays first
+    const found = answers.flatMap(a => a.found ?? []).sort((a, b) => newestFirst(a.release, b.release))
+    if (found.length === 0) {
+      const asked = answers.flatMap(a => a.notes)
+      const where = asked.length === 0 ? 'no node to ask: connect to one that has it, or name one with --from' : `asked ${asked.join('; ')}`
+      throw new NotServedError(`no node serves ${id}${options.version != null ? ` ${options.version}` : ''} that this node can trust (${printable(where)}); nothing installed`)
+    }
+    const { release, hash, key } = found[0]
+    return { release, hash, key, sources: found.filter(f => f.hash === hash).map(({ from, connection }) => ({ from, connection })) }
+  }
+
+  /** The newest (or `version`) release of `id` that checks out on `node`, of its few newest, and what failed on the way. */
+  private async ask (node: string, id: string, publisher: string, options: PlanOptions): Promise<{ found?: Checked, notes: string[] }> {
+    let connection: Connection
+    let releases: Release[]
+    try {
+      connection = await this.connect(node, options.signal)
+      releases = await listReleases(connection, id, options.signal)
+    } catch (err) {
+      return { notes: [`${node}: ${describeError(err)}`] }
+    }
+    const wanted = releases
+      .filter(r => releaseId(r) === id && (options.version == null || r.version === options.version))
+      .sort(newestFirst)
+    if (wanted.length === 0) return { notes: [`${node}: ${releases.length === 0 ? 'does not have it' : `has no version ${options.version ?? ''}`.trim()}`] }
+    const notes: string[] = []
+    // a forged newer record must not hide a good older one, nor a node's thousand forgeries cost a thousand checks
+    for (const release of wanted.slice(0, CHECKED_PER_NODE)) {
       try {
-        connection = await this.connect(node, options.signal)
-        releases = await listReleases(connection, id, options.signal)
+        const key = fingerprint(await this.check(release, publisher, options.signal))
+        return { found: { release, hash: toString(release.blake3, 'base16'), key, from: node, connection }, notes }
       } catch (err) {
-        asked.push(`${node}: ${describeError(err)}`)
-        continue
-      }
-      const wanted = releases
-        .filter(r => releaseId(r) === id && (options.version == null || r.version === options.version))
-        .sort(newestFirst)
-      if (wanted.length === 0) {
-        asked.push(`${node}: ${releases.length === 0 ? 'does not have it' : `has no version ${options.version ?? ''}`.trim()}`)
-        continue
-      }
-      // the newest that checks out, of the few newest: a forged newer record must not hide a
-      // good older one, nor a node's thousand forgeries cost a thousand checks
-      for (const release of wanted.slice(0, CHECKED_PER_NODE)) {
-        try {
-          const key = fingerprint(await this.check(release, publisher, options.signal))
-          return { release, hash: toString(release.blake3, 'base16'), from: node, connection, key }
-        } catch (err) {
-          asked.push(`${node}: ${describeError(err)}`)
-        }
+        notes.push(`${node}: ${describeError(err)}`)
       }
     }
-    const where = asked.length === 0 ? 'no node to ask: connect to one that has it, or name one with --from' : `asked ${asked.join('; ')}`
-    throw new NotServedError(`no node serves ${id}${options.version != null ? ` ${options.version}` : ''} that this node can trust (${printable(where)}); nothing installed`)
+    return { notes }
   }
 
   /** The signing key, once its signature holds and it is the key pinned to `publisher`, learning that name first if need be. */
@@ -290,12 +342,12 @@ export class Installer {
     })
   }
 
-  /** Where to look: `--from` alone; else the publisher, then every connected node. */
+  /** Where to look: `--from` alone; else the publisher, then the connected nodes, at most MAX_ASKED in all. */
   private candidates (publisher: string, from?: string): string[] {
     if (from != null) return [from]
     const { node, names } = this.parts
     const connected = node.getPeers().map(p => names.nameOf(p) ?? p.toString())
-    return [...new Set([publisher, ...connected])].filter(n => n !== names.name)
+    return [...new Set([publisher, ...connected])].filter(n => n !== names.name).slice(0, MAX_ASKED)
   }
 
   private async connect (node: string, signal?: AbortSignal): Promise<Connection> {
@@ -305,9 +357,15 @@ export class Installer {
   }
 }
 
-/** `photos:pub.dev 0.1.0 from pub.dev: 5.0 KiB, blake3 6f4fc1f4e9098a63…, signed by pub.dev's key SHA256:…` */
+/** `photos:pub.dev 0.1.0 from pub.dev, b.dev: 5.0 KiB, blake3 6f4fc1f4e9098a63…, signed by pub.dev's key SHA256:…` */
 function describePlanned (p: Planned): string {
-  return `${releaseId(p.release)} ${p.release.version} from ${p.from}: ${formatBytes(p.release.size)}, blake3 ${p.hash.slice(0, 16)}…, signed by ${p.release.publisher}'s key ${p.key}`
+  return `${releaseId(p.release)} ${p.release.version} from ${p.sources.map(s => s.from).join(', ')}: ${formatBytes(p.release.size)}, blake3 ${p.hash.slice(0, 16)}…, signed by ${p.release.publisher}'s key ${p.key}`
+}
+
+/** `fetched photos:pub.dev 0.1.0 from b.dev; before it, pub.dev: …`, when a node before the one that delivered did not. */
+function fellBack (p: Planned, fetched: Fetched): string | undefined {
+  if (fetched.failed.length === 0) return undefined
+  return `fetched ${releaseId(p.release)} ${p.release.version} from ${fetched.from}; before it, ${printable(fetched.failed.join('; '))}`
 }
 
 function holds (release: Release): string {
@@ -339,13 +397,15 @@ export function installCommand (installer: Installer): Command {
       }
       const top = plan[plan.length - 1]
       if (!values.yes) {
-        const argv = ['install', id, '--from', top.from, '--version', top.release.version, ...plan.flatMap(p => ['--hash', p.hash]), '--yes']
+        const argv = ['install', id, '--from', top.sources[0].from, '--version', top.release.version, ...plan.flatMap(p => ['--hash', p.hash]), '--yes']
         const question = `install ${plan.length > 1 ? `these ${plan.length} packages` : 'it'}, granting what it asks for?`
         if (out.ask != null) out.ask(question, argv)
         else out.line(`not installed yet; to install, type: ${argv.join(' ')}`)
         return
       }
-      await installer.install(plan, (p, scripts) => {
+      await installer.install(plan, (p, scripts, fetched) => {
+        const note = fellBack(p, fetched)
+        if (note != null) out.line(note)
         out.line(`installed ${releaseId(p.release)}${scripts.length > 0 ? `: ${scripts.join(', ')}` : ''}`)
       }, signal)
     }

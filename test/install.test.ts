@@ -2,7 +2,7 @@ import '../daemon/polyfill.ts'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, afterEach, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -74,6 +74,50 @@ describe('hwd install', () => {
     assert.match((await c.run('help')).stdout, /download:photos:pub\.dev/)
   })
 
+  it('installs the newest release any node serves, and fetches it from the next node that listed it when one cannot deliver', async () => {
+    const { pub, dir } = await publisher()
+    const m1 = await TestNode.start({ name: 'm1.dev', peers: [pub.addr] })
+    await eventually('m1 knows pub.dev', async () => knows(await m1.status(), 'pub.dev', pub.peerId))
+    assert.match((await hwd(['install', '--home', m1.home, 'photos:pub.dev', '--yes'])).stdout, /^photos:pub\.dev 0\.1\.0 from pub\.dev: /m)
+    const meta = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'))
+    await writeFile(join(dir, 'metadata.json'), JSON.stringify({ ...meta, version: '0.2.0' }))
+    const published = await hwd(['publish', '--home', pub.home, dir])
+    const [, prefix] = /^published photos:pub\.dev 0\.2\.0 blake3 ([0-9a-f]{16})…$/m.exec(published.stdout) ?? []
+    assert.ok(prefix != null, published.stderr)
+    const m2 = await TestNode.start({ name: 'm2.dev', peers: [pub.addr] })
+    await eventually('m2 knows pub.dev', async () => knows(await m2.status(), 'pub.dev', pub.peerId))
+    assert.match((await hwd(['install', '--home', m2.home, 'photos:pub.dev', '--yes'])).stdout, /^photos:pub\.dev 0\.2\.0 from pub\.dev: /m)
+
+    // f1 asks the publisher first, then m2.dev: both list 0.2.0, but pub.dev's copy is corrupt and m2.dev's gone
+    const f1 = await TestNode.start({ name: 'f1.dev', peers: [pub.addr, m2.addr] })
+    await eventually('f1 knows pub.dev and m2.dev', async () => { const s = await f1.status(); return knows(s, 'pub.dev', pub.peerId) && knows(s, 'm2.dev', m2.peerId) })
+    const tar = (await readdir(join(pub.home, 'releases'))).find(n => n.startsWith(prefix) && n.endsWith('.tar')) ?? ''
+    const corrupt = await readFile(join(pub.home, 'releases', tar))
+    corrupt[600] ^= 0xff
+    await writeFile(join(pub.home, 'releases', tar), corrupt)
+    const mirrored = await readFile(join(m2.home, 'releases', tar))
+    await rm(join(m2.home, 'releases', tar))
+    const none = await hwd(['install', '--home', f1.home, 'photos:pub.dev', '--yes'])
+    assert.equal(none.code, 1, none.stdout)
+    assert.match(none.stderr, /photos:pub\.dev 0\.2\.0: no node delivered its archive \(asked pub\.dev: the archive does not match its hash in the release; m2\.dev: cannot read the archive: .+\); nothing installed/)
+    assert.deepEqual(await installedHere(f1), [])
+    assert.deepEqual(await readdir(join(f1.home, 'releases')), [])
+    await writeFile(join(m2.home, 'releases', tar), mirrored)
+    const next = await hwd(['install', '--home', f1.home, 'photos:pub.dev', '--yes'])
+    assert.equal(next.code, 0, next.stderr)
+    assert.match(next.stdout, /^photos:pub\.dev 0\.2\.0 from pub\.dev, m2\.dev: /m)
+    assert.match(next.stdout, /^fetched photos:pub\.dev 0\.2\.0 from m2\.dev; before it, pub\.dev: the archive does not match its hash in the release$/m)
+    assert.match(next.stdout, /^installed photos:pub\.dev: /m)
+
+    // with the publisher away, a node that knows both mirrors takes the newest whichever it asks first
+    await pub.stop()
+    const f2 = await TestNode.start({ name: 'f2.dev', peers: [m1.addr, m2.addr] })
+    await eventually('f2 knows m1.dev and m2.dev', async () => { const s = await f2.status(); return knows(s, 'm1.dev', m1.peerId) && knows(s, 'm2.dev', m2.peerId) })
+    const newest = await hwd(['install', '--home', f2.home, 'photos:pub.dev', '--yes'])
+    assert.equal(newest.code, 0, newest.stderr)
+    assert.match(newest.stdout, /^photos:pub\.dev 0\.2\.0 from m2\.dev: /m)
+  })
+
   it('asks on a terminal, and installs only when told yes', async () => {
     const { pub } = await publisher()
     const b = await TestNode.start({ name: 'b.dev', peers: [pub.addr] })
@@ -118,7 +162,7 @@ describe('hwd install', () => {
       const tampered = Buffer.from(archive)
       tampered[600] ^= 0xff
       serve = async stream => { await serveRequest(stream, '', sourceOf(theirs, tampered)) }
-      assert.match(await install(), /the archive does not match its hash in the release; nothing installed/)
+      assert.match(await install(), /photos:pub\.dev 0\.1\.0: no node delivered its archive \(asked 12D3\w+: the archive does not match its hash in the release\); nothing installed/)
 
       serve = async stream => {
         const pb = framed(stream, 1024 * 1024)
@@ -133,7 +177,7 @@ describe('hwd install', () => {
         raw.send(archive.subarray(0, archive.byteLength >> 1))
         raw.abort(new Error('cut'))
       }
-      assert.match(await install(), /from 12D3\w+: fetching it failed: .+; nothing installed/)
+      assert.match(await install(), /photos:pub\.dev 0\.1\.0: no node delivered its archive \(asked 12D3\w+: .+\); nothing installed/)
     } finally {
       await raw.stop()
     }
