@@ -100,7 +100,9 @@ export async function serveRequest (stream: Stream, peer: string, source: Releas
       found = await source.archive(hash)
       if (found != null) file = await open(found.path, 'r')
     } catch (err) {
-      await respond(raw, { status: Response.Status.ERROR, reason: `cannot read the archive: ${asError(err).message}` })
+      // the error's code only: its message names a path in this node's home, which is nobody else's business
+      const code = (err as NodeJS.ErrnoException).code
+      await respond(raw, { status: Response.Status.ERROR, reason: `cannot read the archive${code != null ? `: ${code}` : ''}` })
       return
     }
     if (found == null || file == null) {
