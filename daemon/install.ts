@@ -275,7 +275,10 @@ export class Installer {
    */
   private async find (id: string, options: PlanOptions): Promise<Planned> {
     const [, publisher] = id.split(':')
-    const answers = await Promise.all(this.candidates(publisher, options.from).map(async node => await this.ask(node, id, publisher, options)))
+    // one wait for the publisher's key, however many nodes are asked at once
+    let pinning: Promise<PeerId | undefined> | undefined
+    const pinned = async (): Promise<PeerId | undefined> => await (pinning ??= this.pinned(publisher, options.signal))
+    const answers = await Promise.all(this.candidates(publisher, options.from).map(async node => await this.ask(node, id, publisher, pinned, options)))
     // a stable sort: of equal versions, the first node asked stays first
     const found = answers.flatMap(a => a.found ?? []).sort((a, b) => newestFirst(a.release, b.release))
     if (found.length === 0) {
@@ -288,7 +291,7 @@ export class Installer {
   }
 
   /** The newest (or `version`) release of `id` that checks out on `node`, of its few newest, and what failed on the way. */
-  private async ask (node: string, id: string, publisher: string, options: PlanOptions): Promise<{ found?: Checked, notes: string[] }> {
+  private async ask (node: string, id: string, publisher: string, pinned: () => Promise<PeerId | undefined>, options: PlanOptions): Promise<{ found?: Checked, notes: string[] }> {
     let connection: Connection
     let releases: Release[]
     try {
@@ -305,7 +308,7 @@ export class Installer {
     // a forged newer record must not hide a good older one, nor a node's thousand forgeries cost a thousand checks
     for (const release of wanted.slice(0, CHECKED_PER_NODE)) {
       try {
-        const key = fingerprint(await this.check(release, publisher, options.signal))
+        const key = fingerprint(await this.check(release, publisher, pinned))
         return { found: { release, hash: toString(release.blake3, 'base16'), key, from: node, connection }, notes }
       } catch (err) {
         notes.push(`${node}: ${describeError(err)}`)
@@ -314,10 +317,10 @@ export class Installer {
     return { notes }
   }
 
-  /** The signing key, once its signature holds and it is the key pinned to `publisher`, learning that name first if need be. */
-  private async check (release: Release, publisher: string, signal?: AbortSignal): Promise<PeerId> {
+  /** The signing key, once its signature holds and it is the key pinned to `publisher` (`pinned`, which may wait to learn it). */
+  private async check (release: Release, publisher: string, pinnedKey: () => Promise<PeerId | undefined>): Promise<PeerId> {
     const signer = await verifyRelease(release).catch(err => { throw new InstallError(`its release is refused: ${describeError(err)}`) })
-    const pinned = await this.pinned(publisher, signal)
+    const pinned = await pinnedKey()
     if (pinned == null) throw new InstallError(`this node does not know ${publisher}'s key, so cannot check who signed it`)
     if (pinned.toString() !== signer) throw new InstallError(`it is signed by ${signer}, not by ${publisher}'s key ${pinned.toString()}`)
     return pinned
@@ -397,7 +400,7 @@ export function installCommand (installer: Installer): Command {
       }
       const top = plan[plan.length - 1]
       if (!values.yes) {
-        const argv = ['install', id, '--from', top.sources[0].from, '--version', top.release.version, ...plan.flatMap(p => ['--hash', p.hash]), '--yes']
+        const argv = ['install', id, '--version', top.release.version, ...plan.flatMap(p => ['--hash', p.hash]), '--yes']
         const question = `install ${plan.length > 1 ? `these ${plan.length} packages` : 'it'}, granting what it asks for?`
         if (out.ask != null) out.ask(question, argv)
         else out.line(`not installed yet; to install, type: ${argv.join(' ')}`)

@@ -47,7 +47,7 @@ const GOAL = 0.5
 const TCP_PORT = 9000
 const TCP_END = fileURLToPath(new URL('./bench/tcp-end.js', import.meta.url))
 
-interface Round { tcp: number, forwarded: number, ceiling: number, direct: number, relayed: number, relayedCpu: number }
+interface Round { tcp: number, forwarded: number, ceiling: number, direct: number, relayed: number }
 
 /** tcp-end.ts in a namespace: `line(word)` resolves to the words after `word` on the first line that starts with it. */
 function tcpEnd (nat: NatTopology, host: 'relay' | 'n1' | 'n2', args: string[]): { line: (word: string) => Promise<string[]>, exited: Promise<void> } {
@@ -165,7 +165,7 @@ async function bench (dir: string, options: { size: number, rounds: number }): P
       const direct = await download(receiver, relay, src, relay)
       const relayed = await download(receiver, sender, src, relay)
       console.log(`round ${i}: hwd direct from r.dev ${direct.mbps.toFixed(1)} MB/s (${(direct.mbps / tcp).toFixed(3)} of tcp), relayed from fake2.dev ${relayed.mbps.toFixed(1)} MB/s (${(relayed.mbps / tcp).toFixed(3)} of tcp), ${perGiB(relayed.cpu, src.size)} CPU s/GiB in its three daemons`)
-      rounds.push({ tcp, forwarded: forwarded.mbps, ceiling, direct: direct.mbps, relayed: relayed.mbps, relayedCpu: relayed.cpu })
+      rounds.push({ tcp, forwarded: forwarded.mbps, ceiling, direct: direct.mbps, relayed: relayed.mbps })
     }
     const ratio = (of: (r: Round) => number): number => median(rounds.map(r => of(r) / r.tcp))
     const mb = (of: (r: Round) => number): string => median(rounds.map(of)).toFixed(1)

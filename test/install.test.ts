@@ -48,7 +48,7 @@ describe('hwd install', () => {
     assert.match(shown.stderr, /not installed: there is no terminal to ask on; add --yes/)
     const run = await b.run('install', 'photos:pub.dev')
     assert.equal(run.code, 0, run.stderr)
-    assert.match(run.stdout, /^not installed yet; to install, type: install photos:pub\.dev --from pub\.dev --version 0\.1\.0 --hash [0-9a-f]{64} --yes$/m)
+    assert.match(run.stdout, /^not installed yet; to install, type: install photos:pub\.dev --version 0\.1\.0 --hash [0-9a-f]{64} --yes$/m)
     assert.deepEqual(await installedHere(b), [])
 
     const started = Date.now()

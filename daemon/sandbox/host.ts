@@ -46,10 +46,15 @@ const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has('--permission') 
  * missing or lacks --pdeathsig (not Linux, util-linux before 2.33) the process starts directly.
  */
 let deathSignalPrefix: string[] | undefined
+
+/** A package's process gets no environment but the daemon's DEBUG; without PATH, commands are looked for in /usr/bin and /bin. */
+function childEnv (): NodeJS.ProcessEnv {
+  return { DEBUG: process.env.DEBUG ?? '' }
+}
 function parentDeathPrefix (): string[] {
   if (deathSignalPrefix == null) {
     const prefix = ['setpriv', '--pdeathsig', 'KILL', '--']
-    const probe = process.platform === 'linux' ? spawnSync(prefix[0], [...prefix.slice(1), process.execPath, '--version'], { stdio: 'ignore' }) : undefined
+    const probe = process.platform === 'linux' ? spawnSync(prefix[0], [...prefix.slice(1), process.execPath, '--version'], { stdio: 'ignore', env: childEnv() }) : undefined
     deathSignalPrefix = probe?.status === 0 ? prefix : []
   }
   return deathSignalPrefix
@@ -116,7 +121,7 @@ export class SandboxedPackage {
       ...[...reads, ...own].map(p => `--allow-fs-read=${p}`),
       ...own.map(p => `--allow-fs-write=${p}`),
       CHILD_MAIN
-    ], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { DEBUG: process.env.DEBUG ?? '' }, cwd: dir, detached: true })
+    ], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: childEnv(), cwd: dir, detached: true })
     const channel = new Channel(child.stdio[3] as Socket, CHILD_LIMITS)
     const sandbox = new SandboxedPackage(ctx, capabilities, parts, child, channel, new HeldStreams(channel))
     sandbox.answer()
