@@ -21,13 +21,13 @@ export interface Slot { peer: PeerId, expires: Date }
  *   one host cannot take them all: the connection gater, asked before each reservation and
  *   renewal (`onRequest`), refuses the rest, and libp2p answers them PERMISSION_DENIED.
  *
- * libp2p's reservation keeps the expiry it was made with when its holder renews it (only its
- * timer is reset), so a renewed slot would seem to have expired: the last time a holder asked
- * gives the real expiry.
+ * A renewal is made a new reservation: the gater drops the holder's old one just before libp2p
+ * makes it again. libp2p would instead reset the old one's timer, keep its first expiry (so
+ * status would show a renewed slot as expired), and use retimeable-signal's `reset`, after
+ * which `clear` no longer stops the timer: a slot freed by `onDisconnect` would then, at its old
+ * expiry, delete the peer's next one.
  */
 export class RelaySlots {
-  /** when each peer last asked for a slot, by peer id; only holders and the latest asker are kept */
-  private readonly asked = new Map<string, number>()
   private readonly refusals: RefusalLines
 
   constructor (private readonly node: () => HwdLibp2p | undefined, private readonly perIp: number, print: (text: string) => void) {
@@ -45,25 +45,23 @@ export class RelaySlots {
       this.refusals.tell(peer.toString(), `a relay slot to ${peer.toString()}`, full, `${this.perIp} ${this.perIp === 1 ? 'slot is' : 'slots are'} held from that address`)
       return true
     }
-    const held = new Set([...this.relay?.reservations.keys() ?? []].map(String))
-    for (const id of this.asked.keys()) if (!held.has(id)) this.asked.delete(id)
-    this.asked.set(peer.toString(), Date.now())
+    this.drop(peer)
     return false
   }
 
   /**
    * The IP address `peer` asks from when other holders already hold `perIp` slots from it. The
    * gater is told only the peer: it asks over a direct connection (libp2p refuses a reservation
-   * over a relayed one), so its direct connections' addresses are the ones to count. Its own
-   * slot is not counted, so that a renewal is never refused.
+   * over a relayed one), so its direct connections' addresses are the ones to count. A holder
+   * asking again is renewing, and is never refused.
    */
   private fullAddress (peer: PeerId): string | undefined {
     const reservations = this.relay?.reservations
-    if (reservations == null) return undefined
+    if (reservations == null || reservations.has(peer)) return undefined
     const hosts = new Map<string, number>()
-    for (const [holder, { addr }] of reservations) {
+    for (const { addr } of reservations.values()) {
       const host = hostOf(addr)
-      if (host != null && !holder.equals(peer)) hosts.set(host, (hosts.get(host) ?? 0) + 1)
+      if (host != null) hosts.set(host, (hosts.get(host) ?? 0) + 1)
     }
     return this.node()?.getConnections(peer)
       .filter(c => !isRelayed(c.remoteAddr))
@@ -73,22 +71,22 @@ export class RelaySlots {
 
   /** The node's `peer:disconnect`, sent when a peer's last connection closes: its slot, if it held one, is free. */
   readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    this.drop(event.detail)
+  }
+
+  /** Free `peer`'s slot, if it holds one, with its timer, which left running would abort it at its expiry. */
+  private drop (peer: PeerId): void {
     const reservations = this.relay?.reservations
-    const reservation = reservations?.get(event.detail)
+    const reservation = reservations?.get(peer)
     if (reservations == null || reservation == null) return
-    // its timer, left running, would delete the peer's next slot when this one would have expired
     reservation.signal.clear()
-    reservations.delete(event.detail)
-    this.asked.delete(event.detail.toString())
+    reservations.delete(peer)
   }
 
   /** The slots held now, soonest to expire first. */
   list (): Slot[] {
     const slots: Slot[] = []
-    for (const [peer, reservation] of this.relay?.reservations ?? []) {
-      const renewed = (this.asked.get(peer.toString()) ?? 0) + RESERVATION_TTL_MS
-      slots.push({ peer, expires: new Date(Math.max(reservation.expiry.getTime(), renewed)) })
-    }
+    for (const [peer, reservation] of this.relay?.reservations ?? []) slots.push({ peer, expires: reservation.expiry })
     return slots.sort((a, b) => a.expires.getTime() - b.expires.getTime())
   }
 

@@ -85,12 +85,14 @@ interface RelayServer {
   stopHop: (...args: unknown[]) => Promise<unknown>
 }
 
-/** The part of @libp2p/utils 7's message streams that a relayed pair uses. */
+/** The part of @libp2p/yamux 8's streams that a relayed pair uses. */
 interface RelayedStream {
-  readStatus: string
+  status: string
   writableNeedsDrain: boolean
-  pause: () => void
-  resume: () => void
+  /** stop sending window updates: the peer may send what is left of the window, then waits */
+  sendPause: () => void
+  /** send them again, starting with one for what was taken meanwhile */
+  sendResume: () => void
   addEventListener: (type: string, listener: () => void, options?: { once: boolean }) => void
 }
 
@@ -100,9 +102,13 @@ interface RelayedStream {
  * than the other hop takes gets its Yamux window opened again and again, and what it sends
  * waits in the relay's memory, without bound. Two peers working together (one that grants a
  * huge window and stops reading, one that sends) could fill a relay's memory with one
- * connection. Here each stream of a relayed pair is paused while the other one needs a drain,
- * and resumed on it: a paused Yamux stream sends no window updates, so the faster hop waits at
- * the relay's window, as it would at the slower hop's if there were no relay.
+ * connection. Here each stream of a relayed pair stops opening its window while the other one
+ * needs a drain, and opens it again on the drain: the faster hop waits at the relay's window,
+ * as it would at the slower hop's if there were no relay.
+ *
+ * The stream is not paused (`pause()`), only its window held: what has arrived is still handed
+ * to the pipe at once, so the end of a stream never finds bytes waiting behind it (a paused
+ * stream's 'remoteCloseWrite' ends the pipe's reading before they are let out).
  *
  * `handleConnect` runs `stopHop`, which opens the destination's stream, and at its end joins the
  * two; the hop stream is then unwrapped, and unwrapping it again only returns it.
@@ -127,7 +133,7 @@ export function holdWhileOtherHopFull (service: unknown): void {
     if (call.destination == null) return
     const source = args.stream.unwrap()
     if (!isRelayedStream(source) || !isRelayedStream(call.destination)) {
-      notApplied(HOLD_RELAYED, 'a relayed stream has no pause, resume, readStatus and writableNeedsDrain')
+      notApplied(HOLD_RELAYED, 'a relayed stream has no sendPause, sendResume, status and writableNeedsDrain')
       return
     }
     holdWhileFull(source, call.destination)
@@ -137,18 +143,24 @@ export function holdWhileOtherHopFull (service: unknown): void {
 
 function isRelayedStream (stream: unknown): stream is RelayedStream {
   const s = stream as Partial<RelayedStream> | null
-  return typeof s?.pause === 'function' && typeof s.resume === 'function' && typeof s.addEventListener === 'function' &&
-    typeof s.readStatus === 'string' && typeof s.writableNeedsDrain === 'boolean'
+  return typeof s?.sendPause === 'function' && typeof s.sendResume === 'function' && typeof s.addEventListener === 'function' &&
+    typeof s.status === 'string' && typeof s.writableNeedsDrain === 'boolean'
 }
 
-/** Pause `from` while `to` needs a drain: what `from` delivers goes nowhere but into `to`. */
+/**
+ * Hold `from`'s window while `to` needs a drain: what `from` delivers goes nowhere but into `to`.
+ * A `to` that closes never drains, and `from` stays held: the relay tears the pair down.
+ */
 function holdWhileFull (from: RelayedStream, to: RelayedStream): void {
-  const resume = (): void => { if (from.readStatus === 'paused') from.resume() }
-  // a closed `to` drains no more: what `from` holds goes to the pipe, which drops it, and `from` can end
-  to.addEventListener('close', resume, { once: true })
+  let held = false
+  const release = (): void => {
+    held = false
+    if (from.status === 'open') from.sendResume()
+  }
   from.addEventListener('message', () => {
-    if (!to.writableNeedsDrain || from.readStatus !== 'readable') return
-    from.pause()
-    to.addEventListener('drain', resume, { once: true })
+    if (held || !to.writableNeedsDrain || from.status !== 'open') return
+    held = true
+    from.sendPause()
+    to.addEventListener('drain', release, { once: true })
   })
 }

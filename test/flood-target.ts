@@ -4,9 +4,9 @@ import '../daemon/polyfill.ts'
  * like a peer that stops reading, or kill it like one that vanishes: a bare libp2p node that
  * reserves a slot on the relay given as its argument (listening on /p2p-circuit reserves one,
  * NAT or not), and on each FLOOD_PROTOCOL stream grants the opener FLOOD_WINDOW bytes of Yamux
- * window at once, reading nothing (test/relay-memory.test.ts). It prints `peer ID` once it
- * runs, `relayed ADDR` once it can be reached through the relay, and `granted` once it has
- * granted a window.
+ * window at once (test/relay-memory.test.ts). It prints `peer ID` once it runs, `relayed ADDR`
+ * once it can be reached through the relay, `granted` once it has granted a window, and
+ * `received BYTES` when the opener has closed the stream. test/relay-holder.ts runs it.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -35,6 +35,9 @@ if (process.argv[1] === new URL(import.meta.url).pathname) {
     s.recvWindow = FLOOD_WINDOW
     s.sendWindowUpdate()
     console.log('granted')
+    let received = 0
+    stream.addEventListener('message', evt => { received += evt.data.byteLength })
+    stream.addEventListener('remoteCloseWrite', () => { console.log(`received ${received}`) })
   }, { runOnLimitedConnection: true })
   console.log(`peer ${node.peerId.toString()}`)
   await node.dial(multiaddr(process.argv[2]))

@@ -7,43 +7,9 @@ import '../daemon/polyfill.ts'
  * all at 127.0.0.1.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { after, describe, it } from 'node:test'
 import { eventually, stopAll, TestNode } from './helpers.ts'
-
-const TARGET = fileURLToPath(new URL('./flood-target.js', import.meta.url))
-
-/** A NAT'd node reserving on `relay`, what it has printed, and its peer id once it has printed it. */
-class Holder {
-  output = ''
-  readonly proc: ChildProcess
-
-  constructor (relay: TestNode) {
-    this.proc = spawn(process.execPath, [TARGET, `${relay.addr}/p2p/${relay.peerId}`], { stdio: ['ignore', 'pipe', 'inherit'] })
-    this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => { this.output += d })
-    holders.add(this)
-  }
-
-  async peerId (): Promise<string> {
-    return await eventually('the holder\'s peer id', async () => /^peer (\S+)$/m.exec(this.output)?.[1])
-  }
-
-  async relayed (): Promise<string> {
-    return await eventually('a relayed address', async () => /^relayed (\S+)$/m.exec(this.output)?.[1], 15_000)
-  }
-
-  async kill (): Promise<void> {
-    if (this.proc.exitCode == null && this.proc.signalCode == null) {
-      this.proc.kill('SIGKILL')
-      await once(this.proc, 'exit')
-    }
-    holders.delete(this)
-  }
-}
-
-const holders = new Set<Holder>()
+import { Holder, killHolders } from './relay-holder.ts'
 
 async function held (relay: TestNode): Promise<string[]> {
   return (await relay.status()).slots?.held.map(s => s.peerId) ?? []
@@ -51,7 +17,7 @@ async function held (relay: TestNode): Promise<string[]> {
 
 describe('a relay\'s slots', () => {
   after(async () => {
-    await Promise.all([...holders].map(async h => { await h.kill() }))
+    await killHolders()
     await stopAll()
   })
 
