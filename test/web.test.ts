@@ -223,6 +223,22 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await shot(phone, '08-hostile-phone')
     await phone.close()
   })
+
+  it('shows a download whose last step failed with its own error, as the terminal has it, not as done', async () => {
+    await writeFile(join(drive(b), 'blocked.bin'), randomBytes(256 * 1024))
+    // the final name is taken by a folder: every byte arrives and checks out, then the rename into place fails
+    await mkdir(join(drive(a), 'blocked.bin'))
+    const run = await a.run('download:' + CHAT_PKG, 'blocked.bin', 'fake2.dev')
+    assert.equal(run.code, 1, run.stdout)
+    const line = `blocked.bin: cannot be saved into ${CHAT_PKG} (EISDIR)`
+    assert.equal(run.stderr, `hwd: ${line}\n`)
+    const row = pageA.locator('.transfer.failed', { hasText: 'blocked.bin' })
+    await row.waitFor()
+    assert.match(await row.locator('.figures').textContent() ?? '', /^100% · 256\.0 KiB of 256\.0 KiB · failed$/)
+    assert.equal(await row.locator('.reason').textContent(), line)
+    assert.equal(await pageA.locator('.transfer.done', { hasText: 'blocked.bin' }).count(), 0)
+    await shot(pageA, '09-failed-last-step')
+  })
 })
 
 describe('an upload into a drive', () => {
