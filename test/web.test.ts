@@ -239,6 +239,23 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     assert.equal(await pageA.locator('.transfer.done', { hasText: 'blocked.bin' }).count(), 0)
     await shot(pageA, '09-failed-last-step')
   })
+
+  it('shows the files of a package installed after start as they arrive, and its drive no more once uninstalled', async () => {
+    const work = await tempHome('hwd-pkg-')
+    assert.equal((await hwd(['new', 'photos', '--publisher', 'fake2.dev', '--dir', work])).code, 0)
+    const published = await hwd(['publish', '--home', b.home, join(work, 'photos')])
+    assert.equal(published.code, 0, published.stderr)
+    const installed = await hwd(['install', '--home', a.home, 'photos:fake2.dev', '--yes'])
+    assert.equal(installed.code, 0, installed.stderr)
+    const photos = pageA.locator('.drive[data-package="photos:fake2.dev"]')
+    await photos.waitFor()
+    await writeFile(join(drive(a, 'photos:fake2.dev'), 'arrived.jpg'), 'a photo')
+    await photos.locator('td.name', { hasText: 'arrived.jpg' }).waitFor()
+    await shot(pageA, '10-installed-drive')
+    const uninstalled = await hwd(['uninstall', '--home', a.home, 'photos:fake2.dev'])
+    assert.equal(uninstalled.code, 0, uninstalled.stderr)
+    await photos.waitFor({ state: 'detached' })
+  })
 })
 
 describe('an upload into a drive', () => {

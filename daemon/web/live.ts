@@ -22,13 +22,16 @@ const KEEPALIVE_MS = 15_000
 export interface LiveSources {
   state(): Promise<PageState>
   transfers(): TransfersEvent
-  /** the drives' folders, watched for files coming and going */
+  /** the drives' folders, watched for files coming and going; `watchFolders` follows it as packages come and go */
   folders(): string[]
 }
 
 export class Live {
   private readonly clients = new Set<ServerResponse>()
-  private readonly watchers: FSWatcher[] = []
+  /** by folder */
+  private readonly watchers = new Map<string, FSWatcher>()
+  /** between `start` and `stop`: only then are folders watched */
+  private on = false
   private ticker?: NodeJS.Timeout
   private keepalive?: NodeJS.Timeout
   private settle?: NodeJS.Timeout
@@ -40,25 +43,39 @@ export class Live {
   constructor (private readonly sources: LiveSources) {}
 
   start (): void {
-    for (const folder of this.sources.folders()) {
-      try {
-        // a partial file's every write is an event; only a file coming, going or changing is news
-        this.watchers.push(watch(folder, (_event, name) => { if (name == null || !isPartial(name)) this.changed() }))
-      } catch (err) {
-        log('cannot watch %s - %e', folder, err)
-      }
-    }
+    this.on = true
+    this.watchFolders()
     this.ticker = setInterval(() => { this.tick() }, TRANSFERS_MS)
     this.keepalive = setInterval(() => { for (const c of this.clients) c.write(':\n\n') }, KEEPALIVE_MS)
   }
 
   stop (): void {
-    for (const w of this.watchers) w.close()
+    this.on = false
+    for (const w of this.watchers.values()) w.close()
+    this.watchers.clear()
     clearInterval(this.ticker)
     clearInterval(this.keepalive)
     clearTimeout(this.settle)
     for (const c of this.clients) c.end()
     this.clients.clear()
+  }
+
+  /** Watch each drive's folder not watched yet, and no more those of drives gone (a package installed, uninstalled). */
+  watchFolders (): void {
+    if (!this.on) return
+    const folders = new Set(this.sources.folders())
+    for (const [folder, watcher] of this.watchers) {
+      if (!folders.has(folder)) { watcher.close(); this.watchers.delete(folder) }
+    }
+    for (const folder of folders) {
+      if (this.watchers.has(folder)) continue
+      try {
+        // a partial file's every write is an event; only a file coming, going or changing is news
+        this.watchers.set(folder, watch(folder, (_event, name) => { if (name == null || !isPartial(name)) this.changed() }))
+      } catch (err) {
+        log('cannot watch %s - %e', folder, err)
+      }
+    }
   }
 
   /** A page's event stream, opened with what it shows now. */
