@@ -9,10 +9,12 @@ import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { createServer, request, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { after, before, describe, it } from 'node:test'
+import { after, before, describe, it, mock } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium, NO_CHROMIUM, openPage, webAddress } from './browser.ts'
 import { Drive, isPartial } from '../storage/vfs.ts'
+import { Live } from '../daemon/web/live.ts'
+import type { PageState } from '../web/api.ts'
 import { CHAT_PKG, drive, hwd, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 
 const SHOTS = fileURLToPath(new URL('../../test-output/web/', import.meta.url))
@@ -271,6 +273,59 @@ describe('an upload into a drive', () => {
   })
 })
 
+describe('the page\'s live state', () => {
+  it('is computed one at a time, and once more after it for all the changes that came meanwhile', async () => {
+    let calls = 0
+    let inFlight = 0
+    let most = 0
+    let called = Promise.withResolvers<void>()
+    let release = (): void => {}
+    const live = new Live({
+      state: async () => {
+        calls++
+        most = Math.max(most, ++inFlight)
+        called.resolve()
+        // a slow state (many drives, many partial downloads); the page's first one comes at once
+        if (calls > 1) await new Promise<void>(resolve => { release = resolve })
+        inFlight--
+        return { name: `state ${calls}` } as unknown as PageState
+      },
+      transfers: () => ({ running: [], ended: [] }),
+      folders: () => []
+    })
+    const server = createServer((_req, res) => { void live.open(res) })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    live.start()
+    // the settling wait, on a clock of the test's: changes come as long after each other as it says
+    mock.timers.enable({ apis: ['setTimeout'] })
+    const settled = (): void => { mock.timers.tick(1000) }
+    try {
+      const states = await eventStream(`http://127.0.0.1:${(server.address() as { port: number }).port}/`, 'state')
+      assert.equal((await states.next()).name, 'state 1')
+      called = Promise.withResolvers()
+      live.changed()
+      settled()
+      await called.promise
+      called = Promise.withResolvers()
+      for (let i = 0; i < 10; i++) { live.changed(); settled() }
+      assert.equal(calls, 2, 'none started while one is computed')
+      release()
+      assert.equal((await states.next()).name, 'state 2')
+      settled()
+      await called.promise
+      release()
+      assert.equal((await states.next()).name, 'state 3')
+      assert.equal(calls, 3, 'the ten changes made one state')
+      assert.equal(most, 1, 'never two at once')
+    } finally {
+      mock.timers.reset()
+      live.stop()
+      server.close()
+      server.closeAllConnections()
+    }
+  })
+})
+
 describe('web page options', () => {
   after(stopAll)
 
@@ -300,4 +355,28 @@ async function evilSite (target: string, body: string): Promise<{ server: Server
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as { port: number }).port
   return { server, url: `http://127.0.0.1:${port}/` }
+}
+
+/** The `event`s of a server-sent event stream, in order, each's data parsed. */
+async function eventStream (url: string, event: string): Promise<{ next: () => Promise<any> }> {
+  const queue: any[] = []
+  let waiting: ((value: any) => void) | undefined
+  await new Promise<void>((resolve, reject) => {
+    request(url, res => {
+      let text = ''
+      res.setEncoding('utf8').on('data', (d: string) => {
+        text += d
+        let end: number
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const [head, data] = text.slice(0, end).split('\n')
+          text = text.slice(end + 2)
+          if (head !== `event: ${event}`) continue
+          const value = JSON.parse(data.slice('data: '.length))
+          if (waiting != null) { waiting(value); waiting = undefined } else queue.push(value)
+        }
+      })
+      resolve()
+    }).on('error', reject).end()
+  })
+  return { next: async () => queue.length > 0 ? queue.shift() : await new Promise(resolve => { waiting = resolve }) }
 }

@@ -32,6 +32,9 @@ export class Live {
   private readonly watchers = new Map<string, FSWatcher>()
   /** between `start` and `stop`: only then are folders watched */
   private on = false
+  /** a `state` being computed: a change meanwhile makes one more after it, never two at once */
+  private computing = false
+  private again = false
   private ticker?: NodeJS.Timeout
   private keepalive?: NodeJS.Timeout
   private settle?: NodeJS.Timeout
@@ -88,13 +91,33 @@ export class Live {
     send(res, 'transfers', this.sources.transfers())
   }
 
-  /** Something the page shows may have changed: send `state` once things settle. */
+  /**
+   * Something the page shows may have changed: send `state` once things settle. A state reads
+   * every drive, which may outlast SETTLE_MS: changes while one is computed make one more after it.
+   */
   changed (): void {
-    if (this.clients.size === 0 || this.settle != null) return
+    if (this.clients.size === 0) return
+    if (this.computing) { this.again = true; return }
+    if (this.settle != null) return
     this.settle = setTimeout(() => {
       this.settle = undefined
-      this.sources.state().then(state => { this.broadcast('state', state) }, err => { log('state failed - %e', err) })
+      void this.sendState()
     }, SETTLE_MS)
+  }
+
+  private async sendState (): Promise<void> {
+    this.computing = true
+    try {
+      this.broadcast('state', await this.sources.state())
+    } catch (err) {
+      log('state failed - %e', err)
+    } finally {
+      this.computing = false
+      if (this.again) {
+        this.again = false
+        this.changed()
+      }
+    }
   }
 
   broadcast (event: string, data: unknown): void {
