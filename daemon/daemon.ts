@@ -111,7 +111,7 @@ export class Daemon {
       const name = names.nameOrId(relay)
       terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
     })
-    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, origin: pkg => this.origin(pkg), publish: (pkg, topic, detail) => { this.web?.publish(pkg, topic, detail) } })
+    this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, origin: pkg => this.origin(pkg), publish: (pkg, topic, detail) => { this.web?.publish(pkg, topic, detail) }, changed: () => { this.web?.packagesChanged() } })
   }
 
   static async start (options: DaemonOptions, terminal: Terminal): Promise<Daemon> {

@@ -54,6 +54,8 @@ export interface PackageHostParts {
   /** where a package that is not built in came from: a folder, or an installed release and its hash */
   origin(pkg: LoadedPackage): string
   publish(pkg: string, topic: string, detail: unknown): void
+  /** a package was loaded or unloaded, at start or later (`install`, `uninstall`, a dependency fetched) */
+  changed(): void
 }
 
 /**
@@ -192,6 +194,7 @@ export class PackageHost {
     await pkg.runtime.stop?.()
     for (const script of Object.keys(pkg.metadata.scripts)) this.parts.commands.unregister(`${script}:${id}`)
     this.loaded.splice(this.loaded.indexOf(pkg), 1)
+    this.parts.changed()
     return pkg
   }
 
@@ -313,6 +316,7 @@ export class PackageHost {
       })
     }
     this.loaded.push({ ...pkg, runtime, drive: ctx.drive, sandbox })
+    this.parts.changed()
   }
 
   private refuse (err: unknown): void {

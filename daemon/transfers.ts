@@ -1,4 +1,4 @@
-import { HwdError } from '../errors.ts'
+import { describeError, HwdError, printable } from '../errors.ts'
 import type { Progress } from './commands.ts'
 
 export interface TransferInfo extends Progress {
@@ -9,11 +9,13 @@ export interface TransferInfo extends Progress {
   startedAt: number
 }
 
-/** How a transfer ended, as far as this node knows: a download checked and saved, an upload all sent, or neither. */
-export type Outcome = 'done' | 'sent' | 'cancelled' | 'cut off'
+/** How a transfer ended, as its worker reported it: a download checked and saved, an upload all sent, cancelled, or failed. */
+export type Outcome = 'done' | 'sent' | 'cancelled' | 'failed'
 
 export interface EndedTransfer extends TransferInfo {
   outcome: Outcome
+  /** why it failed or was cancelled: the worker's own one line, as the terminal prints it */
+  error?: string
 }
 
 /** Transfers that ended are remembered this many at most, newest kept, for the web page. */
@@ -27,7 +29,7 @@ export class CancelledError extends HwdError {
 /** The transfers running on this node, for `transfers`, `cancel` and `hwd status`. */
 export class TransferTable {
   /** `settled`: cancelled already, or finishing; either way `cancel` passes it by */
-  private readonly running = new Map<string, { info: TransferInfo, cancel: (err: CancelledError) => void, settled: boolean, outcome?: Outcome }>()
+  private readonly running = new Map<string, { info: TransferInfo, cancel: (err: CancelledError) => void, settled: boolean, cancelled: boolean }>()
   private readonly ended: EndedTransfer[] = []
 
   /**
@@ -36,7 +38,7 @@ export class TransferTable {
    * takes its file meanwhile.
    */
   begin (info: TransferInfo, cancel: (err: CancelledError) => void): void {
-    this.running.set(info.id, { info, cancel, settled: false })
+    this.running.set(info.id, { info, cancel, settled: false, cancelled: false })
   }
 
   /** `total` once it is known: a download learns it from the source's answer */
@@ -50,7 +52,7 @@ export class TransferTable {
   /** From now on `cancel` passes this transfer by: it is finishing, and will end either way. */
   finishing (id: string): void {
     const entry = this.running.get(id)
-    if (entry != null) { entry.settled = true; entry.outcome ??= 'done' }
+    if (entry != null) entry.settled = true
   }
 
   /** Whether `label` is being moved in that direction in that drive. */
@@ -58,13 +60,19 @@ export class TransferTable {
     return [...this.running.values()].some(({ info }) => info.direction === direction && info.drive === drive && info.label === label)
   }
 
-  end (id: string): void {
+  /**
+   * The worker is done: `error` is what it failed with (what its command prints), none if it
+   * succeeded. Its last step (a rename, a flush) may fail after every byte moved: only the
+   * worker knows how it ended.
+   */
+  end (id: string, error?: unknown): void {
     const entry = this.running.get(id)
     if (entry == null) return
     this.running.delete(id)
     const { info } = entry
-    const sent = info.direction === 'upload' && info.total != null && info.done >= info.total
-    this.ended.push({ ...info, outcome: entry.outcome ?? (sent ? 'sent' : 'cut off') })
+    const outcome = entry.cancelled ? 'cancelled' : error != null ? 'failed' : info.direction === 'download' ? 'done' : 'sent'
+    // a peer's words may be in it (a file name, a reason): escaped as the terminal shows them
+    this.ended.push({ ...info, outcome, ...(error != null ? { error: printable(describeError(error)) } : {}) })
     if (this.ended.length > RECENT) this.ended.shift()
   }
 
@@ -92,7 +100,7 @@ export class TransferTable {
     const entry = this.running.get(id)
     if (entry == null || entry.settled) return false
     entry.settled = true
-    entry.outcome = 'cancelled'
+    entry.cancelled = true
     entry.cancel(new CancelledError(`${entry.info.label}: cancelled`))
     return true
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { TransferTable, type TransferInfo } from '../daemon/transfers.ts'
+import { CancelledError, TransferTable, type TransferInfo } from '../daemon/transfers.ts'
+import { HwdError } from '../errors.ts'
 
 const info = (id: string, drive: string): TransferInfo => ({ id, label: 'a.bin', drive, peer: 'fake2.dev', direction: 'download', done: 0, startedAt: Date.now() })
 
@@ -25,5 +26,21 @@ describe('the transfer table', () => {
     table.finishing('three')
     assert.ok(!table.cancel('three'))
     assert.deepEqual(table.find('three'), [])
+  })
+  it('remembers how each transfer ended as its worker said, a finishing one that failed included', () => {
+    const table = new TransferTable()
+    const outcome = (id: string, direction: TransferInfo['direction'], error?: unknown, steps?: (id: string) => void): unknown => {
+      table.begin({ ...info(id, 'x:p'), direction }, () => {})
+      steps?.(id)
+      table.end(id, error)
+      const { outcome, error: reason } = table.recent().at(-1)!
+      return { outcome, reason }
+    }
+    assert.deepEqual(outcome('saved', 'download'), { outcome: 'done', reason: undefined })
+    assert.deepEqual(outcome('all sent', 'upload'), { outcome: 'sent', reason: undefined })
+    assert.deepEqual(outcome('rename failed', 'download', new HwdError('a.bin: cannot be saved into x:p (EISDIR)'), id => { table.finishing(id) }),
+      { outcome: 'failed', reason: 'a.bin: cannot be saved into x:p (EISDIR)' })
+    assert.deepEqual(outcome('reset', 'upload', new Error('the peer\u001b[2J\nwent')), { outcome: 'failed', reason: 'Error: the peer\\u001b[2J\\u000awent' }, 'escaped as the terminal prints it')
+    assert.deepEqual(outcome('stopped', 'download', new CancelledError('a.bin: cancelled'), id => { table.cancel(id) }), { outcome: 'cancelled', reason: 'a.bin: cancelled' })
   })
 })

@@ -9,10 +9,12 @@ import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { createServer, request, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { after, before, describe, it } from 'node:test'
+import { after, before, describe, it, mock } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium, NO_CHROMIUM, openPage, webAddress } from './browser.ts'
 import { Drive, isPartial } from '../storage/vfs.ts'
+import { Live } from '../daemon/web/live.ts'
+import type { PageState } from '../web/api.ts'
 import { CHAT_PKG, drive, hwd, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 
 const SHOTS = fileURLToPath(new URL('../../test-output/web/', import.meta.url))
@@ -223,6 +225,39 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     await shot(phone, '08-hostile-phone')
     await phone.close()
   })
+
+  it('shows a download whose last step failed with its own error, as the terminal has it, not as done', async () => {
+    await writeFile(join(drive(b), 'blocked.bin'), randomBytes(256 * 1024))
+    // the final name is taken by a folder: every byte arrives and checks out, then the rename into place fails
+    await mkdir(join(drive(a), 'blocked.bin'))
+    const run = await a.run('download:' + CHAT_PKG, 'blocked.bin', 'fake2.dev')
+    assert.equal(run.code, 1, run.stdout)
+    const line = `blocked.bin: cannot be saved into ${CHAT_PKG} (EISDIR)`
+    assert.equal(run.stderr, `hwd: ${line}\n`)
+    const row = pageA.locator('.transfer.failed', { hasText: 'blocked.bin' })
+    await row.waitFor()
+    assert.match(await row.locator('.figures').textContent() ?? '', /^100% · 256\.0 KiB of 256\.0 KiB · failed$/)
+    assert.equal(await row.locator('.reason').textContent(), line)
+    assert.equal(await pageA.locator('.transfer.done', { hasText: 'blocked.bin' }).count(), 0)
+    await shot(pageA, '09-failed-last-step')
+  })
+
+  it('shows the files of a package installed after start as they arrive, and its drive no more once uninstalled', async () => {
+    const work = await tempHome('hwd-pkg-')
+    assert.equal((await hwd(['new', 'photos', '--publisher', 'fake2.dev', '--dir', work])).code, 0)
+    const published = await hwd(['publish', '--home', b.home, join(work, 'photos')])
+    assert.equal(published.code, 0, published.stderr)
+    const installed = await hwd(['install', '--home', a.home, 'photos:fake2.dev', '--yes'])
+    assert.equal(installed.code, 0, installed.stderr)
+    const photos = pageA.locator('.drive[data-package="photos:fake2.dev"]')
+    await photos.waitFor()
+    await writeFile(join(drive(a, 'photos:fake2.dev'), 'arrived.jpg'), 'a photo')
+    await photos.locator('td.name', { hasText: 'arrived.jpg' }).waitFor()
+    await shot(pageA, '10-installed-drive')
+    const uninstalled = await hwd(['uninstall', '--home', a.home, 'photos:fake2.dev'])
+    assert.equal(uninstalled.code, 0, uninstalled.stderr)
+    await photos.waitFor({ state: 'detached' })
+  })
 })
 
 describe('an upload into a drive', () => {
@@ -235,6 +270,59 @@ describe('an upload into a drive', () => {
     assert.deepEqual(await readdir(d.root), [])
     assert.equal(await d.receive('five.bin', chunks(), 5000), 5000)
     assert.deepEqual(await readdir(d.root), ['five.bin'])
+  })
+})
+
+describe('the page\'s live state', () => {
+  it('is computed one at a time, and once more after it for all the changes that came meanwhile', async () => {
+    let calls = 0
+    let inFlight = 0
+    let most = 0
+    let called = Promise.withResolvers<void>()
+    let release = (): void => {}
+    const live = new Live({
+      state: async () => {
+        calls++
+        most = Math.max(most, ++inFlight)
+        called.resolve()
+        // a slow state (many drives, many partial downloads); the page's first one comes at once
+        if (calls > 1) await new Promise<void>(resolve => { release = resolve })
+        inFlight--
+        return { name: `state ${calls}` } as unknown as PageState
+      },
+      transfers: () => ({ running: [], ended: [] }),
+      folders: () => []
+    })
+    const server = createServer((_req, res) => { void live.open(res) })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    live.start()
+    // the settling wait, on a clock of the test's: changes come as long after each other as it says
+    mock.timers.enable({ apis: ['setTimeout'] })
+    const settled = (): void => { mock.timers.tick(1000) }
+    try {
+      const states = await eventStream(`http://127.0.0.1:${(server.address() as { port: number }).port}/`, 'state')
+      assert.equal((await states.next()).name, 'state 1')
+      called = Promise.withResolvers()
+      live.changed()
+      settled()
+      await called.promise
+      called = Promise.withResolvers()
+      for (let i = 0; i < 10; i++) { live.changed(); settled() }
+      assert.equal(calls, 2, 'none started while one is computed')
+      release()
+      assert.equal((await states.next()).name, 'state 2')
+      settled()
+      await called.promise
+      release()
+      assert.equal((await states.next()).name, 'state 3')
+      assert.equal(calls, 3, 'the ten changes made one state')
+      assert.equal(most, 1, 'never two at once')
+    } finally {
+      mock.timers.reset()
+      live.stop()
+      server.close()
+      server.closeAllConnections()
+    }
   })
 })
 
@@ -267,4 +355,28 @@ async function evilSite (target: string, body: string): Promise<{ server: Server
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as { port: number }).port
   return { server, url: `http://127.0.0.1:${port}/` }
+}
+
+/** The `event`s of a server-sent event stream, in order, each's data parsed. */
+async function eventStream (url: string, event: string): Promise<{ next: () => Promise<any> }> {
+  const queue: any[] = []
+  let waiting: ((value: any) => void) | undefined
+  await new Promise<void>((resolve, reject) => {
+    request(url, res => {
+      let text = ''
+      res.setEncoding('utf8').on('data', (d: string) => {
+        text += d
+        let end: number
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const [head, data] = text.slice(0, end).split('\n')
+          text = text.slice(end + 2)
+          if (head !== `event: ${event}`) continue
+          const value = JSON.parse(data.slice('data: '.length))
+          if (waiting != null) { waiting(value); waiting = undefined } else queue.push(value)
+        }
+      })
+      resolve()
+    }).on('error', reject).end()
+  })
+  return { next: async () => queue.length > 0 ? queue.shift() : await new Promise(resolve => { waiting = resolve }) }
 }

@@ -49,10 +49,13 @@ export interface TransferView {
   total?: number
 }
 
-/** The transfers running, and the last ones that ended with how each did (`done`, `sent`, `cancelled`, `cut off`) */
+/**
+ * The transfers running, and the last ones that ended with how each did (`done`, `sent`,
+ * `cancelled`, `failed`) as its worker reported it; `error`: the worker's one line, escaped
+ */
 export interface TransfersEvent {
   running: TransferView[]
-  ended: Array<TransferView & { outcome: string }>
+  ended: Array<TransferView & { outcome: string, error?: string }>
 }
 
 /** A chat message, as the chat package stores and publishes it */

@@ -17,8 +17,10 @@ interface Row {
   bar: HTMLProgressElement
   figures: HTMLSpanElement
   cancel: HTMLButtonElement
-  /** how it ended (`done`, `sent`, `cancelled`, `cut off`); undefined while running */
+  /** how it ended (`done`, `sent`, `cancelled`, `failed`); undefined while running */
   outcome?: string
+  /** why it failed: its worker's one line, as the terminal has it */
+  error?: string
 }
 
 export class Transfers {
@@ -33,6 +35,7 @@ export class Transfers {
       if (row.outcome != null) continue
       row.view = { ...row.view, ...t }
       row.outcome = t.outcome
+      row.error = t.error
       this.draw(row)
     }
     this.trim()
@@ -74,6 +77,7 @@ export class Transfers {
         el('span', { class: 'quiet' }, `${view.direction === 'download' ? 'from' : 'to'} ${view.peer}`),
         row.outcome == null ? row.cancel : undefined),
       bar, figures)
+    if (row.outcome === 'failed') row.li.append(el('p', { class: 'reason' }, row.error ?? ''))
     byId('no-transfers').hidden = this.rows.size > 0
   }
 

@@ -22,13 +22,19 @@ const KEEPALIVE_MS = 15_000
 export interface LiveSources {
   state(): Promise<PageState>
   transfers(): TransfersEvent
-  /** the drives' folders, watched for files coming and going */
+  /** the drives' folders, watched for files coming and going; `watchFolders` follows it as packages come and go */
   folders(): string[]
 }
 
 export class Live {
   private readonly clients = new Set<ServerResponse>()
-  private readonly watchers: FSWatcher[] = []
+  /** by folder */
+  private readonly watchers = new Map<string, FSWatcher>()
+  /** between `start` and `stop`: only then are folders watched */
+  private on = false
+  /** a `state` being computed: a change meanwhile makes one more after it, never two at once */
+  private computing = false
+  private again = false
   private ticker?: NodeJS.Timeout
   private keepalive?: NodeJS.Timeout
   private settle?: NodeJS.Timeout
@@ -40,25 +46,39 @@ export class Live {
   constructor (private readonly sources: LiveSources) {}
 
   start (): void {
-    for (const folder of this.sources.folders()) {
-      try {
-        // a partial file's every write is an event; only a file coming, going or changing is news
-        this.watchers.push(watch(folder, (_event, name) => { if (name == null || !isPartial(name)) this.changed() }))
-      } catch (err) {
-        log('cannot watch %s - %e', folder, err)
-      }
-    }
+    this.on = true
+    this.watchFolders()
     this.ticker = setInterval(() => { this.tick() }, TRANSFERS_MS)
     this.keepalive = setInterval(() => { for (const c of this.clients) c.write(':\n\n') }, KEEPALIVE_MS)
   }
 
   stop (): void {
-    for (const w of this.watchers) w.close()
+    this.on = false
+    for (const w of this.watchers.values()) w.close()
+    this.watchers.clear()
     clearInterval(this.ticker)
     clearInterval(this.keepalive)
     clearTimeout(this.settle)
     for (const c of this.clients) c.end()
     this.clients.clear()
+  }
+
+  /** Watch each drive's folder not watched yet, and no more those of drives gone (a package installed, uninstalled). */
+  watchFolders (): void {
+    if (!this.on) return
+    const folders = new Set(this.sources.folders())
+    for (const [folder, watcher] of this.watchers) {
+      if (!folders.has(folder)) { watcher.close(); this.watchers.delete(folder) }
+    }
+    for (const folder of folders) {
+      if (this.watchers.has(folder)) continue
+      try {
+        // a partial file's every write is an event; only a file coming, going or changing is news
+        this.watchers.set(folder, watch(folder, (_event, name) => { if (name == null || !isPartial(name)) this.changed() }))
+      } catch (err) {
+        log('cannot watch %s - %e', folder, err)
+      }
+    }
   }
 
   /** A page's event stream, opened with what it shows now. */
@@ -71,13 +91,33 @@ export class Live {
     send(res, 'transfers', this.sources.transfers())
   }
 
-  /** Something the page shows may have changed: send `state` once things settle. */
+  /**
+   * Something the page shows may have changed: send `state` once things settle. A state reads
+   * every drive, which may outlast SETTLE_MS: changes while one is computed make one more after it.
+   */
   changed (): void {
-    if (this.clients.size === 0 || this.settle != null) return
+    if (this.clients.size === 0) return
+    if (this.computing) { this.again = true; return }
+    if (this.settle != null) return
     this.settle = setTimeout(() => {
       this.settle = undefined
-      this.sources.state().then(state => { this.broadcast('state', state) }, err => { log('state failed - %e', err) })
+      void this.sendState()
     }, SETTLE_MS)
+  }
+
+  private async sendState (): Promise<void> {
+    this.computing = true
+    try {
+      this.broadcast('state', await this.sources.state())
+    } catch (err) {
+      log('state failed - %e', err)
+    } finally {
+      this.computing = false
+      if (this.again) {
+        this.again = false
+        this.changed()
+      }
+    }
   }
 
   broadcast (event: string, data: unknown): void {

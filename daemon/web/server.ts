@@ -102,6 +102,12 @@ export class WebServer {
     this.live.changed()
   }
 
+  /** A package was loaded or unloaded: its drive's folder is watched, or no more, and the page told. */
+  packagesChanged (): void {
+    this.live.watchFolders()
+    this.live.changed()
+  }
+
   /** What a package published (`message`: a chat entry): open pages show it at once. */
   publish (pkg: string, topic: string, detail: unknown): void {
     this.live.broadcast('publish', { package: pkg, topic, detail })

@@ -39,6 +39,8 @@ export async function download (our: PackageContext, id: string, options: Reques
   let stream: Stream | undefined
   // whether this attempt has opened the partial file: only then is it this attempt's to remove
   let opened = false
+  // what this download failed with, as its command reports it: the transfer table records it
+  let failure: Error | undefined
   try {
     const connection = await our.connect(source, { signal })
     stream = await connection.newStream(PROTOCOL, { signal: deadline(HEADER_TIMEOUT_MS, signal), runOnLimitedConnection: true })
@@ -121,9 +123,10 @@ export async function download (our: PackageContext, id: string, options: Reques
     return { file, source, size, blake3, resumedAt: offset, ms: Date.now() - started }
   } catch (err: any) {
     stream?.abort(asError(err))
-    throw await explain(cancel.signal.aborted ? cancel.signal.reason : err, drive, file, source, opened)
+    failure = await explain(cancel.signal.aborted ? cancel.signal.reason : err, drive, file, source, opened)
+    throw failure
   } finally {
-    our.transfers.end(id)
+    our.transfers.end(id, failure)
   }
 }
 

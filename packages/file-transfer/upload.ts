@@ -74,6 +74,8 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
   const onClose = (): void => { gone.abort(new BodyError(`${peer} is no longer reading ${file}`)) }
   stream.addEventListener('close', onClose, { once: true })
   const signal = AbortSignal.any([our.signal, gone.signal])
+  // what this upload failed with, for the transfer table: none if it was all sent
+  let failure: unknown
   try {
     const offset = options.offset > 0 && options.offset <= size && Buffer.from(options.ifVersion).toString('hex') === version ? options.offset : 0
     await writeResponse(stream, { status: Response.Status.OK, size, version: Buffer.from(version, 'hex'), offset }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
@@ -106,9 +108,13 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
       throw err
     }
     await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
+  } catch (err) {
+    // a reset comes as a StreamCloseEvent carrying the error (STYLE.md)
+    failure = (err as { error?: unknown }).error ?? err
+    throw err
   } finally {
     stream.removeEventListener('close', onClose)
-    our.transfers.end(id)
+    our.transfers.end(id, failure)
     await handle.close()
   }
 }
