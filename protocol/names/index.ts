@@ -122,7 +122,7 @@ export class NameService extends EventTarget {
     this.node = components.node
     this.book = components.book
     this.reports = new Reports(components.report, QUOTA_WINDOW_MS)
-    this.forwarder = new Forwarder(() => this.node.getPeers(), async (peer, records) => { await this.send(peer, records) })
+    this.forwarder = new Forwarder(() => this.node.getPeers(), async (peer, records) => await this.send(peer, records))
     this.onConnect = this.onConnect.bind(this)
     this.onSelfUpdate = this.onSelfUpdate.bind(this)
   }
@@ -257,13 +257,16 @@ export class NameService extends EventTarget {
     }, err => { log.error('could not sign our record - %e', err) })
   }
 
-  private async send (peer: PeerId, records: NameRecord[]): Promise<void> {
+  /** Whether `peer` took every announcement (it may still have dropped records over its quota, and said so). */
+  private async send (peer: PeerId, records: NameRecord[]): Promise<boolean> {
+    let took = true
     for (let i = 0; i < records.length; i += MAX_RECORDS) {
-      await this.sendOne(peer, { records: records.slice(i, i + MAX_RECORDS) })
+      took = await this.sendOne(peer, { records: records.slice(i, i + MAX_RECORDS) }) && took
     }
+    return took
   }
 
-  private async sendOne (peer: PeerId, announce: Announce): Promise<void> {
+  private async sendOne (peer: PeerId, announce: Announce): Promise<boolean> {
     const signal = AbortSignal.timeout(TIMEOUT_MS)
     let stream: Stream | undefined
     try {
@@ -273,9 +276,11 @@ export class NameService extends EventTarget {
       const receipt = await pb.read(Receipt, { signal })
       await stream.close({ signal })
       if (receipt.overQuota > 0) log('%p dropped %d of our records - %s', peer, receipt.overQuota, receipt.reason)
+      return true
     } catch (err: any) {
       log('could not announce to %p - %e', peer, err)
       stream?.abort(asError(err))
+      return false
     }
   }
 
