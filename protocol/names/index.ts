@@ -51,7 +51,9 @@
  *   its book, MAX_RECORDS per announcement, one announcement after another.
  * - Records it kept (new, fresher, or a pin replaced), passed on to its other peers: at most
  *   MAX_RECORDS per FORWARD_INTERVAL_MS, one announcement per peer at a time, never back to the
- *   peer it came from. A record dropped or refused is never passed on.
+ *   peer it came from. A record dropped or refused is never passed on. An announcement that
+ *   fails (no receipt within TIMEOUT_MS, a cut) is offered to that peer again, up to three
+ *   tries in all.
  * - Its own record, re-signed with a new `seq` and `issued_at`, to all peers when its addresses
  *   change and every REFRESH_MS.
  *
