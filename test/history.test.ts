@@ -10,6 +10,7 @@ import { homePaths } from '../storage/home.ts'
 import { CLI, eventually, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 import { nodeFlagsOf } from './launcher.ts'
 import { chatState, legacyText, writeLegacyLog } from './legacy-chat-log.ts'
+import { PROGRESS_LINES } from '../packages/chat-with-file-transfer/legacy-log.ts'
 
 const SEND = 'send:chat-with-file-transfer:template.os'
 const HISTORY = 'history:chat-with-file-transfer:template.os'
@@ -112,10 +113,10 @@ describe('chat history', () => {
     assert.doesNotMatch(a3.output, MIGRATED, 'migrated once')
   })
 
-  it('redoes a migration cut by a kill -9, without duplicates', async () => {
+  it('redoes a migration cut by a kill -9, without duplicates, telling how far a long one has got', async () => {
     const home = await tempHome()
     const peer = '12D3KooWGRUVh2rGmRdQMXKXfRzYvNzn6yXQeQ4ZkoMyjFPZnmmH'
-    const count = 100_000
+    const count = 2.5 * PROGRESS_LINES
     const log = await writeLegacyLog(home, peer, count)
     const db = join(chatState(home), 'chat.db')
     // The copy is one transaction: once its pages spill from SQLite's cache into the WAL, it has
@@ -132,6 +133,10 @@ describe('chat history', () => {
 
     const node = await TestNode.start({ name: 'fake2.dev', home, startMs: 60_000 })
     assert.equal((await node.waitForOutput(MIGRATED))[1], String(count))
+    const progress = [...node.output.matchAll(/^chat history: moving chat\.log into the database: (\d+) lines so far, (\d+)% of it read$/mg)]
+    assert.deepEqual(progress.map(m => Number(m[1])), [PROGRESS_LINES, 2 * PROGRESS_LINES], 'a line every PROGRESS_LINES')
+    assert.ok(Number(progress[0][2]) < Number(progress[1][2]) && Number(progress[1][2]) <= 100, progress.map(m => m[0]).join('\n'))
+    assert.ok(node.output.indexOf(progress[1][0]) < node.output.search(MIGRATED), 'before the line that says it is done')
     for (const i of [0, count - 1]) {
       const found = await node.run(SEARCH, `#${i}#`)
       assert.equal(found.stdout.trimEnd().split('\n').length, 1, found.stdout)

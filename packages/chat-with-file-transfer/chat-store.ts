@@ -47,7 +47,7 @@ export class ChatStore {
 
   /**
    * Open the history at `path`, first moving a legacy log at `log` into it (`said` gets the
-   * line that tells), then start the writer thread.
+   * lines that tell how far it has got and that it is done), then start the writer thread.
    */
   static async open (path: string, log: string, said: (line: string) => void): Promise<ChatStore> {
     let db: Database.Database
@@ -57,7 +57,7 @@ export class ChatStore {
       throw new HwdError(`${path}: cannot open the chat history (${err.code ?? err.message})`)
     }
     try {
-      const migrated = await migrateLegacyLog(db, log)
+      const migrated = await migrateLegacyLog(db, log, said)
       if (migrated != null) said(migrated)
     } catch (err) {
       db.close()

@@ -9,7 +9,7 @@
  * line marking a message unconfirmed, which names it by line, finds it again.
  */
 import { createReadStream } from 'node:fs'
-import { access, rename } from 'node:fs/promises'
+import { access, rename, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
 import type Database from 'better-sqlite3'
@@ -19,11 +19,13 @@ import type { ChatEntry } from './entry.ts'
 
 /** The meta key the commit writes: the number of messages copied. */
 const DONE = 'legacy-log-migrated'
+/** A long log gets a line every this many of its lines: a million messages take seconds to move. */
+export const PROGRESS_LINES = 100_000
 
 type Line = ChatEntry | { unconfirmed: string, line: number }
 
-/** Copy `log` into `db` unless it is missing or already copied; returns the line to say. */
-export async function migrateLegacyLog (db: Database.Database, log: string): Promise<string | undefined> {
+/** Copy `log` into `db` unless it is missing or already copied, telling `said` how far a long one has got; returns the line to say. */
+export async function migrateLegacyLog (db: Database.Database, log: string, said: (line: string) => void): Promise<string | undefined> {
   if (!await exists(log)) return undefined
   const done = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(DONE) as string | undefined
   let count = Number(done)
@@ -31,17 +33,17 @@ export async function migrateLegacyLog (db: Database.Database, log: string): Pro
     if (db.prepare('SELECT 1 FROM messages LIMIT 1').get() != null) {
       throw new HwdError(`${log}: the chat history already holds messages; move the old log aside to start, or chat.db to migrate it`)
     }
-    count = await copy(db, log)
+    count = await copy(db, log, said)
   }
   await rename(log, `${log}.migrated`)
   const name = basename(log)
   return `chat history: ${count} messages moved from ${name} into the database; the old log is kept as ${name}.migrated`
 }
 
-async function copy (db: Database.Database, log: string): Promise<number> {
+async function copy (db: Database.Database, log: string, said: (line: string) => void): Promise<number> {
   db.exec('BEGIN')
   try {
-    const { count, last } = await withTextIndexAfter(db, async () => await fill(db, log))
+    const { count, last } = await withTextIndexAfter(db, async () => await fill(db, log, said))
     check(db, log, count, last)
     db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(DONE, String(count))
     db.exec('COMMIT')
@@ -54,12 +56,15 @@ async function copy (db: Database.Database, log: string): Promise<number> {
 }
 
 /** Insert the log's messages and marks; returns how many messages, and the last. */
-async function fill (db: Database.Database, log: string): Promise<{ count: number, last?: ChatEntry }> {
+async function fill (db: Database.Database, log: string, said: (line: string) => void): Promise<{ count: number, last?: ChatEntry }> {
   const writes = new Writes(db)
+  const size = (await stat(log)).size
+  const read = { bytes: 0 }
   let count = 0
   let last: ChatEntry | undefined
   let n = 0
-  for await (const line of completeLines(log)) {
+  for await (const line of completeLines(log, read)) {
+    if (n > 0 && n % PROGRESS_LINES === 0) said(`chat history: moving ${basename(log)} into the database: ${n} lines so far, ${Math.floor(read.bytes / size * 100)}% of it read`)
     const parsed = parseLine(log, n, line)
     if ('line' in parsed) {
       writes.apply({ mark: parsed.line + 1, reason: parsed.unconfirmed })
@@ -85,14 +90,20 @@ function check (db: Database.Database, log: string, count: number, last: ChatEnt
   }
 }
 
-/** The log's lines; a last one without its newline was torn by a crash, never acknowledged, and is left out. */
-async function * completeLines (log: string): AsyncGenerator<string> {
+/**
+ * The log's lines; a last one without its newline was torn by a crash, never acknowledged, and
+ * is left out. `read.bytes` follows how much of the file has been read.
+ */
+async function * completeLines (log: string, read: { bytes: number }): AsyncGenerator<string> {
   const input = createReadStream(log, { encoding: 'utf8' })
   let pending: string | undefined
   // readline gives a torn last line like any other: each line is yielded once the next one shows
   // that a newline ended it, and the stream's end says whether the last did
   let endsWithNewline = true
-  input.on('data', (chunk: string | Buffer) => { if (chunk.length > 0) endsWithNewline = chunk.at(-1) === '\n' })
+  input.on('data', (chunk: string | Buffer) => {
+    read.bytes = input.bytesRead
+    if (chunk.length > 0) endsWithNewline = chunk.at(-1) === '\n'
+  })
   for await (const line of createInterface({ input, crlfDelay: Infinity })) {
     if (pending != null) yield pending
     pending = line
