@@ -172,7 +172,7 @@ export class Daemon {
       secret: await loadOrCreateWebSecret(this.paths.webSecret),
       commands: this.commands,
       echo: this.terminal,
-      state: async () => await pageState(await this.status(), drives(), this.commands),
+      state: async () => await pageState(this.summary(), drives(), this.commands),
       transfers: () => ({ running: this.transfers.list(), ended: this.transfers.recent() }),
       drives
     })
@@ -242,6 +242,11 @@ export class Daemon {
   }
 
   async status (): Promise<Status> {
+    return { ...this.summary(), interrupted: await this.interrupted() }
+  }
+
+  /** The status without the interrupted downloads, which take a read of every drive: what the page shows. */
+  private summary (): Omit<Status, 'interrupted'> {
     return {
       name: this.options.name,
       peerId: this.node.peerId.toString(),
@@ -260,8 +265,7 @@ export class Daemon {
       names: this.names.names(),
       packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir, holds: p.sandbox != null ? describeGrant(p.sandbox.capabilities, p.metadata.dependencies) : undefined })),
       transfers: this.transfers.list(),
-      web: this.web?.address,
-      interrupted: await this.interrupted()
+      web: this.web?.address
     }
   }
 

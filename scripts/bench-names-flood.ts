@@ -16,18 +16,18 @@ import '../daemon/polyfill.ts'
  *
  * Run: npx tsc -p . && node dist/scripts/bench-names-flood.js
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { request } from '../daemon/control-client.ts'
 import type { Status } from '../daemon/daemon.ts'
 import { MAX_RECORDS, PEER_QUOTA, PROTOCOL as NAMES } from '../protocol/names/constants.ts'
 import type { NameRecord } from '../protocol/names/pb/names.ts'
+import { runInTempDir } from './bench/cli.ts'
 import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
 import { MemoryWatch } from './bench/memory.ts'
 import { ascending, mb, percentile } from './bench/stats.ts'
-import { stopAll, TestNode } from '../test/helpers.ts'
+import { TestNode } from '../test/helpers.ts'
 import { announceOn, signedRecords } from '../test/name-records.ts'
 import { RawPeer } from '../test/raw-peer.ts'
 
@@ -143,18 +143,4 @@ async function bench (dir: string): Promise<void> {
   await Promise.all([v, w, c].map(stopCleanly))
 }
 
-async function main (): Promise<number> {
-  const dir = await mkdtemp(join(tmpdir(), 'hwd-bench-names-'))
-  try {
-    await bench(dir)
-    return 0
-  } catch (err) {
-    console.error('bench-names-flood:', err)
-    await stopAll()
-    return 1
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-process.exitCode = await main()
+process.exitCode = await runInTempDir('bench-names-flood', () => undefined, async dir => { await bench(dir) })

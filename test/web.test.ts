@@ -14,6 +14,7 @@ import type { Browser, Page } from 'playwright-core'
 import { launchChromium, NO_CHROMIUM, openPage, webAddress } from './browser.ts'
 import { Drive, isPartial } from '../storage/vfs.ts'
 import { Live } from '../daemon/web/live.ts'
+import { MAX_REQUEST_BYTES } from '../daemon/control.ts'
 import type { PageState } from '../web/api.ts'
 import { CHAT_PKG, drive, hwd, pair, stopAll, tempHome, TestNode } from './helpers.ts'
 
@@ -105,6 +106,12 @@ describe('web page', { skip: NO_CHROMIUM }, () => {
     }
     const history = await a.run('history:' + CHAT_PKG, 'fake2.dev')
     assert.doesNotMatch(history.stdout, /forged/)
+
+    // from the page's own origin, a request too long for the control socket is told as such
+    const long = JSON.stringify({ argv: ['send:' + CHAT_PKG, 'fake2.dev', 'x'.repeat(MAX_REQUEST_BYTES)] })
+    const tooLong = await raw(post, { method: 'POST', headers: { ...headers, Origin: base.origin }, body: long })
+    assert.equal(tooLong.status, 413)
+    assert.deepEqual(JSON.parse(tooLong.body), { error: `request longer than ${MAX_REQUEST_BYTES} bytes` })
   })
 
   it('shows fake2.dev among the peers, on a phone too', async () => {

@@ -91,11 +91,9 @@ function renderDrives (s: PageState): void {
 
 function fileTable (rows: string[][], action?: (name: string) => HTMLElement): HTMLTableElement {
   const body = el('tbody')
-  const frag = document.createDocumentFragment()
   for (const [name, size] of rows) {
-    frag.append(el('tr', {}, el('td', { class: 'name' }, name), el('td', { class: 'size' }, size), action == null ? undefined : el('td', {}, action(name))))
+    body.append(el('tr', {}, el('td', { class: 'name' }, name), el('td', { class: 'size' }, size), action == null ? undefined : el('td', {}, action(name))))
   }
-  body.append(frag)
   return el('table', { class: 'files' }, body)
 }
 
@@ -146,9 +144,13 @@ byId<HTMLFormElement>('browse-form').addEventListener('submit', evt => { evt.pre
 function connect (): void {
   const live = byId('live')
   const events = new EventSource('/api/events')
-  events.addEventListener('open', () => { live.textContent = 'live'; live.className = 'pill on' })
   events.addEventListener('error', () => { live.textContent = 'reconnecting…'; live.className = 'pill off' })
-  events.addEventListener('state', evt => { render(JSON.parse((evt as MessageEvent<string>).data) as PageState) })
+  // the stream opens with the state: the page is drawn, and live, from its first event
+  events.addEventListener('state', evt => {
+    render(JSON.parse((evt as MessageEvent<string>).data) as PageState)
+    live.textContent = 'live'
+    live.className = 'pill on'
+  })
   events.addEventListener('transfers', evt => { transfers.update(JSON.parse((evt as MessageEvent<string>).data) as TransfersEvent) })
   events.addEventListener('publish', evt => {
     const p = JSON.parse((evt as MessageEvent<string>).data) as PublishEvent
@@ -156,7 +158,4 @@ function connect (): void {
   })
 }
 
-// drawn before the events flow, so the page is whole when it has loaded
-const first = await fetch('/api/state')
-if (first.ok) render(await first.json() as PageState)
 connect()

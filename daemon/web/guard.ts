@@ -29,19 +29,21 @@ export class Guard {
   readonly cookieName: string
   private readonly hosts: Set<string>
   private readonly key: Buffer
+  /** the host a browser opens the page at */
+  private readonly host: string
 
   /** `bound` is the address the server listens on; `port` the one it got */
   constructor (secret: string, bound: string, readonly port: number) {
     this.key = Buffer.from(secret)
     this.cookieName = `hwd-${createHash('sha256').update(secret).digest('hex').slice(0, 12)}`
-    const own = isLoopbackOrAny(bound) ? [] : [isIP(bound) === 6 ? `[${bound}]` : bound]
-    this.hosts = new Set([...LOOPBACK, ...own].map(h => `${h}:${port}`))
+    const own = isLoopbackOrAny(bound) ? undefined : isIP(bound) === 6 ? `[${bound}]` : bound
+    this.host = own ?? '127.0.0.1'
+    this.hosts = new Set([...LOOPBACK, ...own != null ? [own] : []].map(h => `${h}:${port}`))
   }
 
   /** The address a browser opens the page at, key included. */
-  address (secret: string, bound: string): string {
-    const host = isLoopbackOrAny(bound) ? '127.0.0.1' : isIP(bound) === 6 ? `[${bound}]` : bound
-    return `http://${host}:${this.port}/?key=${secret}`
+  address (): string {
+    return `http://${this.host}:${this.port}/?key=${this.key.toString()}`
   }
 
   /** Whether this request may go further. */

@@ -9,7 +9,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { extname, join, relative, sep } from 'node:path'
+import { extname, join, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { describeError, PortBusyError, quoted } from '../../errors.ts'
@@ -85,7 +85,7 @@ export class WebServer {
     if (bound == null || typeof bound === 'string') throw new Error('the web server has no port')
     this.server = server
     this.guard = new Guard(this.parts.secret, host, bound.port)
-    this.address = this.guard.address(this.parts.secret, host)
+    this.address = this.guard.address()
     this.live.start()
   }
 
@@ -142,7 +142,11 @@ export class WebServer {
     const path = url.pathname
     if (req.method === 'GET' && path === '/api/state') return reply(res, 200, await this.parts.state())
     if (req.method === 'GET' && path === '/api/events') return await this.live.open(res)
-    if (req.method === 'POST' && path === '/api/run') return reply(res, 200, await this.run(await readJson(req)))
+    if (req.method === 'POST' && path === '/api/run') {
+      const body = await readJson(req)
+      if (body === TOO_LONG) return reply(res, 413, { error: `request longer than ${MAX_REQUEST_BYTES} bytes` })
+      return reply(res, 200, await this.run(body))
+    }
     if (req.method === 'PUT' && path.startsWith('/api/drives/')) return await this.upload(req, res, path.slice('/api/drives/'.length), url.searchParams.get('name'))
     const file = req.method === 'GET' ? this.files.get(path) : undefined
     if (file == null) return reply(res, 404, { error: `no ${req.method ?? ''} ${path} here` })
@@ -208,13 +212,16 @@ function reply (res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body))
 }
 
-/** A request's JSON body, of at most MAX_REQUEST_BYTES, as the control socket takes it. */
+/** What `readJson` gives for a body over MAX_REQUEST_BYTES. */
+const TOO_LONG = Symbol('too long')
+
+/** A request's JSON body, of at most MAX_REQUEST_BYTES, as the control socket takes it; undefined when it is no JSON. */
 async function readJson (req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.byteLength
-    if (size > MAX_REQUEST_BYTES) return undefined
+    if (size > MAX_REQUEST_BYTES) return TOO_LONG
     chunks.push(chunk)
   }
   try {
@@ -231,7 +238,7 @@ async function pageFiles (): Promise<Map<string, { type: string, body: Buffer }>
   files.set('/style.css', { type: TYPES['.css'], body: await readFile(join(PAGE_DIR, 'style.css')) })
   for (const entry of await readdir(SCRIPT_DIR, { recursive: true }).catch(() => [])) {
     if (extname(entry) !== '.js') continue
-    const path = '/' + relative(SCRIPT_DIR, join(SCRIPT_DIR, entry)).split(sep).join('/')
+    const path = '/' + entry.split(sep).join('/')
     files.set(path, { type: TYPES['.js'], body: await readFile(join(SCRIPT_DIR, entry)) })
   }
   return files

@@ -4,7 +4,7 @@ import type { Commands } from '../commands.ts'
 import type { Status } from '../daemon.ts'
 
 /** What the page shows of the node: its status (as `hwd status` has it), every drive's files, the commands. */
-export async function pageState (status: Status, drives: Drive[], commands: Commands): Promise<PageState> {
+export async function pageState (status: Omit<Status, 'interrupted'>, drives: Drive[], commands: Commands): Promise<PageState> {
   const { name, peerId, listen, addresses, reachability, peers, names } = status
   return {
     name,

@@ -109,7 +109,7 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
     }
     await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
   } catch (err) {
-    // a reset comes as a StreamCloseEvent carrying the error (STYLE.md)
+    // a reset comes as a StreamCloseEvent carrying the error (as scripts/bench/baseline.ts's closeStream unwraps it)
     failure = (err as { error?: unknown }).error ?? err
     throw err
   } finally {
