@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import type { Connection, PeerId } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
@@ -161,8 +162,7 @@ export class Installer {
         return
       } catch (err) {
         if (!(err instanceof NotServedError) || Date.now() > until) throw err
-        await new Promise(resolve => setTimeout(resolve, DEPENDENCY_RETRY_MS))
-        signal.throwIfAborted()
+        await sleep(DEPENDENCY_RETRY_MS, undefined, { signal })
       }
     }
   }
@@ -184,7 +184,8 @@ export class Installer {
   /** A package folder removed: aside first, under the prefix start-up clears, so a crash midway leaves nothing loadable. */
   private async remove (dir: string): Promise<void> {
     const aside = join(this.parts.dir, `${INCOMING_PREFIX}${randomBytes(6).toString('hex')}-old`)
-    await rename(dir, aside).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+    const moved = await rename(dir, aside).then(() => true, (err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; return false })
+    if (!moved) return
     await fsyncDir(this.parts.dir)
     await rm(aside, { recursive: true, force: true })
   }
@@ -258,11 +259,12 @@ export class Installer {
 
   /** metadata.json inside the archive must say what the signed record says. */
   private async checkMetadata (dir: string, release: Release): Promise<void> {
-    const { id, metadata } = await readPackage(dir).catch(err => { throw new InstallError(describeError(err)) })
+    // its error names the unpacking folder, gone by the time anyone reads it
+    const { id, metadata } = await readPackage(dir).catch(err => { throw new InstallError(describeError(err).replace(`package at ${dir}: `, '')) })
     const same = (a: string[], b: string[]): boolean => [...a].sort().join('\n') === [...b].sort().join('\n')
     const differs = [
       id !== releaseId(release) && `it is ${id}`,
-      metadata.version !== release.version && `its version is ${metadata.version}`,
+      metadata.version !== release.version && `its version is ${printable(metadata.version)}`,
       !same(metadata.dependencies, release.dependencies) && 'its dependencies differ',
       !same(metadata.capabilities, release.capabilities) && 'its capabilities differ'
     ].filter(Boolean)
@@ -303,7 +305,7 @@ export class Installer {
     const wanted = releases
       .filter(r => releaseId(r) === id && (options.version == null || r.version === options.version))
       .sort(newestFirst)
-    if (wanted.length === 0) return { notes: [`${node}: ${releases.length === 0 ? 'does not have it' : `has no version ${options.version ?? ''}`.trim()}`] }
+    if (wanted.length === 0) return { notes: [`${node}: ${options.version == null || !releases.some(r => releaseId(r) === id) ? 'does not have it' : `has no version ${options.version}`}`] }
     const notes: string[] = []
     // a forged newer record must not hide a good older one, nor a node's thousand forgeries cost a thousand checks
     for (const release of wanted.slice(0, CHECKED_PER_NODE)) {
@@ -349,7 +351,7 @@ export class Installer {
   private candidates (publisher: string, from?: string): string[] {
     if (from != null) return [from]
     const { node, names } = this.parts
-    const connected = node.getPeers().map(p => names.nameOf(p) ?? p.toString())
+    const connected = node.getPeers().map(p => names.nameOrId(p.toString()))
     return [...new Set([publisher, ...connected])].filter(n => n !== names.name).slice(0, MAX_ASKED)
   }
 

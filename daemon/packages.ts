@@ -15,6 +15,7 @@ import type { PackageContext, PackageEntry, PackageMetadata, PackageRuntime, Scr
 import { CAPABILITIES, describeGrant, isCapability, type Capability } from './sandbox/capabilities.ts'
 import { SandboxedPackage } from './sandbox/host.ts'
 import type { TransferTable } from './transfers.ts'
+import { PACKAGE_NAME, PUBLISHER_NAME } from '../protocol/packages/release.ts'
 
 /** The packages every node runs, shipped beside the daemon and loaded like any other. */
 export const BUILTIN_PACKAGES = ['file-transfer', 'chat-with-file-transfer']
@@ -24,11 +25,6 @@ export class PackageError extends HwdError {
   static name = 'PackageError'
   name = 'PackageError'
 }
-
-/** A package's name: lower-case letters, digits and hyphens. */
-export const PACKAGE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/
-/** A publisher: a lower-case DNS-like name such as template.os. */
-export const PUBLISHER_NAME = /^[a-z0-9](?:[a-z0-9.-]{0,252})$/
 
 interface FoundPackage {
   id: string

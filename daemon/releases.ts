@@ -57,13 +57,14 @@ export class Releases {
   static async open (parts: ReleasesParts): Promise<Releases> {
     const { store, stored } = await ReleaseStore.open(parts.dir)
     const releases = new Releases(parts, store)
+    const own = peerIdFromPrivateKey(parts.privateKey).toString()
     for (const { hash, record } of stored) {
       try {
         const release = Release.decode(record)
         const signer = await verifyRelease(release)
         if (toString(release.blake3, 'base16') !== hash) throw new Error('its hash is not its file name')
         // ours only if our key signed it; another's was checked against its publisher's pin when installed
-        if (release.publisher === parts.name && signer !== peerIdFromPrivateKey(parts.privateKey).toString()) throw new Error('it names this node as publisher but another key signed it')
+        if (release.publisher === parts.name && signer !== own) throw new Error('it names this node as publisher but another key signed it')
         releases.held.push({ release, hash })
       } catch (err) {
         log.error('skipping stored release %s - %e', hash, err)
@@ -92,7 +93,7 @@ export class Releases {
   private readonly source = {
     list: (id: string) => this.served().filter(h => id === '' || releaseId(h.release) === id).map(h => h.release),
     archive: async (hash: string) => {
-      if (!this.served().some(h => h.hash === hash)) return undefined
+      if (!this.held.some(h => h.hash === hash && this.serves(h))) return undefined
       return { path: this.store.archivePath(hash), size: await this.store.archiveSize(hash) }
     },
     refusal: (peer: string) => this.refusal(peerIdFromString(peer)),
@@ -112,9 +113,12 @@ export class Releases {
   }
 
   private served (): Held[] {
-    return this.held
-      .filter(h => this.parts.mirror || h.release.publisher === this.parts.name)
-      .sort((a, b) => newestFirst(a.release, b.release))
+    return this.held.filter(h => this.serves(h)).sort((a, b) => newestFirst(a.release, b.release))
+  }
+
+  /** Ours always, others' only as a mirror. */
+  private serves (h: Held): boolean {
+    return this.parts.mirror || h.release.publisher === this.parts.name
   }
 
   /** Keep and serve a release (one published elsewhere is served only as a mirror). */
@@ -135,11 +139,6 @@ export class Releases {
   /** The hash of the release of `id` at `version` held here, if any. */
   hashOf (id: string, version: string): string | undefined {
     return this.held.find(h => releaseId(h.release) === id && h.release.version === version)?.hash
-  }
-
-  /** Every release held, newest first. */
-  list (): Release[] {
-    return this.held.map(h => h.release).sort(newestFirst)
   }
 
   /**

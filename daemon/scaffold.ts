@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { UsageError } from '../errors.ts'
-import { PACKAGE_NAME, PUBLISHER_NAME } from './packages.ts'
+import { PACKAGE_NAME, PUBLISHER_NAME } from '../protocol/packages/release.ts'
 
 /**
  * `hwd new NAME`: a small working package that imports `file-transfer:template.os`'s worker

@@ -8,9 +8,12 @@ import { MAX_CAPABILITIES, MAX_DEPENDENCIES, MAX_FIELD_BYTES, SIGNING_DOMAIN, VE
 import { Release } from './pb/packages.ts'
 
 const domain = fromString(SIGNING_DOMAIN)
-const PACKAGE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/
+/** A package's name: lower-case letters, digits and hyphens. */
+export const PACKAGE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/
+/** A publisher: a lower-case DNS-like name such as template.os. */
+export const PUBLISHER_NAME = /^[a-z0-9](?:[a-z0-9.-]{0,252})$/
 /** `name:publisher` */
-export const PACKAGE_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}):[a-z0-9](?:[a-z0-9.-]{0,252})$/
+export const PACKAGE_ID = new RegExp(`${PACKAGE_NAME.source.slice(0, -1)}:${PUBLISHER_NAME.source.slice(1)}`)
 
 export class ReleaseError extends HwdError {
   static name = 'ReleaseError'
