@@ -58,7 +58,7 @@ start options:
       --no-mirror         serve only the packages this node published, not those it installed
       --http PORT         the web page's port, 0 for any (default: --port + 1000, any when --port is 0)
       --no-http           no web page
-            --http-host IP      address the web page listens on (default 127.0.0.1; docker-compose.yml passes 0.0.0.0)
+      --http-host IP      address the web page listens on (default 127.0.0.1; docker-compose.yml passes 0.0.0.0)
 
 Every command takes its home from --home, else from the HWD_HOME environment variable.
 Inside a node's terminal, type help for its commands.`

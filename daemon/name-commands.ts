@@ -18,7 +18,7 @@ export function registerNameCommands (daemon: Daemon): void {
       const connected = new Set(node.getPeers().map(p => p.toString()))
       const ours = [names.name, node.peerId.toString(), fingerprint(node.peerId), 'this node', '', '']
       const rows = names.entries().filter(e => e.name !== names.name).map(e => [
-        e.name, e.peerId, fingerprint(peerIdFromString(e.peerId)), provenance(e, via => names.nameOf(peerIdFromString(via))),
+        e.name, e.peerId, fingerprint(peerIdFromString(e.peerId)), provenance(e, via => names.nameOrId(via)),
         e.learnedAt > 0 ? new Date(e.learnedAt).toISOString().slice(0, 16).replace('T', ' ') : '', connected.has(e.peerId) ? 'connected' : ''
       ])
       for (const row of table([['name', 'peer id', 'key', 'learned', 'when (UTC)', ''], ours, ...rows])) out.line(row.trimEnd())
@@ -49,9 +49,9 @@ export function registerNameCommands (daemon: Daemon): void {
 }
 
 /** How an entry's key came: from the user, from its holder, or through which peer. */
-function provenance (entry: NameEntry, nameOf: (peerId: string) => string | undefined): string {
+function provenance (entry: NameEntry, nameOf: (peerId: string) => string): string {
   if (entry.trusted) return 'trusted by you'
   if (entry.via == null) return 'first-hand'
   if (entry.via === '') return 'via a peer (before hwd noted which)'
-  return `via ${nameOf(entry.via) ?? entry.via}`
+  return `via ${nameOf(entry.via)}`
 }

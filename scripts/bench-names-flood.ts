@@ -21,14 +21,13 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { request } from '../daemon/control-client.ts'
 import type { Status } from '../daemon/daemon.ts'
-import { MAX_RECORDS, PEER_QUOTA, PROTOCOL as NAMES } from '../protocol/names/constants.ts'
-import type { NameRecord } from '../protocol/names/pb/names.ts'
+import { PEER_QUOTA } from '../protocol/names/constants.ts'
 import { runInTempDir } from './bench/cli.ts'
 import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
 import { MemoryWatch } from './bench/memory.ts'
 import { ascending, mb, percentile } from './bench/stats.ts'
-import { TestNode } from '../test/helpers.ts'
-import { announceOn, signedRecords } from '../test/name-records.ts'
+import { eventually, TestNode } from '../test/helpers.ts'
+import { announceAll, signedRecords } from '../test/name-records.ts'
 import { RawPeer } from '../test/raw-peer.ts'
 
 const FLOOD_RECORDS = 100_000
@@ -73,22 +72,6 @@ async function writeBytes (pid: number): Promise<number> {
   return Number(/^write_bytes: (\d+)$/m.exec(await readFile(`/proc/${pid}/io`, 'utf8'))![1])
 }
 
-/** Announce every record to `v`, STREAMS announcements in flight, each waiting for its receipt. */
-async function flood (raw: RawPeer, v: TestNode, records: NameRecord[]): Promise<{ kept: number, overQuota: number }> {
-  let next = 0
-  const sum = { kept: 0, overQuota: 0 }
-  await Promise.all(Array.from({ length: STREAMS }, async () => {
-    while (next < records.length) {
-      const batch = records.slice(next, next + MAX_RECORDS)
-      next += MAX_RECORDS
-      const receipt = await announceOn(await raw.open(v.addr, NAMES), batch)
-      sum.kept += receipt.kept
-      sum.overQuota += receipt.overQuota
-    }
-  }))
-  return sum
-}
-
 function summary (label: string, s: Samples): { statusMax: number, chatMax: number, statusP50: number, chatP50: number } {
   const st = ascending(s.statusMs)
   const ch = ascending(s.chatMs)
@@ -118,7 +101,7 @@ async function bench (dir: string): Promise<void> {
   memory = await MemoryWatch.start([v.pid])
   written = await writeBytes(v.pid)
   const started = performance.now()
-  const flooding = flood(raw, v, records)
+  const flooding = announceAll(raw, v, records, STREAMS)
   const during = summary('flood', await sample(v, c, flooding))
   const result = await flooding
   const floodMs = performance.now() - started
@@ -126,9 +109,10 @@ async function bench (dir: string): Promise<void> {
   const floodWritten = await writeBytes(v.pid) - written
   await raw.stop()
   // W takes what V passes on at V's forwarding pace: a few seconds for its quota
-  await new Promise(resolve => setTimeout(resolve, 5_000))
-  const witness = (await timedStatus(w)).status.names.filter(n => n.name.startsWith('flood')).length
-  const kept = (await timedStatus(v)).status.names.filter(n => n.name.startsWith('flood')).length
+  const floodNames = async (node: TestNode): Promise<number> => (await timedStatus(node)).status.names.filter(n => n.name.startsWith('flood')).length
+  await eventually('W to take what V passed on', async () => await floodNames(w) >= Math.min(result.kept, PEER_QUOTA - 1), 30_000)
+  const witness = await floodNames(w)
+  const kept = await floodNames(v)
   const log = (await stat(join(dir, 'v', 'names.log'))).size
 
   console.log(`flood: ${FLOOD_RECORDS} records in ${(floodMs / 1000).toFixed(1)} s (${(FLOOD_RECORDS / floodMs * 1000).toFixed(0)} records/s offered); V kept ${result.kept}, dropped ${result.overQuota} over quota; V knows ${kept} flood names`)

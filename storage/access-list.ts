@@ -17,7 +17,7 @@ export class AccessList {
     try {
       stored = JSON.parse(await readFile(path, 'utf8')) as Stored
     } catch (err: any) {
-      if (err.code !== 'ENOENT') throw err
+      if (err.code !== 'ENOENT') throw new Error(`cannot read the access list ${path}: ${err.message}`)
     }
     return new AccessList(path, new Set(stored.allow), new Set(stored.deny))
   }

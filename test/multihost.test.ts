@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { connected, eventually, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { cannotUseNamespaces } from './nat-topology.ts'
 
 const NETNS = fileURLToPath(new URL('../../scripts/netns.sh', import.meta.url))
 /** Unique per run, so runs at the same time never share a namespace. */
@@ -25,10 +26,8 @@ const ip = (i: number): string => `198.51.100.${10 + i}`
 
 /** Why this machine cannot make namespaces, or undefined when it can. */
 function cannotMakeNamespaces (): string | undefined {
-  if (process.platform !== 'linux') return 'network namespaces need Linux'
-  if (process.getuid?.() !== 0) return 'making network namespaces needs root'
-  const version = spawnSync('ip', ['-V'], { encoding: 'utf8' })
-  if (version.error != null || version.status !== 0) return 'no `ip` command (iproute2)'
+  const missing = cannotUseNamespaces(['ip'])
+  if (missing != null) return missing
   const probe = `${PREFIX}probe`
   const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' })
   if (add.status !== 0) return `\`ip netns add\` fails: ${add.stderr.trim()}`

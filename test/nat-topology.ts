@@ -15,9 +15,14 @@ export type Host = keyof typeof HOSTS
 
 /** Why this machine cannot build the topology, or undefined when it can. */
 export function cannotBuildNat (): string | undefined {
+  return cannotUseNamespaces(['ip', 'iptables'])
+}
+
+/** Why this machine cannot make network namespaces with `tools`, or undefined when it can. */
+export function cannotUseNamespaces (tools: string[]): string | undefined {
   if (process.platform !== 'linux') return 'network namespaces need Linux'
   if (process.getuid?.() !== 0) return 'making network namespaces needs root'
-  for (const tool of ['ip', 'iptables']) {
+  for (const tool of tools) {
     const r = spawnSync(tool, ['-V'], { encoding: 'utf8' })
     if (r.error != null || r.status !== 0) return `no ${tool} command`
   }

@@ -20,7 +20,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { fromString } from 'uint8arrays'
 import { Request, Response } from '../protocol/file-transfer/pb/file-transfer.ts'
 import { Announce, NameRecord, Receipt } from '../protocol/names/pb/names.ts'
-import { drive, FT_PKG, knows, stopAll, tempHome, TestNode } from './helpers.ts'
+import { drive, eventually, FT_PKG, knows, stopAll, tempHome, TestNode } from './helpers.ts'
 import { RawPeer } from './raw-peer.ts'
 
 const PROTOCOL = '/hwd/file-transfer/3.0.0'
@@ -202,21 +202,15 @@ describe('a requester written from the file-transfer spec alone', () => {
     assert.equal(busy.response.status, Response.Status.BUSY)
     assert.equal(busy.rest.byteLength, 0)
     held.pop()!.abort(new Error('done waiting'))
-    const served = await eventuallyOk(async () => await exchange(download('data.bin')))
+    // the same request again until it is not BUSY, as the spec says a requester may
+    const served = await eventually('data.bin served, not BUSY', async () => {
+      const r = await exchange(download('data.bin'))
+      return r.response.status !== Response.Status.BUSY && r
+    })
     assert.deepEqual(served.rest, concat([data, blake3(data)]))
     for (const stream of held) stream.abort(new Error('done'))
   })
 })
-
-/** The same request again until it is not BUSY, as the spec says a requester may. */
-async function eventuallyOk (make: () => Promise<Exchange>): Promise<Exchange> {
-  for (let i = 0; i < 50; i++) {
-    const r = await make()
-    if (r.response.status !== Response.Status.BUSY) return r
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error('still BUSY after 5 s')
-}
 
 describe('a names peer written from the names spec alone', () => {
   after(stopAll)

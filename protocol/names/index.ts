@@ -70,7 +70,7 @@ import { isLoopback } from '@libp2p/utils'
 import { CODE_P2P, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { equals } from 'uint8arrays'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
-import { asError, PeerOfflineError, UnknownNameError, UsageError } from '../../errors.ts'
+import { asError, PeerOfflineError, quoted, UnknownNameError, UsageError } from '../../errors.ts'
 import type { AddressBook, NameEntry } from '../../storage/address-book.ts'
 import { deadline } from '../deadline.ts'
 import { framed } from '../framing.ts'
@@ -88,6 +88,9 @@ import { signRecord, verifyRecord } from './record.ts'
 export { PROTOCOL } from './constants.ts'
 export { isValidName } from './name.ts'
 export { fingerprint } from './record.ts'
+
+/** How many of the known names an unknown-name error lists. */
+const KNOWN_IN_ERROR = 20
 
 const log = logger('hwd:names')
 
@@ -187,8 +190,10 @@ export class NameService extends EventTarget {
     if (name === this.name) return this.node.peerId
     const entry = this.book.get(name)
     if (entry == null) {
-      const known = this.names().map(n => n.name).join(', ')
-      throw new UnknownNameError(`unknown node ${JSON.stringify(name)}; known names: ${known}`)
+      // the book holds up to BOOK_CAPACITY names: the error names a few
+      const known = this.names().map(n => n.name)
+      const shown = known.slice(0, KNOWN_IN_ERROR).join(', ') + (known.length > KNOWN_IN_ERROR ? `, and ${known.length - KNOWN_IN_ERROR} more (see names)` : '')
+      throw new UnknownNameError(`unknown node ${quoted(name.slice(0, 256))}; known names: ${shown}`)
     }
     return peerIdFromString(entry.peerId)
   }
@@ -210,13 +215,13 @@ export class NameService extends EventTarget {
 
   /** Pin `name` to `peerId` on the user's word (`trust`); a line saying what changed. */
   trust (name: string, peerId: string): string {
-    if (!isValidName(name)) throw new UsageError(`not a node name: ${JSON.stringify(name.slice(0, 64))}`)
+    if (!isValidName(name)) throw new UsageError(`not a node name: ${quoted(name.slice(0, 64))}`)
     if (name === this.name) throw new UsageError(`${name} is this node's own name`)
     let id: PeerId
     try {
       id = peerIdFromString(peerId)
     } catch {
-      throw new UsageError(`not a peer id: ${JSON.stringify(peerId.slice(0, 64))}`)
+      throw new UsageError(`not a peer id: ${quoted(peerId.slice(0, 64))}`)
     }
     if (id.publicKey == null) throw new UsageError(`${peerId} does not hold its key; only Ed25519 and secp256k1 peer ids can be pinned`)
     const before = this.book.trust(name, id.toString(), Date.now())
@@ -228,7 +233,7 @@ export class NameService extends EventTarget {
   /** Unpin `name`: the next record for it is taken as a first one. */
   forget (name: string): string {
     const before = this.book.forget(name)
-    if (before == null) throw new UnknownNameError(`unknown node ${JSON.stringify(name.slice(0, 64))}`)
+    if (before == null) throw new UnknownNameError(`unknown node ${quoted(name.slice(0, 64))}`)
     return `forgot ${name} (it was pinned to ${before.peerId})`
   }
 
@@ -304,6 +309,7 @@ export class NameService extends EventTarget {
 
   private async takeAll (records: NameRecord[], from: PeerId): Promise<Receipt> {
     const receipt: Receipt = { kept: 0, overQuota: 0, reason: '' }
+    const senderKey = from.publicKey != null ? publicKeyToProtobuf(from.publicKey) : undefined
     let limit: QuotaLimit | undefined
     for (let i = 0; i < records.length; i++) {
       if (i > 0 && i % RECORDS_PER_TURN === 0) await nextTurn()
@@ -311,7 +317,7 @@ export class NameService extends EventTarget {
       const held = this.book.get(record.name)
       if (held?.record != null && equals(held.record, NameRecord.encode(record))) continue
       // a new name costs the sender's quota before any work is spent on it
-      const over = held == null ? this.quota.take(from.toString(), from.publicKey != null && equals(record.publicKey, publicKeyToProtobuf(from.publicKey))) : undefined
+      const over = held == null ? this.quota.take(from.toString(), senderKey != null && equals(record.publicKey, senderKey)) : undefined
       if (over != null) {
         limit = over
         receipt.overQuota++
