@@ -23,7 +23,7 @@ import { homePaths } from '../storage/home.ts'
 import { Drive } from '../storage/vfs.ts'
 import { TestNode } from '../test/helpers.ts'
 import { runInTempDir, wholeNumber } from './bench/cli.ts'
-import { stopCleanly, waitUntilKnows } from './bench/daemons.ts'
+import { startPair, stopCleanly } from './bench/daemons.ts'
 import { checkCopy, makeRandomFile, type SourceFile } from './bench/files.ts'
 import { readMemory } from './bench/memory.ts'
 import { median } from './bench/stats.ts'
@@ -53,19 +53,21 @@ process.exitCode = await runInTempDir('bench-sandbox', () => {
   return { rounds: wholeNumber('rounds', values.rounds) }
 }, async (dir, { rounds }) => {
   const pkg = await scaffold('bench', 'me.os', dir)
-  const receiver = await TestNode.start({ name: 'fake.dev', home: join(dir, 'home-1'), extra: ['--package', pkg] })
-  const sender = await TestNode.start({ name: 'fake2.dev', home: join(dir, 'home-2'), peers: [receiver.addr], extra: ['--package', pkg] })
-  await waitUntilKnows(receiver, 'fake2.dev')
+  const { receiver, sender } = await startPair(dir, undefined, ['--package', pkg])
+  // each drive's folder, opened once
+  const root = {
+    sender: { [PKG]: (await drive(sender, PKG)).root, [BUILTIN]: (await drive(sender, BUILTIN)).root },
+    receiver: { [PKG]: (await drive(receiver, PKG)).root, [BUILTIN]: (await drive(receiver, BUILTIN)).root }
+  }
   const names = Array.from({ length: FILES }, (_, i) => `f${String(i).padStart(2, '0')}.bin`)
   const sources: SourceFile[] = []
   for (const name of names) {
-    const src = await makeRandomFile(join((await drive(sender, PKG)).root, name), FILE_BYTES)
-    await copyFile(src.path, join((await drive(sender, BUILTIN)).root, name))
+    const src = await makeRandomFile(join(root.sender[PKG], name), FILE_BYTES)
+    await copyFile(src.path, join(root.sender[BUILTIN], name))
     sources.push(src)
   }
-  const clear = async (id: string): Promise<void> => {
-    const root = (await drive(receiver, id)).root
-    for (const name of names) await rm(join(root, name), { force: true })
+  const clear = async (id: keyof typeof root.receiver): Promise<void> => {
+    for (const name of names) await rm(join(root.receiver[id], name), { force: true })
   }
   const sandboxed = async (): Promise<number> => {
     await clear(PKG)
@@ -89,8 +91,8 @@ process.exitCode = await runInTempDir('bench-sandbox', () => {
     console.log(`round ${round}: in the daemon ${a.toFixed(0)} ms, sandboxed ${b.toFixed(0)} ms, ratio ${(a / b).toFixed(3)}`)
   }
   for (const [i, src] of sources.entries()) {
-    await checkCopy(join((await drive(receiver, PKG)).root, names[i]), src)
-    await checkCopy(join((await drive(receiver, BUILTIN)).root, names[i]), src)
+    await checkCopy(join(root.receiver[PKG], names[i]), src)
+    await checkCopy(join(root.receiver[BUILTIN], names[i]), src)
   }
   console.log(`median ratio in-daemon / sandboxed: ${median(ratios).toFixed(3)} (goal ≥ 0.9); ${FILES} files of ${FILE_BYTES / 1024 / 1024} MiB, ${rounds} rounds, every copy checked`)
   for (const node of [receiver, sender]) {

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { homePaths } from '../storage/home.ts'
 
-export const CHAT_STATE = 'chat-with-file-transfer:template.os'
+const CHAT_STATE = 'chat-with-file-transfer:template.os'
 
 /** The text of message `i` of a written log: each holds its number, to be found alone. */
 export function legacyText (i: number): string {

@@ -10,7 +10,6 @@ import type { DownloadResult, FileListing, FileTransferApi, RequesterOptions } f
 import type { Channel } from './channel.ts'
 import { AccessError } from './channel.ts'
 
-export const FILE_TRANSFER = 'file-transfer:template.os'
 const SCRIPTS = ['download', 'list-files'] as const
 
 /** The daemon's side: answer one package's calls with the real API and the package's context. */

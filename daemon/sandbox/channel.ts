@@ -80,13 +80,6 @@ export class Channel {
     if (this.closed == null) this.send({ t: 'n', op, args })
   }
 
-  /** Whether the socket takes more now; false: wait for `drained` before sending much more. */
-  get writable (): boolean { return !this.socket.writableNeedDrain }
-  async drained (): Promise<void> {
-    if (this.writable || this.closed != null) return
-    await new Promise<void>(resolve => { this.socket.once('drain', resolve); this.whenClosed(() => { resolve() }) })
-  }
-
   close (err: Error = new ChannelClosedError('the channel closed')): void {
     if (this.closed != null) return
     this.closed = err

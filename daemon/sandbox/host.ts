@@ -3,18 +3,19 @@
  * and the watch that stops it when it crashes, hangs or grows past its memory. A package that
  * fails is stopped and told in one line; the daemon and the other packages run on.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { readFile, realpath } from 'node:fs/promises'
 import type { Socket } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
+import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { printable } from '../../errors.ts'
 import type { CommandOutput, PackageContext, Progress } from '../package-api.ts'
-import type { FileTransferApi } from '../../packages/file-transfer/api.ts'
+import { FILE_TRANSFER, type FileTransferApi } from '../../packages/file-transfer/api.ts'
 import type { Learned, NameService } from '../../protocol/names/index.ts'
 import type { HwdLibp2p } from '../node.ts'
-import { FILE_TRANSFER, serveFileTransfer } from './bridge.ts'
+import { serveFileTransfer } from './bridge.ts'
 import type { Capability } from './capabilities.ts'
 import { AccessError, Channel } from './channel.ts'
 import type { StartInit } from './child.ts'
@@ -37,6 +38,13 @@ function libraryFolders (): string[] {
 }
 const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission'
 
+const execFileAsync = promisify(execFile)
+
+/** A package's process gets no environment but the daemon's DEBUG; without PATH, commands are looked for in /usr/bin and /bin. */
+function childEnv (): NodeJS.ProcessEnv {
+  return { DEBUG: process.env.DEBUG ?? '' }
+}
+
 /**
  * What a package's process is started through so that the kernel kills it when the daemon's
  * process ends, however it ends: util-linux's `setpriv --pdeathsig KILL`, which sets the
@@ -44,20 +52,17 @@ const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has('--permission') 
  * stops nothing itself; a package that yields then sees its channel close and exits, but one
  * stuck in a loop that never yields would run on, orphaned, at a full core. Where setpriv is
  * missing or lacks --pdeathsig (not Linux, util-linux before 2.33) the process starts directly.
+ * Found out once, without blocking the node's event loop.
  */
-let deathSignalPrefix: string[] | undefined
-
-/** A package's process gets no environment but the daemon's DEBUG; without PATH, commands are looked for in /usr/bin and /bin. */
-function childEnv (): NodeJS.ProcessEnv {
-  return { DEBUG: process.env.DEBUG ?? '' }
-}
-function parentDeathPrefix (): string[] {
-  if (deathSignalPrefix == null) {
+let deathSignalPrefix: Promise<string[]> | undefined
+async function parentDeathPrefix (): Promise<string[]> {
+  deathSignalPrefix ??= (async () => {
     const prefix = ['setpriv', '--pdeathsig', 'KILL', '--']
-    const probe = process.platform === 'linux' ? spawnSync(prefix[0], [...prefix.slice(1), process.execPath, '--version'], { stdio: 'ignore', env: childEnv() }) : undefined
-    deathSignalPrefix = probe?.status === 0 ? prefix : []
-  }
-  return deathSignalPrefix
+    if (process.platform !== 'linux') return []
+    const works = await execFileAsync(prefix[0], [...prefix.slice(1), process.execPath, '--version'], { env: childEnv() }).then(() => true, () => false)
+    return works ? prefix : []
+  })()
+  return await deathSignalPrefix
 }
 
 export interface SandboxParts {
@@ -92,7 +97,8 @@ export class SandboxedPackage {
     this.log = logger(`hwd:sandbox:${ctx.id}`)
     // a process that never started emits 'error' and may never emit 'exit'
     this.exited = new Promise(resolve => { child.once('exit', () => { resolve() }); child.once('error', () => { if (child.pid == null) resolve() }) })
-    child.once('exit', (code, signal) => { this.fail(this.exitReason(code, signal)) })
+    // on 'close', not 'exit': its stderr may still hold the last words (a heap out of memory) at 'exit'
+    child.once('close', (code, signal) => { this.fail(this.exitReason(code, signal)) })
     // a process that could not start, or a signal that could not be sent
     child.on('error', err => { this.fail(`its process: ${err.message}`) })
     channel.whenClosed(err => { if (err.name === 'ChannelError' && this.child.exitCode == null) this.fail(`its channel: ${err.message}`) })
@@ -112,7 +118,7 @@ export class SandboxedPackage {
   static async start (dir: string, ctx: PackageContext, capabilities: Capability[], parts: SandboxParts): Promise<{ sandbox: SandboxedPackage, scripts: string[], api: boolean }> {
     const reads = await withRealPaths([`${dir}/*`, `${HWD_ROOT}dist/*`, ...libraryFolders(), `${HWD_ROOT}package.json`])
     const own = [`${parts.vfs}/${ctx.id}/*`, `${ctx.stateDir}/*`]
-    const [command, ...prefix] = [...parentDeathPrefix(), process.execPath]
+    const [command, ...prefix] = [...await parentDeathPrefix(), process.execPath]
     const child = spawn(command, [
       ...prefix,
       PERMISSION_FLAG,
@@ -140,7 +146,7 @@ export class SandboxedPackage {
       }
       const started = await channel.request<{ scripts: string[], api: boolean }>('start', init)
       sandbox.state = 'running'
-      sandbox.watch = setInterval(() => { void sandbox.check() }, WATCH_MS).unref()
+      sandbox.watchSoon()
       return { sandbox, ...started }
     } catch (err) {
       const reason = sandbox.reason
@@ -204,7 +210,7 @@ export class SandboxedPackage {
   }
 
   private end (): void {
-    clearInterval(this.watch)
+    clearTimeout(this.watch)
     this.parts.names.removeEventListener('learned', this.onLearned)
     for (const p of this.protocols) void this.parts.node.unhandle(p).catch(() => {})
     this.protocols.clear()
@@ -213,6 +219,13 @@ export class SandboxedPackage {
   }
 
   /** Every few seconds: it answers, and its memory is within the limit. */
+  /** The next check WATCH_MS after this one ends: a ping may take longer than WATCH_MS, and checks never overlap. */
+  private watchSoon (): void {
+    this.watch = setTimeout(() => {
+      void this.check().finally(() => { if (this.state === 'running') this.watchSoon() })
+    }, WATCH_MS).unref()
+  }
+
   private async check (): Promise<void> {
     const rss = await residentMiB(this.child.pid)
     if (rss != null && rss > MAX_RSS_MIB) {

@@ -58,7 +58,7 @@ export function openChatDb (path: string): Database.Database {
 
 /**
  * Run `fill`, a bulk copy inside the caller's transaction, with the text index built once at
- * the end instead of a row at a time: four times as fast (docs/performance.md#chat-history).
+ * the end instead of a row at a time (figures: docs/performance.md#chat-history).
  */
 export async function withTextIndexAfter<T> (db: Database.Database, fill: () => Promise<T>): Promise<T> {
   db.exec('DROP TRIGGER messages_text_insert')

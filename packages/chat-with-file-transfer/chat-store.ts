@@ -35,11 +35,18 @@ export class ChatStore {
   private readonly pageEdge: Database.Statement
   private readonly pageRows: Database.Statement
   private readonly anyBefore: Database.Statement
+  /** a search among all messages, and among one peer's */
+  private readonly searchAll: Database.Statement
+  private readonly searchPeer: Database.Statement
 
   private constructor (private readonly db: Database.Database, private readonly writer: Worker) {
     this.pageEdge = db.prepare('SELECT at FROM messages WHERE peer = ? AND at < ? ORDER BY at DESC LIMIT 1 OFFSET ?').pluck()
     this.pageRows = db.prepare(`SELECT ${COLUMNS} FROM messages m WHERE peer = ? AND at >= ? AND at < ? ORDER BY at, id`)
     this.anyBefore = db.prepare('SELECT 1 FROM messages WHERE peer = ? AND at < ? LIMIT 1')
+    const search = (byPeer: string): Database.Statement => db.prepare(`SELECT ${COLUMNS} FROM messages_text t JOIN messages m ON m.id = t.rowid
+      WHERE messages_text MATCH @phrase ${byPeer} ORDER BY t.rowid DESC LIMIT @limit`)
+    this.searchAll = search('')
+    this.searchPeer = search('AND m.peer = @peer')
     writer.on('message', (replies: WriteReply[]) => { for (const r of replies) this.settle(r) })
     writer.on('error', err => { this.fail(err) })
     writer.on('exit', () => { this.fail(new Error('the chat history\'s writer thread has ended')) })
@@ -57,8 +64,7 @@ export class ChatStore {
       throw new HwdError(`${path}: cannot open the chat history (${err.code ?? err.message})`)
     }
     try {
-      const migrated = await migrateLegacyLog(db, log, said)
-      if (migrated != null) said(migrated)
+      await migrateLegacyLog(db, log, said)
     } catch (err) {
       db.close()
       throw err
@@ -94,9 +100,7 @@ export class ChatStore {
     if ([...text].length < MIN_SEARCH_LENGTH) throw new HwdError(`search for at least ${MIN_SEARCH_LENGTH} characters`)
     // one FTS5 phrase: the text in double quotes, its own double quotes doubled
     const phrase = `"${text.replaceAll('"', '""')}"`
-    const byPeer = peer == null ? '' : 'AND m.peer = @peer'
-    const rows = this.db.prepare(`SELECT ${COLUMNS} FROM messages_text t JOIN messages m ON m.id = t.rowid
-      WHERE messages_text MATCH @phrase ${byPeer} ORDER BY t.rowid DESC LIMIT @limit`).all({ phrase, peer, limit }) as Row[]
+    const rows = (peer == null ? this.searchAll.all({ phrase, limit }) : this.searchPeer.all({ phrase, peer, limit })) as Row[]
     return rows.map(toEntry)
   }
 

@@ -19,14 +19,14 @@ import type { ChatEntry } from './entry.ts'
 
 /** The meta key the commit writes: the number of messages copied. */
 const DONE = 'legacy-log-migrated'
-/** A long log gets a line every this many of its lines: a million messages take seconds to move. */
+/** A long log gets a line every this many of its lines (a long one's move: docs/performance.md#chat-history). */
 export const PROGRESS_LINES = 100_000
 
 type Line = ChatEntry | { unconfirmed: string, line: number }
 
-/** Copy `log` into `db` unless it is missing or already copied, telling `said` how far a long one has got; returns the line to say. */
-export async function migrateLegacyLog (db: Database.Database, log: string, said: (line: string) => void): Promise<string | undefined> {
-  if (!await exists(log)) return undefined
+/** Copy `log` into `db` unless it is missing or already copied, telling `said` how far a long one has got and when it is done. */
+export async function migrateLegacyLog (db: Database.Database, log: string, said: (line: string) => void): Promise<void> {
+  if (!await exists(log)) return
   const done = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(DONE) as string | undefined
   let count = Number(done)
   if (done == null) {
@@ -37,7 +37,7 @@ export async function migrateLegacyLog (db: Database.Database, log: string, said
   }
   await rename(log, `${log}.migrated`)
   const name = basename(log)
-  return `chat history: ${count} messages moved from ${name} into the database; the old log is kept as ${name}.migrated`
+  said(`chat history: ${count} messages moved from ${name} into the database; the old log is kept as ${name}.migrated`)
 }
 
 async function copy (db: Database.Database, log: string, said: (line: string) => void): Promise<number> {

@@ -46,11 +46,12 @@ export async function drivePath (home: string, file: string): Promise<string> {
 
 /**
  * Start a receiver in `dir`, then a sender told where it is, and wait until they know each
- * other's names; from `cli`, another build's dist/daemon/cli.js, if given.
+ * other's names; from `cli`, another build's dist/daemon/cli.js, if given; both started with
+ * `extra` options.
  */
-export async function startPair (dir: string, cli?: string): Promise<{ receiver: TestNode, sender: TestNode }> {
-  const receiver = await TestNode.start({ name: RECEIVER, home: join(dir, 'home-1'), cli })
-  const sender = await TestNode.start({ name: SENDER, home: join(dir, 'home-2'), peers: [receiver.addr], cli })
+export async function startPair (dir: string, cli?: string, extra: string[] = []): Promise<{ receiver: TestNode, sender: TestNode }> {
+  const receiver = await TestNode.start({ name: RECEIVER, home: join(dir, 'home-1'), cli, extra })
+  const sender = await TestNode.start({ name: SENDER, home: join(dir, 'home-2'), peers: [receiver.addr], cli, extra })
   await waitUntilKnows(receiver, SENDER)
   return { receiver, sender }
 }
