@@ -22,10 +22,18 @@ import '../daemon/polyfill.ts'
  * the same round; the medians are reported. Every copy goes file to file and ends with the
  * destination's fsync; each download is checked against the source's SHA-256 outside the timing.
  *
- * Run: npx tsc -p . && node dist/scripts/bench-relay.js [--size MiB] [--rounds N]
- *      (defaults: 256 MiB, 3 rounds)
+ * With `--delay MS`, each home's link to the public segment is a long one, MS each way
+ * (bench/delay-line.py, since this kernel has no netem), and every link carries 9000-byte
+ * frames so that the delay line keeps up: two homes far from their relay, as on the internet.
+ * A byte through the relay then crosses both homes' links, the TCP copy only fake.dev's. What
+ * bounds a download there is each connection's window over its round trip, not the processor:
+ * this checks that a relayed stream's windows, end to end and on each hop, cover the longer
+ * path.
+ *
+ * Run: npx tsc -p . && node dist/scripts/bench-relay.js [--size MiB] [--rounds N] [--delay MS]
+ *      (defaults: 256 MiB, 3 rounds, no delay)
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { link, rm } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
@@ -46,6 +54,9 @@ const GIB = 1024 * MIB
 const GOAL = 0.5
 const TCP_PORT = 9000
 const TCP_END = fileURLToPath(new URL('./bench/tcp-end.js', import.meta.url))
+/** Not compiled: tsc copies no .py to dist, so it is found beside the source. */
+const DELAY_LINE = fileURLToPath(new URL('../../scripts/bench/delay-line.py', import.meta.url))
+const JUMBO_MTU = 9000
 
 interface Round { tcp: number, forwarded: number, ceiling: number, direct: number, relayed: number }
 
@@ -137,14 +148,51 @@ async function download (receiver: TestNode, sender: TestNode, src: SourceFile, 
   return { mbps: mbps(src.size, ms), cpu }
 }
 
+/** `ip` inside namespace `ns`, throwing with its words if it fails. */
+function ip (ns: string, ...args: string[]): void {
+  const r = spawnSync('ip', ['-n', ns, ...args], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`ip -n ${ns} ${args.join(' ')}: ${r.stderr.trim()}`)
+}
+
+/**
+ * Make each home router's link to the public segment (nat.sh's veth `wan`, bridged in the
+ * switch) a delay line of `ms` each way, and every other link of the topology carry jumbo
+ * frames. The delay lines run until `stop`.
+ */
+async function lengthenHomeLinks (nat: NatTopology, ms: number): Promise<{ stop: () => void }> {
+  const ns = (name: string): string => `${nat.prefix}${name}`
+  const lines: ChildProcess[] = []
+  const stop = (): void => { for (const line of lines) line.kill() }
+  try {
+    for (const [host, side] of [['relay', 'eth0'], ['sw', 'r'], ['n1', 'eth0'], ['gw1', 'lan'], ['n2', 'eth0'], ['gw2', 'lan']]) ip(ns(host), 'link', 'set', side, 'mtu', String(JUMBO_MTU))
+    for (const [i, wan] of [[1, '203.0.113.2/24'], [2, '203.0.113.3/24']] as const) {
+      ip(ns(`gw${i}`), 'link', 'del', 'wan')
+      const line = spawn('python3', [DELAY_LINE, ns('sw'), `${nat.prefix}l${i}`, ns(`gw${i}`), 'wan', String(ms), String(JUMBO_MTU)], { stdio: ['ignore', 'pipe', 'inherit'] })
+      lines.push(line)
+      await new Promise<void>((resolve, reject) => {
+        createInterface({ input: line.stdout }).once('line', l => { l === 'ready' ? resolve() : reject(new Error(`delay line: ${l}`)) })
+        line.once('exit', code => { reject(new Error(`delay line exited with ${code}`)) })
+      })
+      ip(ns('sw'), 'link', 'set', `${nat.prefix}l${i}`, 'master', 'br0')
+      ip(ns(`gw${i}`), 'addr', 'add', wan, 'dev', 'wan')
+    }
+  } catch (err) {
+    stop()
+    throw err
+  }
+  return { stop }
+}
+
 const perGiB = (seconds: number, size: number): string => (seconds / size * GIB).toFixed(2)
 
-async function bench (dir: string, options: { size: number, rounds: number }): Promise<void> {
+async function bench (dir: string, options: { size: number, rounds: number, delay: number }): Promise<void> {
   const skip = cannotBuildNat()
   if (skip != null) throw new Error(skip)
   const nat = new NatTopology(`bnr${process.pid % 10000}`)
   nat.up()
+  let links: { stop: () => void } | undefined
   try {
+    if (options.delay > 0) links = await lengthenHomeLinks(nat, options.delay)
     const relay = await nat.start('relay', 'r.dev', { home: join(dir, 'relay') })
     const receiver = await nat.start('n1', 'fake.dev', { home: join(dir, 'n1') })
     const sender = await nat.start('n2', 'fake2.dev', { home: join(dir, 'n2') })
@@ -154,7 +202,8 @@ async function bench (dir: string, options: { size: number, rounds: number }): P
     const src = await makeRandomFile(join(dir, 'source.bin'), options.size)
     for (const node of [relay, sender]) await link(src.path, await drivePath(node.home, FILE))
     const cores = availableParallelism()
-    console.log(`${options.size / MIB} MiB, ${options.rounds} rounds, ${cores} cores; fake.dev (behind a NAT) receives; drive ${DRIVE}`)
+    const path = options.delay > 0 ? `each home ${options.delay} ms each way from the public segment, MTU ${JUMBO_MTU}` : 'links without delay'
+    console.log(`${options.size / MIB} MiB, ${options.rounds} rounds, ${cores} cores, ${path}; fake.dev (behind a NAT) receives; drive ${DRIVE}`)
     const rounds: Round[] = []
     for (let i = 1; i <= options.rounds; i++) {
       const tcp = await tcpCopy(nat, src, dir)
@@ -176,12 +225,14 @@ async function bench (dir: string, options: { size: number, rounds: number }): P
     console.log(`relayed / direct: ${ratio(r => r.relayed / r.direct * r.tcp).toFixed(3)}, relayed / ceiling: ${ratio(r => r.relayed / r.ceiling * r.tcp).toFixed(3)}`)
   } finally {
     await stopAll()
+    links?.stop()
     nat.down()
   }
 }
 
 const code = await runInTempDir('bench-relay', () => {
-  const { values } = parseArgs({ options: { size: { type: 'string' }, rounds: { type: 'string' } } })
-  return { size: wholeNumber('size', values.size ?? '256') * MIB, rounds: wholeNumber('rounds', values.rounds ?? '3') }
+  const { values } = parseArgs({ options: { size: { type: 'string' }, rounds: { type: 'string' }, delay: { type: 'string' } } })
+  const delay = values.delay == null ? 0 : wholeNumber('delay', values.delay)
+  return { size: wholeNumber('size', values.size ?? '256') * MIB, rounds: wholeNumber('rounds', values.rounds ?? '3'), delay }
 }, bench)
 process.exit(code)
