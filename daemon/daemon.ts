@@ -62,7 +62,7 @@ export interface Status {
   addresses: string[]
   peers: Array<{ peerId: string, name?: string, addresses: string[], route: string, relay?: string }>
   /** `relay`: serving NAT'd nodes; `relayed`: behind a NAT, reached through a relay; else `direct` */
-  reachability: 'direct' | 'relayed' | 'relay'
+  reachability: 'direct' | 'relayed' | 'unreachable' | 'relay'
   /** a relay's (`--relay`) slots: how many NAT'd nodes may hold one, and who does, soonest to expire first */
   slots?: { limit: number, held: Array<{ peerId: string, name?: string, expires: string }> }
   names: Array<{ name: string, peerId: string }>
@@ -107,9 +107,12 @@ export class Daemon {
     readonly access: Access,
     readonly releases: Releases
   ) {
-    this.reachability = new Reachability(node, options.announce.length > 0, (relay, holds) => {
-      const name = names.nameOrId(relay)
-      terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
+    this.reachability = new Reachability(node, options.announce.length > 0, {
+      slot: (relay, holds) => {
+        const name = names.nameOrId(relay)
+        terminal.line(holds ? `reachable through relay ${name}` : `relay ${name} no longer holds a slot for this node`)
+      },
+      none: () => { terminal.line('no relay holds a slot for this node, which is behind a NAT: nodes outside cannot reach it') }
     })
     this.packages = new PackageHost({ node, names, paths, transfers: this.transfers, commands, print: text => { terminal.line(text) }, access, origin: pkg => this.origin(pkg), publish: (pkg, topic, detail) => { this.web?.publish(pkg, topic, detail) }, changed: () => { this.web?.packagesChanged() } })
   }
@@ -260,7 +263,7 @@ export class Daemon {
         addresses: this.node.getConnections(id).map(c => c.remoteAddr.decapsulateCode(CODE_P2P).toString()),
         ...this.route(id)
       })),
-      reachability: this.node.services.relay != null ? 'relay' : this.reachability.behindNat ? 'relayed' : 'direct',
+      reachability: this.node.services.relay != null ? 'relay' : this.reachability.reached,
       slots: this.options.relay != null ? { limit: this.options.relay.reservations, held: this.node.services.relaySlots?.list().map(s => ({ peerId: s.peer.toString(), name: this.names.nameOf(s.peer), expires: s.expires.toISOString() })) ?? [] } : undefined,
       names: this.names.names(),
       packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir, holds: p.sandbox != null ? describeGrant(p.sandbox.capabilities, p.metadata.dependencies) : undefined })),

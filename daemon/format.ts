@@ -22,5 +22,6 @@ export function table (rows: string[][]): string[] {
 export const REACHED = {
   direct: 'directly',
   relayed: 'through relays (behind a NAT)',
+  unreachable: 'not from outside (behind a NAT, and no relay holds a slot for it)',
   relay: 'directly; relaying for others'
 } as const

@@ -49,7 +49,7 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
   const listen = `/ip${family}/${options.host}/tcp/${options.port}`
   let node: HwdLibp2p | undefined
   // the connection gater asks a relay's slots before each reservation (daemon/relay-slots.ts)
-  const slots = options.relay != null ? new RelaySlots(() => node, options.relay.reservationsPerIp, options.relay.print) : undefined
+  const slots = options.relay != null ? new RelaySlots(() => node, { max: options.relay.reservations, perIp: options.relay.reservationsPerIp }, options.relay.print) : undefined
   try {
     node = await createLibp2p({
       privateKey: options.privateKey,

@@ -7,6 +7,16 @@ import { transportManagerOf, type HwdLibp2p } from './node.ts'
 
 const log = logger('hwd:reachability')
 
+/** How long a node that found itself NAT'd waits for a relay's slot before it says it has none. */
+export const SLOT_GRACE_MS = 10_000
+
+/** What `Reachability` tells the user of: a relay that starts or stops holding a slot for us, and having none. */
+export interface ReachabilityReport {
+  slot: (relayPeerId: string, holds: boolean) => void
+  /** NAT'd and no relay holds a slot for us, `SLOT_GRACE_MS` after we found the NAT, or when the last slot went */
+  none: () => void
+}
+
 /**
  * Finds out, from a relay's word, whether this node is behind a NAT, and if so listens on
  * `/p2p-circuit`: libp2p's relay transport then reserves a slot on a relay we are connected
@@ -23,17 +33,20 @@ export class Reachability {
   private relayed = false
   /** the relays holding a slot for us, by peer id, as our addresses say */
   private slots = new Set<string>()
+  private grace?: NodeJS.Timeout
 
   /**
    * `announced`: the user said how the node is reached (--announce), so it never reserves.
    * `report` tells the user when a relay starts or stops holding a slot for us (a relay that
-   * restarts quickly may be renewed before our addresses are next updated, and go untold).
+   * restarts quickly may be renewed before our addresses are next updated, and go untold), and
+   * when none does: a relay that refuses us a slot says so only in its own terminal.
    */
-  constructor (private readonly node: HwdLibp2p, private readonly announced: boolean, private readonly report: (relayPeerId: string, holds: boolean) => void) {}
+  constructor (private readonly node: HwdLibp2p, private readonly announced: boolean, private readonly report: ReachabilityReport) {}
 
-  /** Whether this node found itself NAT'd and listens through relays. */
-  get behindNat (): boolean {
-    return this.relayed
+  /** How nodes outside reach this one: directly; through the relays holding a slot for it; or, NAT'd with none, not at all. */
+  get reached (): 'direct' | 'relayed' | 'unreachable' {
+    if (!this.relayed) return 'direct'
+    return this.slots.size > 0 ? 'relayed' : 'unreachable'
   }
 
   start (): void {
@@ -45,13 +58,16 @@ export class Reachability {
   stop (): void {
     this.node.removeEventListener('peer:identify', this.onIdentify)
     this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
+    clearTimeout(this.grace)
   }
 
   private readonly onSelfUpdate = (): void => {
     const now = new Set(this.node.getMultiaddrs().map(a => relayOf(a)).filter(r => r != null))
-    for (const r of now) if (!this.slots.has(r)) this.report(r, true)
-    for (const r of this.slots) if (!now.has(r)) this.report(r, false)
+    for (const r of now) if (!this.slots.has(r)) this.report.slot(r, true)
+    for (const r of this.slots) if (!now.has(r)) this.report.slot(r, false)
+    const lost = this.slots.size > 0 && now.size === 0
     this.slots = now
+    if (lost) this.report.none()
   }
 
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
@@ -61,6 +77,7 @@ export class Reachability {
     log('relay %p sees us at %a, not an address of ours: behind a NAT, listening through relays', peerId, observedAddr)
     this.relayed = true
     this.node.removeEventListener('peer:identify', this.onIdentify)
+    this.grace = setTimeout(() => { if (this.slots.size === 0) this.report.none() }, SLOT_GRACE_MS).unref()
     transportManagerOf(this.node).listen([multiaddr('/p2p-circuit')])
       .catch(err => { log.error('could not listen through a relay - %e', err) })
   }

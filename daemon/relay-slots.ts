@@ -11,8 +11,9 @@ export const RESERVATION_TTL_MS = 2 * 60 * 60 * 1000
 export interface Slot { peer: PeerId, expires: Date }
 
 /**
- * The slots of this relay (`hwd start --relay`): who holds one, for `hwd status`, and two rules
- * that libp2p's relay server (circuit-relay-v2 4.2.13) lacks and go-libp2p's relay has.
+ * The slots of this relay (`hwd start --relay`): who holds one, for `hwd status`, a line for
+ * each node refused one (libp2p refuses silently once all `--relay-reservations` are held), and
+ * two rules that libp2p's relay server (circuit-relay-v2 4.2.13) lacks and go-libp2p's relay has.
  *
  * - A slot goes with its holder's last connection (`onDisconnect`). libp2p keeps it for its
  *   whole TTL, so a node that left went on counting against `--relay-reservations`, and
@@ -30,7 +31,7 @@ export interface Slot { peer: PeerId, expires: Date }
 export class RelaySlots {
   private readonly refusals: RefusalLines
 
-  constructor (private readonly node: () => HwdLibp2p | undefined, private readonly perIp: number, print: (text: string) => void) {
+  constructor (private readonly node: () => HwdLibp2p | undefined, private readonly limits: { max: number, perIp: number }, print: (text: string) => void) {
     this.refusals = new RefusalLines(print)
   }
 
@@ -40,33 +41,38 @@ export class RelaySlots {
 
   /** The connection gater's `denyInboundRelayReservation`: true refuses `peer` a slot. */
   readonly onRequest = (peer: PeerId): boolean => {
-    const full = this.fullAddress(peer)
-    if (full != null) {
-      this.refusals.tell(peer.toString(), `a relay slot to ${peer.toString()}`, full, `${this.perIp} ${this.perIp === 1 ? 'slot is' : 'slots are'} held from that address`)
+    const reason = this.refusal(peer)
+    if (reason != null) {
+      this.refusals.tell(peer.toString(), `a relay slot to ${peer.toString()}`, reason.host, reason.why)
       return true
     }
     this.drop(peer)
     return false
   }
 
-  /**
-   * The IP address `peer` asks from when other holders already hold `perIp` slots from it. The
-   * gater is told only the peer: it asks over a direct connection (libp2p refuses a reservation
-   * over a relayed one), so its direct connections' addresses are the ones to count. A holder
-   * asking again is renewing, and is never refused.
-   */
-  private fullAddress (peer: PeerId): string | undefined {
+  /** Why `peer` gets no slot, and the address it asks from, or undefined if it gets one. A holder asking again is renewing, and is never refused. */
+  private refusal (peer: PeerId): { host: string, why: string } | undefined {
     const reservations = this.relay?.reservations
     if (reservations == null || reservations.has(peer)) return undefined
-    const hosts = new Map<string, number>()
+    const { max, perIp } = this.limits
+    const hosts = this.node()?.getConnections(peer).filter(c => !isRelayed(c.remoteAddr)).map(c => hostOf(c.remoteAddr)).filter(h => h != null) ?? []
+    if (reservations.size >= max) return { host: hosts[0] ?? 'unknown address', why: `all ${max} ${max === 1 ? 'slot is' : 'slots are'} held` }
+    const full = this.fullAddress(reservations, hosts)
+    return full == null ? undefined : { host: full, why: `${perIp} ${perIp === 1 ? 'slot is' : 'slots are'} held from that address` }
+  }
+
+  /**
+   * Of the IP addresses a peer asks from (`from`), the one where holders already hold `perIp`
+   * slots. The gater is told only the peer: it asks over a direct connection (libp2p refuses a
+   * reservation over a relayed one), so its direct connections' addresses are the ones to count.
+   */
+  private fullAddress (reservations: NonNullable<CircuitRelayService['reservations']>, from: string[]): string | undefined {
+    const held = new Map<string, number>()
     for (const { addr } of reservations.values()) {
       const host = hostOf(addr)
-      if (host != null) hosts.set(host, (hosts.get(host) ?? 0) + 1)
+      if (host != null) held.set(host, (held.get(host) ?? 0) + 1)
     }
-    return this.node()?.getConnections(peer)
-      .filter(c => !isRelayed(c.remoteAddr))
-      .map(c => hostOf(c.remoteAddr))
-      .find(host => host != null && (hosts.get(host) ?? 0) >= this.perIp)
+    return from.find(host => (held.get(host) ?? 0) >= this.limits.perIp)
   }
 
   /** The node's `peer:disconnect`, sent when a peer's last connection closes: its slot, if it held one, is free. */

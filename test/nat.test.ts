@@ -161,4 +161,18 @@ describe(`two NAT'd homes and a relay in namespaces ${nat.prefix}*`, { skip: can
     assert.ok(resumed, 'at least one attempt resumed a cut one')
     assert.ok((await readFile(join(drive(a), 'long.bin'))).equals(data), 'the same bytes')
   })
+
+  it('a node refused a slot, as all the relay has are held, says in one line that nodes outside cannot reach it', async () => {
+    const home = relay.home
+    await Promise.all([relay.stop(), b.stop()])
+    relay = await startRelay(home, ['--relay-reservations', '1'])
+    await eventually('fake.dev holds the one slot', async () => await holdsSlots(relay, a) && await reserved(a), 30_000)
+    b = await nat.start('n2', 'fake2.dev', { home: b.home })
+    await relay.waitForOutput(new RegExp(`^refused a relay slot to ${b.peerId} \\(203\\.0\\.113\\.3\\): all 1 slot is held$`, 'm'), 20_000)
+    await b.waitForOutput(/^no relay holds a slot for this node, which is behind a NAT: nodes outside cannot reach it$/m, 20_000)
+    assert.equal(b.output.match(/^no relay holds a slot/mg)?.length, 1, 'one line')
+    assert.equal((await b.status()).reachability, 'unreachable')
+    assert.match((await hwd(['status', '--home', b.home])).stdout, /^reached\s+not from outside \(behind a NAT, and no relay holds a slot for it\)$/m)
+    assert.equal((await a.status()).reachability, 'relayed')
+  })
 })

@@ -29,7 +29,7 @@ export interface PageState {
   listen: string[]
   addresses: string[]
   /** `direct`; `relayed`: behind a NAT, reached through a relay; `relay`: relaying for others */
-  reachability: 'direct' | 'relayed' | 'relay'
+  reachability: 'direct' | 'relayed' | 'unreachable' | 'relay'
   peers: PeerView[]
   names: Array<{ name: string, peerId: string }>
   packages: Array<{ id: string, version: string }>
