@@ -28,7 +28,8 @@ const HELP = `hwd: a peer-to-peer node daemon
 usage:
   hwd start [--name NAME] [--port PORT] [--home DIR] [--host IP]
             [--peer ADDR]... [--announce MULTIADDR]... [--no-mdns] [--package DIR]... [--no-mirror]
-            [--relay [--relay-reservations N] [--relay-reservations-per-ip N] [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
+            [--relay [--relay-reservations N] [--relay-reservations-per-ip N] [--relay-reservation-ttl SECONDS]
+                     [--relay-duration SECONDS] [--relay-max-bytes BYTES]]
             [--allow NAME]...
             [--http PORT | --no-http] [--http-host IP]
   hwd run [--home DIR] COMMAND [ARGS...]     run one terminal command on a running node
@@ -53,6 +54,7 @@ start options:
       --relay             also relay for nodes behind NATs that reach this one (see README)
       --relay-reservations N          how many NAT'd nodes may hold a slot at once (default 64)
       --relay-reservations-per-ip N   how many of them may be at one IP address (default 8)
+      --relay-reservation-ttl SECONDS how long a slot lasts unless renewed, 60 at least (default 7200)
       --relay-duration SECONDS        cut each relayed connection after this long; 0: never (default)
       --relay-max-bytes BYTES         cut each relayed connection after this much (128K, 1G); 0: never (default)
       --no-mirror         serve only the packages this node published, not those it installed
@@ -111,6 +113,7 @@ async function start (args: string[]): Promise<number> {
       relay: { type: 'boolean', default: false },
       'relay-reservations': { type: 'string' },
       'relay-reservations-per-ip': { type: 'string' },
+      'relay-reservation-ttl': { type: 'string' },
       'relay-duration': { type: 'string' },
       'relay-max-bytes': { type: 'string' },
       allow: { type: 'string', multiple: true, default: [] },

@@ -4,9 +4,6 @@ import type { HwdLibp2p } from './node.ts'
 import { hostOf, isRelayed } from './reachability.ts'
 import { RefusalLines } from './refusal-lines.ts'
 
-/** How long a reservation lasts unless renewed: libp2p's own default, set here so that we know it. */
-export const RESERVATION_TTL_MS = 2 * 60 * 60 * 1000
-
 /** A NAT'd node holding a slot on this relay, and when the slot expires unless renewed. */
 export interface Slot { peer: PeerId, expires: Date }
 

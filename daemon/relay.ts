@@ -1,7 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { CircuitRelayServerInit } from '@libp2p/circuit-relay-v2'
 import { UsageError } from '../errors.ts'
-import { RESERVATION_TTL_MS } from './relay-slots.ts'
 import { notApplied } from './unpatched.ts'
 
 /**
@@ -14,13 +13,22 @@ export interface RelayLimits {
   reservations: number
   /** slots held at once by nodes at one IP address, so that one host cannot take them all */
   reservationsPerIp: number
+  /** how long a slot lasts unless its holder renews it, in seconds */
+  reservationTtlSeconds: number
   /** per relayed connection, in seconds; 0 for none */
   durationSeconds: number
   /** per relayed connection, both directions together; 0 for none */
   maxBytes: number
 }
 
-export const DEFAULT_RELAY_LIMITS: RelayLimits = { reservations: 64, reservationsPerIp: 8, durationSeconds: 0, maxBytes: 0 }
+/** A slot lasts 2 h unless renewed, as in libp2p's own relay. */
+export const DEFAULT_RELAY_LIMITS: RelayLimits = { reservations: 64, reservationsPerIp: 8, reservationTtlSeconds: 2 * 60 * 60, durationSeconds: 0, maxBytes: 0 }
+
+/**
+ * The shortest slot lifetime a relay takes: libp2p's nodes renew 5 minutes before a slot
+ * expires, but never sooner than 30 s after they took it, so a shorter slot would lapse.
+ */
+const MIN_RESERVATION_TTL_SECONDS = 60
 
 /** libp2p caps a connection only by both limits or by neither: an unset one gets the largest value it takes. */
 const NO_BYTE_LIMIT = 2n ** 63n - 1n
@@ -31,7 +39,7 @@ export function relayServerInit (limits: RelayLimits): CircuitRelayServerInit {
   return {
     reservations: {
       maxReservations: limits.reservations,
-      reservationTtl: RESERVATION_TTL_MS,
+      reservationTtl: limits.reservationTtlSeconds * 1000,
       applyDefaultLimit: capped,
       defaultDataLimit: limits.maxBytes > 0 ? BigInt(limits.maxBytes) : NO_BYTE_LIMIT,
       defaultDurationLimit: limits.durationSeconds > 0 ? limits.durationSeconds * 1000 : NO_DURATION_LIMIT_MS
@@ -59,8 +67,8 @@ function parseCount (option: string, text: string, min: number, max = 2 ** 31 - 
 }
 
 /** The limits `hwd start` was given, or undefined when it is not to relay (`--relay` absent). */
-export function relayLimits (values: { relay: boolean, 'relay-reservations'?: string, 'relay-reservations-per-ip'?: string, 'relay-duration'?: string, 'relay-max-bytes'?: string }): RelayLimits | undefined {
-  const given = (['relay-reservations', 'relay-reservations-per-ip', 'relay-duration', 'relay-max-bytes'] as const).filter(o => values[o] != null)
+export function relayLimits (values: { relay: boolean, 'relay-reservations'?: string, 'relay-reservations-per-ip'?: string, 'relay-reservation-ttl'?: string, 'relay-duration'?: string, 'relay-max-bytes'?: string }): RelayLimits | undefined {
+  const given = (['relay-reservations', 'relay-reservations-per-ip', 'relay-reservation-ttl', 'relay-duration', 'relay-max-bytes'] as const).filter(o => values[o] != null)
   if (!values.relay) {
     if (given.length > 0) throw new UsageError(`--${given[0]} sets a relay's limit; add --relay`)
     return undefined
@@ -69,6 +77,7 @@ export function relayLimits (values: { relay: boolean, 'relay-reservations'?: st
   return {
     reservations: values['relay-reservations'] != null ? parseCount('--relay-reservations', values['relay-reservations'], 1) : d.reservations,
     reservationsPerIp: values['relay-reservations-per-ip'] != null ? parseCount('--relay-reservations-per-ip', values['relay-reservations-per-ip'], 1) : d.reservationsPerIp,
+    reservationTtlSeconds: values['relay-reservation-ttl'] != null ? parseCount('--relay-reservation-ttl', values['relay-reservation-ttl'], MIN_RESERVATION_TTL_SECONDS, MAX_DURATION_SECONDS) : d.reservationTtlSeconds,
     durationSeconds: values['relay-duration'] != null ? parseCount('--relay-duration', values['relay-duration'], 0, MAX_DURATION_SECONDS) : d.durationSeconds,
     maxBytes: values['relay-max-bytes'] != null ? parseBytes('--relay-max-bytes', values['relay-max-bytes']) : d.maxBytes
   }

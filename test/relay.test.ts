@@ -16,7 +16,8 @@ describe('relay options', () => {
     [['--relay', '--relay-max-bytes', '12X'], /^hwd: --relay-max-bytes 12X: expected a number of bytes, such as 0, 65536, 128K or 1G\n$/],
     [['--relay', '--relay-reservations', '0'], /^hwd: --relay-reservations 0: expected a whole number from 1 on\n$/],
     [['--relay-reservations-per-ip', '2'], /^hwd: --relay-reservations-per-ip sets a relay's limit; add --relay\n$/],
-    [['--relay', '--relay-reservations-per-ip', '0'], /^hwd: --relay-reservations-per-ip 0: expected a whole number from 1 on\n$/]
+    [['--relay', '--relay-reservations-per-ip', '0'], /^hwd: --relay-reservations-per-ip 0: expected a whole number from 1 on\n$/],
+    [['--relay', '--relay-reservation-ttl', '30'], /^hwd: --relay-reservation-ttl 30: expected a whole number from 60 to 2147483\n$/]
   ] as const) {
     it(`refuses ${args.join(' ')} in one line`, async () => {
       const r = await hwd(['start', '--home', await tempHome(), '--no-mdns', '--port', '0', '--host', '127.0.0.1', ...args])
