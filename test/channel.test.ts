@@ -3,9 +3,9 @@ import assert from 'node:assert/strict'
 import { createConnection, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { serialize } from 'node:v8'
+import { deserialize, serialize } from 'node:v8'
 import { AccessError, Channel, type ChannelLimits } from '../daemon/sandbox/channel.ts'
-import { stopAll, tempHome } from './helpers.ts'
+import { eventually, stopAll, tempHome } from './helpers.ts'
 
 after(stopAll)
 
@@ -21,6 +21,20 @@ async function pair (limits: ChannelLimits): Promise<{ daemon: Channel, raw: Soc
   const raw = createConnection(path)
   const daemon = new Channel(await accepted, limits)
   return { daemon, raw, close: () => { raw.destroy(); daemon.close() } }
+}
+
+/** The messages that arrive on a raw socket, as they arrive. */
+function messages (raw: Socket): any[] {
+  const got: any[] = []
+  let buffer = Buffer.alloc(0)
+  raw.on('data', (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk])
+    while (buffer.byteLength >= 4 && buffer.byteLength >= 4 + buffer.readUInt32BE(0)) {
+      got.push(deserialize(buffer.subarray(4, 4 + buffer.readUInt32BE(0))))
+      buffer = buffer.subarray(4 + buffer.readUInt32BE(0))
+    }
+  })
+  return got
 }
 
 function frame (message: unknown): Buffer {
@@ -60,6 +74,46 @@ describe('the sandbox channel', () => {
     raw.write(Buffer.concat(Array.from({ length: 100 }, () => frame({ t: 'n', op: 'tick', args: {} }))))
     await all
     assert.ok(Date.now() - started >= 900, `100 messages at 50 a second took ${Date.now() - started} ms`)
+    close()
+  })
+
+  it('carries a request\'s own notices until its reply, and cancels it on its caller\'s signal', async () => {
+    const { daemon, raw, close } = await pair(OPEN)
+    const child = new Channel(raw, OPEN)
+    let handler: { signal: AbortSignal, notify: (n: unknown) => void } | undefined
+    daemon.handle('count', async ({ to }, call) => {
+      handler = call
+      for (let i = 1; i <= to; i++) call.notify({ i })
+      await new Promise((resolve, reject) => { call.signal.addEventListener('abort', () => { reject(call.signal.reason) }) })
+    })
+    daemon.handle('ping', () => 'pong')
+    const heard: unknown[] = []
+    const cancel = new AbortController()
+    const reply = child.request('count', { to: 3 }, { signal: cancel.signal, onNotice: n => { heard.push(n) } })
+    await eventually('three notices', async () => heard.length === 3)
+    cancel.abort()
+    await assert.rejects(reply, { name: 'AccessError', message: 'cancelled' })
+    assert.equal(handler?.signal.aborted, true)
+    handler?.notify({ i: 4 })
+    // a round trip after the late notice: had it been sent, it would have come first
+    assert.equal(await child.request('ping'), 'pong')
+    assert.deepEqual(heard, [{ i: 1 }, { i: 2 }, { i: 3 }])
+    await assert.rejects(child.request('count', { to: 1 }, { signal: AbortSignal.abort() }), { name: 'AbortError' })
+    close()
+  })
+
+  it('refuses a request that reuses the number of one still running, which runs on', async () => {
+    const { daemon, raw, close } = await pair(OPEN)
+    const got = messages(raw)
+    let release: () => void = () => {}
+    daemon.handle('wait', async () => { await new Promise<void>(resolve => { release = resolve }); return 'done' })
+    raw.write(frame({ t: 'q', call: 7, op: 'wait', args: {} }))
+    raw.write(frame({ t: 'q', call: 7, op: 'wait', args: {} }))
+    await eventually('the refusal', async () => got.length === 1)
+    assert.deepEqual(got[0], { t: 'r', call: 7, error: { name: 'AccessError', message: 'a call needs a number of its own', hwd: true } })
+    release()
+    await eventually('the first call\'s reply', async () => got.length === 2)
+    assert.deepEqual(got[1], { t: 'r', call: 7, value: 'done' })
     close()
   })
 })

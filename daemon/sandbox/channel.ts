@@ -7,11 +7,15 @@
  * `maxBytesPerSecond` (the child's writes then wait in its own, capped, memory).
  *
  * On it: requests (`request` → the peer's `handle` → a reply), one-way notices (`notify` → `on`).
+ * A request can be cancelled (its `signal`: the handler's `signal` aborts) and can carry notices
+ * of its own while it runs (the handler's `notify` → the request's `onNotice`): a script's
+ * output, a download's progress.
  */
 import type { Socket } from 'node:net'
 import { deserialize, serialize } from 'node:v8'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { HwdError } from '../../errors.ts'
+import type { CommandOutput } from '../package-api.ts'
 
 export class ChannelError extends HwdError {
   static name = 'ChannelError'
@@ -40,14 +44,39 @@ export interface ChannelLimits {
   maxCallsInFlight: number
 }
 
-type Handler = (args: any) => unknown
-interface Pending { resolve: (v: unknown) => void, reject: (e: Error) => void }
+/** What a request's handler is given besides the request's arguments. */
+export interface Call {
+  /** aborted when the caller cancels the request, or the channel closes */
+  signal: AbortSignal
+  /** a notice for this request alone: the caller's `onNotice` gets `args` */
+  notify: (args: unknown) => void
+}
+
+export interface RequestOptions {
+  /** aborting it asks the other side to cancel the request, which still ends with its reply */
+  signal?: AbortSignal
+  /** the handler's notices for this request, while it runs */
+  onNotice?: (args: any) => void
+}
+
+type Handler = (args: any, call: Call) => unknown
+interface Pending { resolve: (v: unknown) => void, reject: (e: Error) => void, onNotice?: (args: any) => void }
+
+/** A command's output sent as a request's notices (`{ line }`, `{ progress }`), for `CommandOutput` on the other side. */
+export function outputAsNotices (notify: Call['notify']): CommandOutput {
+  return {
+    line: text => { notify({ line: String(text) }) },
+    progress: progress => { notify({ progress }) }
+  }
+}
 
 export class Channel {
   private readonly buffer = new Uint8ArrayList()
   private readonly handlers = new Map<string, Handler>()
   private readonly listeners = new Map<string, (args: any) => void>()
   private readonly pending = new Map<number, Pending>()
+  /** the peer's requests being answered, each with what cancels it */
+  private readonly answering = new Map<number, AbortController>()
   private nextCall = 1
   private inFlight = 0
   private closed?: Error
@@ -68,12 +97,20 @@ export class Channel {
   on (op: string, fn: (args: any) => void): void { this.listeners.set(op, fn) }
   whenClosed (fn: (err: Error) => void): void { this.onClose.push(fn) }
 
-  async request<T = unknown>(op: string, args: unknown = {}): Promise<T> {
+  async request<T = unknown>(op: string, args: unknown = {}, options: RequestOptions = {}): Promise<T> {
     if (this.closed != null) throw this.closed
+    const { signal, onNotice } = options
+    signal?.throwIfAborted()
     const call = this.nextCall++
-    const reply = new Promise<T>((resolve, reject) => { this.pending.set(call, { resolve: resolve as (v: unknown) => void, reject }) })
+    const reply = new Promise<T>((resolve, reject) => { this.pending.set(call, { resolve: resolve as (v: unknown) => void, reject, onNotice }) })
+    const cancel = (): void => { if (this.closed == null && this.pending.has(call)) this.send({ t: 'x', call }) }
+    signal?.addEventListener('abort', cancel, { once: true })
     this.send({ t: 'q', call, op, args })
-    return await reply
+    try {
+      return await reply
+    } finally {
+      signal?.removeEventListener('abort', cancel)
+    }
   }
 
   notify (op: string, args: unknown = {}): void {
@@ -86,6 +123,7 @@ export class Channel {
     this.socket.destroy()
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
+    for (const cancel of this.answering.values()) cancel.abort(err)
     for (const fn of this.onClose) fn(err)
   }
 
@@ -149,12 +187,12 @@ export class Channel {
   private dispatch (m: any): void {
     if (typeof m !== 'object' || m == null) return this.close(new ChannelError('sent a malformed message'))
     if (m.t === 'n' && typeof m.op === 'string') {
-      try {
-        this.listeners.get(m.op)?.(m.args ?? {})
-      } catch {
-        // a notice whose fields are not what its listener takes
-        this.close(new ChannelError('sent a malformed message'))
-      }
+      this.hear(() => { this.listeners.get(m.op)?.(m.args ?? {}) })
+    } else if (m.t === 'p' && Number.isSafeInteger(m.call)) {
+      // a notice for a request that has had its reply comes too late, and is dropped
+      this.hear(() => { this.pending.get(m.call)?.onNotice?.(m.args ?? {}) })
+    } else if (m.t === 'x' && Number.isSafeInteger(m.call)) {
+      this.answering.get(m.call)?.abort(new AccessError('cancelled'))
     } else if (m.t === 'q' && typeof m.op === 'string' && Number.isSafeInteger(m.call)) {
       void this.answer(m.call, m.op, m.args ?? {})
     } else if (m.t === 'r' && this.pending.has(m.call)) {
@@ -167,17 +205,31 @@ export class Channel {
     }
   }
 
+  /** Run a listener on a notice; one that throws was given fields it does not take. */
+  private hear (listener: () => void): void {
+    try {
+      listener()
+    } catch {
+      this.close(new ChannelError('sent a malformed message'))
+    }
+  }
+
   private async answer (call: number, op: string, args: unknown): Promise<void> {
     this.inFlight++
+    const cancel = new AbortController()
     try {
       if (this.inFlight > this.limits.maxCallsInFlight) throw new AccessError(`more than ${this.limits.maxCallsInFlight} calls at once`)
+      if (this.answering.has(call)) throw new AccessError('a call needs a number of its own')
       const fn = this.handlers.get(op)
       if (fn == null) throw new AccessError(`no such call: ${op.slice(0, 64)}`)
-      const value = await fn(args)
+      this.answering.set(call, cancel)
+      const notify = (notice: unknown): void => { if (this.closed == null && this.answering.get(call) === cancel) this.send({ t: 'p', call, args: notice }) }
+      const value = await fn(args, { signal: cancel.signal, notify })
       if (this.closed == null) this.send({ t: 'r', call, value })
     } catch (err: any) {
       if (this.closed == null) this.send({ t: 'r', call, error: { name: String(err?.name ?? 'Error'), message: String(err?.message ?? err), hwd: err instanceof HwdError } })
     } finally {
+      if (this.answering.get(call) === cancel) this.answering.delete(call)
       this.inFlight--
     }
   }

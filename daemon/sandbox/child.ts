@@ -13,9 +13,9 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { HwdError, UnknownNameError } from '../../errors.ts'
 import { Drive } from '../../storage/vfs.ts'
-import type { CommandOutput, PackageContext, PackageEntry, PackageMetadata, PackageRuntime } from '../package-api.ts'
+import type { PackageContext, PackageEntry, PackageMetadata, PackageRuntime } from '../package-api.ts'
 import { fileTransferProxy } from './bridge.ts'
-import { AccessError, Channel } from './channel.ts'
+import { AccessError, Channel, outputAsNotices } from './channel.ts'
 import { refuseLocalSockets } from './guard.ts'
 import { IpcStreams } from './streams.ts'
 
@@ -40,7 +40,6 @@ channel.whenClosed(() => { process.exit(0) })
 refuseLocalSockets()
 const streams = new IpcStreams(channel)
 const controller = new AbortController()
-const runs = new Map<number, AbortController>()
 let runtime: PackageRuntime | undefined
 let context: PackageContext | undefined
 
@@ -56,22 +55,11 @@ channel.handle('start', async (init: StartInit) => {
   }
 })
 
-channel.handle('script', async ({ run, name, args }) => {
+channel.handle('script', async ({ name, args }, { signal, notify }) => {
   const script = runtime?.scripts?.[name]
   if (script == null) throw new AccessError(`no script ${name}`)
-  const cancel = new AbortController()
-  runs.set(run, cancel)
-  const out: CommandOutput = {
-    line: text => { channel.notify('out', { run, line: String(text) }) },
-    progress: progress => { channel.notify('out', { run, progress }) }
-  }
-  try {
-    await script(args, { out, signal: AbortSignal.any([cancel.signal, controller.signal]) })
-  } finally {
-    runs.delete(run)
-  }
+  await script(args, { out: outputAsNotices(notify), signal: AbortSignal.any([signal, controller.signal]) })
 })
-channel.on('cancel', ({ run }) => { runs.get(run)?.abort(new AccessError('cancelled')) })
 
 channel.handle('api.call', async ({ caller, fn, args, ctxAt }) => {
   const api = runtime?.api as Record<string, unknown> | undefined

@@ -79,9 +79,7 @@ export class SandboxedPackage {
   state: SandboxState = 'starting'
   reason?: string
   private readonly log
-  private readonly runs = new Map<number, CommandOutput>()
   private readonly protocols = new Set<string>()
-  private nextRun = 1
   private stderrTail = ''
   private watch?: NodeJS.Timeout
   private readonly exited: Promise<void>
@@ -160,20 +158,19 @@ export class SandboxedPackage {
   /** Run one of its scripts; its output comes back through `out`, escaped. */
   async runScript (name: string, args: string[], out: CommandOutput, signal: AbortSignal): Promise<void> {
     if (this.state !== 'running') throw new AccessError(`package ${this.ctx.id} is not running (${this.reason ?? this.state})`)
-    const run = this.nextRun++
-    this.runs.set(run, out)
-    const onAbort = (): void => { this.channel.notify('cancel', { run }) }
-    signal.addEventListener('abort', onAbort, { once: true })
     try {
-      await this.channel.request('script', { run, name, args })
+      await this.channel.request('script', { name, args }, {
+        signal,
+        onNotice: ({ line, progress }) => {
+          if (typeof line === 'string') out.line(printable(line.slice(0, MAX_LINE_CHARS)))
+          else if (isProgress(progress)) out.progress({ ...progress, id: printable(progress.id.slice(0, 64)), label: printable(progress.label.slice(0, 256)) })
+        }
+      })
     } catch (err: any) {
       // a process that died closes its channel a moment before its exit tells why
       if (err?.name === 'ChannelClosedError') await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS)])
       if ((this.state as SandboxState) === 'failed') throw new AccessError(`package ${this.ctx.id} failed: ${this.reason ?? ''}`)
       throw err
-    } finally {
-      this.runs.delete(run)
-      signal.removeEventListener('abort', onAbort)
     }
   }
 
@@ -265,12 +262,6 @@ export class SandboxedPackage {
     // what the package tells open web pages: data the page shows only as text, in frames the channel caps
     channel.on('publish', ({ topic, detail }) => {
       if (typeof topic === 'string') ctx.publish(topic.slice(0, 64), detail)
-    })
-    channel.on('out', ({ run, line, progress }) => {
-      const out = this.runs.get(run)
-      if (out == null) return
-      if (typeof line === 'string') out.line(printable(line.slice(0, MAX_LINE_CHARS)))
-      else if (isProgress(progress)) out.progress({ ...progress, id: printable(progress.id.slice(0, 64)), label: printable(progress.label.slice(0, 256)) })
     })
     if (this.capabilities.includes('net')) parts.names.addEventListener('learned', this.onLearned)
     serveNet(channel, ctx, {
