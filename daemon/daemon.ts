@@ -61,7 +61,7 @@ export interface Status {
   listen: string[]
   addresses: string[]
   peers: Array<{ peerId: string, name?: string, addresses: string[], route: string, relay?: string }>
-  /** `relay`: serving NAT'd nodes; `relayed`: behind a NAT, reached through a relay; else `direct` */
+  /** `relay`: serving NAT'd nodes; `relayed`: behind a NAT, reached through a relay; `unreachable`: behind a NAT, and no relay holds a slot for it; else `direct` */
   reachability: 'direct' | 'relayed' | 'unreachable' | 'relay'
   /** a relay's (`--relay`) slots: how many NAT'd nodes may hold one, and who does, soonest to expire first */
   slots?: { limit: number, held: Array<{ peerId: string, name?: string, expires: string }> }

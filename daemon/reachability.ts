@@ -34,6 +34,8 @@ export class Reachability {
   /** the relays holding a slot for us, by peer id, as our addresses say */
   private slots = new Set<string>()
   private grace?: NodeJS.Timeout
+  /** found NAT'd less than `SLOT_GRACE_MS` ago, and no slot yet */
+  private waiting = false
 
   /**
    * `announced`: the user said how the node is reached (--announce), so it never reserves.
@@ -43,10 +45,24 @@ export class Reachability {
    */
   constructor (private readonly node: HwdLibp2p, private readonly announced: boolean, private readonly report: ReachabilityReport) {}
 
-  /** How nodes outside reach this one: directly; through the relays holding a slot for it; or, NAT'd with none, not at all. */
+  /**
+   * How nodes outside reach this one: directly; through the relays holding a slot for it (or
+   * soon to: found NAT'd less than `SLOT_GRACE_MS` ago); or, NAT'd with none, not at all.
+   */
   get reached (): 'direct' | 'relayed' | 'unreachable' {
     if (!this.relayed) return 'direct'
-    return this.slots.size > 0 ? 'relayed' : 'unreachable'
+    return this.waiting || this.holdsSlot() ? 'relayed' : 'unreachable'
+  }
+
+  /** Whether a relay holds a slot for us, as our addresses say now (`self:peer:update` follows them by a second). */
+  private holdsSlot (): boolean {
+    return this.node.getMultiaddrs().some(a => relayOf(a) != null)
+  }
+
+  /** The first slot came, or the grace ran out: from now on only a lost last slot says there is none. */
+  private endGrace (): void {
+    clearTimeout(this.grace)
+    this.waiting = false
   }
 
   start (): void {
@@ -58,7 +74,7 @@ export class Reachability {
   stop (): void {
     this.node.removeEventListener('peer:identify', this.onIdentify)
     this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
-    clearTimeout(this.grace)
+    this.endGrace()
   }
 
   private readonly onSelfUpdate = (): void => {
@@ -67,6 +83,7 @@ export class Reachability {
     for (const r of this.slots) if (!now.has(r)) this.report.slot(r, false)
     const lost = this.slots.size > 0 && now.size === 0
     this.slots = now
+    if (now.size > 0) this.endGrace()
     if (lost) this.report.none()
   }
 
@@ -77,7 +94,11 @@ export class Reachability {
     log('relay %p sees us at %a, not an address of ours: behind a NAT, listening through relays', peerId, observedAddr)
     this.relayed = true
     this.node.removeEventListener('peer:identify', this.onIdentify)
-    this.grace = setTimeout(() => { if (this.slots.size === 0) this.report.none() }, SLOT_GRACE_MS).unref()
+    this.waiting = true
+    this.grace = setTimeout(() => {
+      this.endGrace()
+      if (!this.holdsSlot()) this.report.none()
+    }, SLOT_GRACE_MS).unref()
     transportManagerOf(this.node).listen([multiaddr('/p2p-circuit')])
       .catch(err => { log.error('could not listen through a relay - %e', err) })
   }

@@ -172,6 +172,7 @@ async function lengthenHomeLinks (nat: NatTopology, ms: number): Promise<{ stop:
       await new Promise<void>((resolve, reject) => {
         createInterface({ input: line.stdout }).once('line', l => { l === 'ready' ? resolve() : reject(new Error(`delay line: ${l}`)) })
         line.once('exit', code => { reject(new Error(`delay line exited with ${code}`)) })
+        line.once('error', reject)
       })
       ip(ns('sw'), 'link', 'set', `${nat.prefix}l${i}`, 'master', 'br0')
       ip(ns(`gw${i}`), 'addr', 'add', wan, 'dev', 'wan')

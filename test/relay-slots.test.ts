@@ -68,7 +68,6 @@ describe('a relay\'s slots', () => {
     // the property is about time itself: the slot must outlive its first expiry
     await sleep(first - Date.now() + 1_000)
     assert.deepEqual(await held(relay), [id], 'still held after the first expiry')
-    assert.ok(await expiry(relay, id) >= renewed, 'renewed again, or not yet')
     assert.doesNotMatch(relay.output, /^refused /m, 'the renewal was not refused')
   })
 })

@@ -28,7 +28,7 @@ export interface PageState {
   peerId: string
   listen: string[]
   addresses: string[]
-  /** `direct`; `relayed`: behind a NAT, reached through a relay; `relay`: relaying for others */
+  /** `direct`; `relayed`: behind a NAT, reached through a relay; `unreachable`: behind a NAT, and no relay holds a slot for it; `relay`: relaying for others */
   reachability: 'direct' | 'relayed' | 'unreachable' | 'relay'
   peers: PeerView[]
   names: Array<{ name: string, peerId: string }>

@@ -46,7 +46,7 @@ export interface ChannelLimits {
 
 /** What a request's handler is given besides the request's arguments. */
 export interface Call {
-  /** aborted when the caller cancels the request, or the channel closes */
+  /** aborted, as a plain abort (an AbortError), when the caller cancels the request or the channel closes */
   signal: AbortSignal
   /** a notice for this request alone: the caller's `onNotice` gets `args` */
   notify: (args: unknown) => void
@@ -105,10 +105,11 @@ export class Channel {
     const reply = new Promise<T>((resolve, reject) => { this.pending.set(call, { resolve: resolve as (v: unknown) => void, reject, onNotice }) })
     const cancel = (): void => { if (this.closed == null && this.pending.has(call)) this.send({ t: 'x', call }) }
     signal?.addEventListener('abort', cancel, { once: true })
-    this.send({ t: 'q', call, op, args })
     try {
+      this.send({ t: 'q', call, op, args })
       return await reply
     } finally {
+      this.pending.delete(call)
       signal?.removeEventListener('abort', cancel)
     }
   }
@@ -123,7 +124,7 @@ export class Channel {
     this.socket.destroy()
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
-    for (const cancel of this.answering.values()) cancel.abort(err)
+    for (const cancel of this.answering.values()) cancel.abort()
     for (const fn of this.onClose) fn(err)
   }
 
@@ -192,7 +193,7 @@ export class Channel {
       // a notice for a request that has had its reply comes too late, and is dropped
       this.hear(() => { this.pending.get(m.call)?.onNotice?.(m.args ?? {}) })
     } else if (m.t === 'x' && Number.isSafeInteger(m.call)) {
-      this.answering.get(m.call)?.abort(new AccessError('cancelled'))
+      this.answering.get(m.call)?.abort()
     } else if (m.t === 'q' && typeof m.op === 'string' && Number.isSafeInteger(m.call)) {
       void this.answer(m.call, m.op, m.args ?? {})
     } else if (m.t === 'r' && this.pending.has(m.call)) {

@@ -42,7 +42,7 @@ def main():
                 except BlockingIOError:
                     break
                 if len(q) < QUEUE_FRAMES:
-                    q.append((now + delay, frame))
+                    q.append((time.monotonic() + delay, frame))
         now = time.monotonic()
         for fd, q in queues.items():
             while q and q[0][0] <= now:
