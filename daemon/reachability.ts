@@ -7,6 +7,12 @@ import { transportManagerOf, type HwdLibp2p } from './node.ts'
 
 const log = logger('hwd:reachability')
 
+/**
+ * How many relays a NAT'd node holds a slot on, when it knows that many: its record then names
+ * each, so a node that dials it by name gets through while any of them stands.
+ */
+export const RELAY_SLOTS = 2
+
 /** How long a node that found itself NAT'd waits for a relay's slot before it says it has none. */
 export const SLOT_GRACE_MS = 10_000
 
@@ -99,7 +105,8 @@ export class Reachability {
       this.endGrace()
       if (!this.holdsSlot()) this.report.none()
     }, SLOT_GRACE_MS).unref()
-    transportManagerOf(this.node).listen([multiaddr('/p2p-circuit')])
+    // each `/p2p-circuit` listener holds a slot on a relay of its own
+    transportManagerOf(this.node).listen(Array.from({ length: RELAY_SLOTS }, () => multiaddr('/p2p-circuit')))
       .catch(err => { log.error('could not listen through a relay - %e', err) })
   }
 }

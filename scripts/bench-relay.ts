@@ -164,7 +164,7 @@ async function lengthenHomeLinks (nat: NatTopology, ms: number): Promise<{ stop:
   const lines: ChildProcess[] = []
   const stop = (): void => { for (const line of lines) line.kill() }
   try {
-    for (const [host, side] of [['relay', 'eth0'], ['sw', 'r'], ['n1', 'eth0'], ['gw1', 'lan'], ['n2', 'eth0'], ['gw2', 'lan']]) ip(ns(host), 'link', 'set', side, 'mtu', String(JUMBO_MTU))
+    for (const [host, side] of [['relay', 'eth0'], ['sw', 'r'], ['relay2', 'eth0'], ['sw', 'r2'], ['n1', 'eth0'], ['gw1', 'lan'], ['n2', 'eth0'], ['gw2', 'lan']]) ip(ns(host), 'link', 'set', side, 'mtu', String(JUMBO_MTU))
     for (const [i, wan] of [[1, '203.0.113.2/24'], [2, '203.0.113.3/24']] as const) {
       ip(ns(`gw${i}`), 'link', 'del', 'wan')
       const line = spawn('python3', [DELAY_LINE, ns('sw'), `${nat.prefix}l${i}`, ns(`gw${i}`), 'wan', String(ms), String(JUMBO_MTU)], { stdio: ['ignore', 'pipe', 'inherit'] })

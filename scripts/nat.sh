@@ -3,6 +3,7 @@
 # one machine, in documentation ranges only. Needs root, iproute2 and iptables.
 #
 #   ${P}relay  203.0.113.1/24 ─┐
+#   ${P}relay2 203.0.113.4/24 ─┤
 #   ${P}gw1    203.0.113.2/24 ─┼─ bridge br0 in ${P}sw: the "public" segment
 #   ${P}gw2    203.0.113.3/24 ─┘
 #   ${P}gw1  lan 198.51.100.1/25   ── ${P}n1 198.51.100.2/25   (home 1)
@@ -23,12 +24,19 @@ usage () {
 [[ $# -ge 1 ]] || usage
 P=${2:-${NETNS_PREFIX:-nat}}
 [[ $P =~ ^[a-z][a-z0-9]{0,7}$ ]] || usage
-NAMESPACES=("${P}sw" "${P}relay" "${P}gw1" "${P}gw2" "${P}n1" "${P}n2")
+NAMESPACES=("${P}sw" "${P}relay" "${P}relay2" "${P}gw1" "${P}gw2" "${P}n1" "${P}n2")
 
 on () { local ns=$1; shift; ip netns exec "$P$ns" "$@"; }
 
 # A veth from namespace A (named IF_A) to namespace B (IF_B).
 link () { ip -n "$P$1" link add "$2" type veth peer name "$4" netns "$P$3"; ip -n "$P$1" link set "$2" up; ip -n "$P$3" link set "$4" up; }
+
+# A host on the public segment: namespace $1, its port $2 on the bridge, address $3.
+public_host () {
+  link sw "$2" "$1" eth0
+  ip -n "${P}sw" link set "$2" master br0
+  ip -n "$P$1" addr add "$3/24" dev eth0
+}
 
 router () {
   local i=$1 wan=$2 lan=$3
@@ -58,14 +66,13 @@ case $1 in
     for ns in "${NAMESPACES[@]}"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
     ip -n "${P}sw" link add br0 type bridge
     ip -n "${P}sw" link set br0 up
-    link sw r relay eth0
-    ip -n "${P}sw" link set r master br0
-    ip -n "${P}relay" addr add 203.0.113.1/24 dev eth0
+    public_host relay r 203.0.113.1
+    public_host relay2 r2 203.0.113.4
     router 1 203.0.113.2 198.51.100.1/25
     router 2 203.0.113.3 198.51.100.129/25
     host 1 198.51.100.2/25 198.51.100.1
     host 2 198.51.100.130/25 198.51.100.129
-    echo "up: relay ${P}relay 203.0.113.1; ${P}n1 198.51.100.2 behind ${P}gw1 203.0.113.2; ${P}n2 198.51.100.130 behind ${P}gw2 203.0.113.3"
+    echo "up: relays ${P}relay 203.0.113.1 and ${P}relay2 203.0.113.4; ${P}n1 198.51.100.2 behind ${P}gw1 203.0.113.2; ${P}n2 198.51.100.130 behind ${P}gw2 203.0.113.3"
     ;;
   down)
     for ns in "${NAMESPACES[@]}"; do remove_namespace "$ns"; done

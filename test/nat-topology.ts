@@ -9,8 +9,10 @@ import { tempHome, TestNode } from './helpers.ts'
 
 const NAT = fileURLToPath(new URL('../../scripts/nat.sh', import.meta.url))
 export const RELAY = '203.0.113.1'
+/** a second relay on the public segment, for nodes that know two */
+export const RELAY2 = '203.0.113.4'
 export const LAN = { n1: '198.51.100.2', n2: '198.51.100.130' }
-export const HOSTS = { relay: RELAY, ...LAN }
+export const HOSTS = { relay: RELAY, relay2: RELAY2, ...LAN }
 export type Host = keyof typeof HOSTS
 
 /** Why this machine cannot build the topology, or undefined when it can. */
@@ -40,10 +42,10 @@ export class NatTopology {
     return ['ip', 'netns', 'exec', `${this.prefix}${host}`]
   }
 
-  /** hwd started in `host`'s namespace on port 8080; the relay with --relay, the others with --peer to it. */
+  /** hwd started in `host`'s namespace on port 8080; the relays with --relay, the others with --peer to the first relay. */
   async start (host: Host, name: string, options: { home?: string, extra?: string[] } = {}): Promise<TestNode> {
     const home = options.home ?? await tempHome(`${this.prefix}-${host}-`)
-    const role = host === 'relay' ? ['--relay'] : ['--peer', `${RELAY}:8080`]
+    const role = host === 'relay' || host === 'relay2' ? ['--relay'] : ['--peer', `${RELAY}:8080`]
     return await TestNode.start({ name, home, prefix: this.in(host), host: HOSTS[host], port: 8080, startMs: 20_000, extra: [...role, ...options.extra ?? []] })
   }
 
