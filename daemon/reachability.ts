@@ -25,10 +25,10 @@ export interface ReachabilityReport {
 
 /**
  * Finds out, from a relay's word, whether this node is behind a NAT, and if so listens on
- * `/p2p-circuit`: libp2p's relay transport then reserves a slot on a relay we are connected
- * to (one reached with `--peer`, or any peer whose identify lists the relay protocol), renews
- * it, and adds the relayed address to our addresses, which the names protocol signs into our
- * record.
+ * `/p2p-circuit` `RELAY_SLOTS` times: libp2p's relay transport then reserves a slot for each on
+ * a relay of its own among those we are connected to (reached with `--peer`, or any peer whose
+ * identify lists the relay protocol), renews them, and adds the relayed addresses to ours,
+ * which the names protocol signs into our record.
  *
  * The test: identify tells us the address the relay sees us at. If that IP is none of this
  * machine's own, a router rewrote it on the way, and nodes outside cannot dial our listen
