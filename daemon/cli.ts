@@ -293,6 +293,7 @@ function printStatus (s: Status): void {
   for (const a of s.listen) row('listening', a)
   for (const a of s.addresses) row('address', a)
   row('reached', REACHED[s.reachability])
+  if (s.relays.length > 0) row('relays', s.relays.join(', '))
   if (s.slots != null) row('slots', `${s.slots.held.length} of ${s.slots.limit} held by NAT'd nodes`)
   for (const h of s.slots?.held ?? []) row('slot', `${h.name ?? '?'} ${h.peerId} until ${h.expires.slice(0, 16).replace('T', ' ')} UTC`)
   if (s.peers.length === 0) row('peers', 'none connected')

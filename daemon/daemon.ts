@@ -63,6 +63,8 @@ export interface Status {
   peers: Array<{ peerId: string, name?: string, addresses: string[], route: string, relay?: string }>
   /** `relay`: serving NAT'd nodes; `relayed`: behind a NAT, reached through a relay; `unreachable`: behind a NAT, and no relay holds a slot for it; else `direct` */
   reachability: 'direct' | 'relayed' | 'unreachable' | 'relay'
+  /** the relays holding a slot for this node, by name where known, else peer id */
+  relays: string[]
   /** a relay's (`--relay`) slots: how many NAT'd nodes may hold one, and who does, soonest to expire first */
   slots?: { limit: number, held: Array<{ peerId: string, name?: string, expires: string }> }
   names: Array<{ name: string, peerId: string }>
@@ -264,6 +266,7 @@ export class Daemon {
         ...this.route(id)
       })),
       reachability: this.node.services.relay != null ? 'relay' : this.reachability.reached,
+      relays: this.reachability.relays().map(id => this.names.nameOrId(id)).sort(),
       slots: this.options.relay != null ? { limit: this.options.relay.reservations, held: this.node.services.relaySlots?.list().map(s => ({ peerId: s.peer.toString(), name: this.names.nameOf(s.peer), expires: s.expires.toISOString() })) ?? [] } : undefined,
       names: this.names.names(),
       packages: this.packages.list().map(p => ({ id: p.id, version: p.metadata.version, dir: p.dir, holds: p.sandbox != null ? describeGrant(p.sandbox.capabilities, p.metadata.dependencies) : undefined })),

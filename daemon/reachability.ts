@@ -60,9 +60,13 @@ export class Reachability {
     return this.waiting || this.holdsSlot() ? 'relayed' : 'unreachable'
   }
 
-  /** Whether a relay holds a slot for us, as our addresses say now (`self:peer:update` follows them by a second). */
+  /** The relays holding a slot for us, by peer id, as our addresses say now (`self:peer:update` follows them by a second). */
+  relays (): string[] {
+    return [...new Set(this.node.getMultiaddrs().map(a => relayOf(a)).filter(r => r != null))]
+  }
+
   private holdsSlot (): boolean {
-    return this.node.getMultiaddrs().some(a => relayOf(a) != null)
+    return this.relays().length > 0
   }
 
   /** The first slot came, or the grace ran out: from now on only a lost last slot says there is none. */
@@ -84,7 +88,7 @@ export class Reachability {
   }
 
   private readonly onSelfUpdate = (): void => {
-    const now = new Set(this.node.getMultiaddrs().map(a => relayOf(a)).filter(r => r != null))
+    const now = new Set(this.relays())
     for (const r of now) if (!this.slots.has(r)) this.report.slot(r, true)
     for (const r of this.slots) if (!now.has(r)) this.report.slot(r, false)
     const lost = this.slots.size > 0 && now.size === 0

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { CHAT_PKG, drive, eventually, knows, stopAll, type TestNode } from './helpers.ts'
+import { CHAT_PKG, drive, eventually, hwd, knows, stopAll, type TestNode } from './helpers.ts'
 import { cannotBuildNat, holdsSlots, NatTopology, RELAY, RELAY2 } from './nat-topology.ts'
 
 const nat = new NatTopology(`nr${process.pid % 100000}`)
@@ -46,6 +46,7 @@ describe(`two relays, in namespaces ${nat.prefix}*`, { skip: cannotBuildNat() },
     assert.ok(await holdsSlots(relay2, a, b), 'r2.dev lists both slots')
     for (const name of ['r\\.dev', 'r2\\.dev']) await a.waitForOutput(new RegExp(`^reachable through relay ${name}$`, 'm'))
     await eventually('names cross', async () => knows(await a.status(), 'fake2.dev', b.peerId), 20_000)
+    assert.match((await hwd(['status', '--home', a.home])).stdout, /^relays\s+r\.dev, r2\.dev$/m)
   })
 
   it('with one relay gone, a download by name goes through the other at once', async () => {
@@ -58,6 +59,7 @@ describe(`two relays, in namespaces ${nat.prefix}*`, { skip: cannotBuildNat() },
     assert.match((await a.run('peers')).stdout, /^fake2\.dev\s+\S+\s+relayed via r2\.dev\s/m)
     await a.waitForOutput(/^relay r\.dev no longer holds a slot for this node$/m, 15_000)
     assert.deepEqual(await relayedVia(a), [RELAY2])
+    assert.deepEqual((await a.status()).relays, ['r2.dev'])
     assert.equal((await a.status()).reachability, 'relayed')
     assert.doesNotMatch(a.output, /^no relay holds a slot/m, 'r2.dev still holds one')
   })
