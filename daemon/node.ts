@@ -8,6 +8,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PortBusyError, UsageError } from '../errors.ts'
+import { addressOrder } from './address-order.ts'
 import { leanNoise } from './noise.ts'
 import { holdWhileOtherHopFull, relayServerInit, type RelayLimits } from './relay.ts'
 import { RelaySlots } from './relay-slots.ts'
@@ -61,6 +62,8 @@ export async function createNode (options: NodeOptions): Promise<HwdLibp2p> {
         streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: READ_BUFFER }
       })],
       connectionMonitor: CONNECTION_MONITOR,
+      // a NAT'd peer's relayed addresses before its LAN address, when that LAN is not ours (daemon/address-order.ts)
+      connectionManager: { addressSorter: addressOrder(() => node) },
       ...(slots != null ? { connectionGater: { denyInboundRelayReservation: slots.onRequest } } : {}),
       services: {
         identify: identify(),
