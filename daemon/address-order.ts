@@ -1,6 +1,6 @@
 import { BlockList, isIPv4 } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import { isPrivateIp } from '@libp2p/utils'
+import { isLoopback, isPrivateIp } from '@libp2p/utils'
 import type { Address, AddressSorter } from '@libp2p/interface'
 import { hostOf, isRelayed, relayOf } from './reachability.ts'
 import type { HwdLibp2p } from './node.ts'
@@ -11,16 +11,20 @@ const NETWORKS_TTL_MS = 10_000
 /**
  * The order in which a dial tries a peer's addresses (libp2p's `connectionManager.addressSorter`).
  *
- * A NAT'd node's addresses are its LAN address and its relayed ones. libp2p tries them one at
- * a time, each for up to 6 s, and puts relayed addresses last: from outside that LAN the first
- * try goes to a private address that routers drop without a word, and a dial by name gives up
- * (5 s) before it reaches the relay. Here the order is what a node can reach:
+ * A NAT'd node's addresses are its LAN address and its relayed ones, which libp2p tries one at
+ * a time, each for up to 6 s. Its own order, public addresses first and relayed ones after the
+ * rest, goes wrong for them twice: on the same LAN it goes through a public relay before trying
+ * the LAN address; and with a relay on a private or documentation range (a company's network,
+ * scripts/nat.sh) it tries another home's LAN address first, which that home's router drops
+ * without a word, so a dial by name gives up (5 s) before it reaches the relay. Here the order
+ * is what this node can reach:
  *
  * 1. a direct address that is public, or private on one of this machine's own networks (the
  *    same LAN: direct beats any relay);
  * 2. a relayed address through a relay this node is connected to now;
  * 3. any other relayed address (its relay must be dialed first, and may be gone);
- * 4. a private address on a network that is not ours: another home's LAN, seldom reachable.
+ * 4. a private address on a network that is not ours: another home's LAN, seldom reachable;
+ * 5. a loopback address: this machine itself, which is not the peer unless it runs here too.
  *
  * Within a rank, certified addresses (from a signed peer record) go first, as in libp2p.
  */
@@ -54,6 +58,7 @@ function rankOf (address: Address, ours: () => BlockList, node: HwdLibp2p | unde
     const connected = relay != null && node?.getConnections().some(c => c.remotePeer.toString() === relay && !isRelayed(c.remoteAddr)) === true
     return connected ? 1 : 2
   }
+  if (isLoopback(ma)) return 4
   const host = hostOf(ma)
   // a name to resolve (dns4, dns6): its address is not known yet, so it is taken as public
   if (host == null || isPrivateIp(host) !== true) return 0

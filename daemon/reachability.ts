@@ -25,10 +25,10 @@ export interface ReachabilityReport {
 
 /**
  * Finds out, from a relay's word, whether this node is behind a NAT, and if so listens on
- * `/p2p-circuit` `RELAY_SLOTS` times: libp2p's relay transport then reserves a slot for each on
- * a relay of its own among those we are connected to (reached with `--peer`, or any peer whose
- * identify lists the relay protocol), renews them, and adds the relayed addresses to ours,
- * which the names protocol signs into our record.
+ * `/p2p-circuit` once for each relay we are connected to (reached with `--peer`, or any peer
+ * whose identify lists the relay protocol), up to `RELAY_SLOTS`: libp2p's relay transport then
+ * reserves a slot for each on a relay of its own, renews them, and adds the relayed addresses
+ * to ours, which the names protocol signs into our record.
  *
  * The test: identify tells us the address the relay sees us at. If that IP is none of this
  * machine's own, a router rewrote it on the way, and nodes outside cannot dial our listen
@@ -42,6 +42,8 @@ export class Reachability {
   private grace?: NodeJS.Timeout
   /** found NAT'd less than `SLOT_GRACE_MS` ago, and no slot yet */
   private waiting = false
+  /** the relays identified since, by peer id: one `/p2p-circuit` listener each, up to `RELAY_SLOTS` */
+  private readonly relaysKnown = new Set<string>()
 
   /**
    * `announced`: the user said how the node is reached (--announce), so it never reserves.
@@ -97,20 +99,30 @@ export class Reachability {
     if (lost) this.report.none()
   }
 
+  /**
+   * A relay identified over a direct connection: the first whose word shows a NAT starts the
+   * relayed life, and each relay, up to `RELAY_SLOTS`, adds a `/p2p-circuit` listener, which
+   * libp2p fills with a slot on a relay of its own. Never more listeners than relays known: one
+   * left unfilled keeps libp2p's relay discovery on, which dials every peer the node hears of.
+   */
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     const { protocols, observedAddr, connection, peerId } = evt.detail
-    if (this.relayed || !protocols.includes(RELAY_V2_HOP_CODEC) || observedAddr == null) return
-    if (isRelayed(connection.remoteAddr) || isOwnAddress(observedAddr)) return
-    log('relay %p sees us at %a, not an address of ours: behind a NAT, listening through relays', peerId, observedAddr)
-    this.relayed = true
-    this.node.removeEventListener('peer:identify', this.onIdentify)
-    this.waiting = true
-    this.grace = setTimeout(() => {
-      this.endGrace()
-      if (!this.holdsSlot()) this.report.none()
-    }, SLOT_GRACE_MS).unref()
-    // each `/p2p-circuit` listener holds a slot on a relay of its own
-    transportManagerOf(this.node).listen(Array.from({ length: RELAY_SLOTS }, () => multiaddr('/p2p-circuit')))
+    if (!protocols.includes(RELAY_V2_HOP_CODEC) || isRelayed(connection.remoteAddr)) return
+    if (!this.relayed) {
+      if (observedAddr == null || isOwnAddress(observedAddr)) return
+      log('relay %p sees us at %a, not an address of ours: behind a NAT, listening through relays', peerId, observedAddr)
+      this.relayed = true
+      this.waiting = true
+      this.grace = setTimeout(() => {
+        this.endGrace()
+        if (!this.holdsSlot()) this.report.none()
+      }, SLOT_GRACE_MS).unref()
+    }
+    const relay = peerId.toString()
+    if (this.relaysKnown.has(relay)) return
+    this.relaysKnown.add(relay)
+    if (this.relaysKnown.size >= RELAY_SLOTS) this.node.removeEventListener('peer:identify', this.onIdentify)
+    transportManagerOf(this.node).listen([multiaddr('/p2p-circuit')])
       .catch(err => { log.error('could not listen through a relay - %e', err) })
   }
 }

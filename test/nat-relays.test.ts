@@ -60,14 +60,15 @@ describe(`two relays, in namespaces ${nat.prefix}*`, { skip: cannotBuildNat() },
     const [gone, other] = route[1] === 'r.dev' ? [relay, relay2] : [relay2, relay]
     const data = randomBytes(4 * 1024 * 1024)
     await writeFile(join(drive(b), 'after.bin'), data)
+    const from = a.output.length
     await gone.stop()
     // once fake.dev has seen its connection to the relay close, and with it the relayed one
-    await a.waitForOutput(new RegExp(`^${dots(gone.name)} disconnected$`, 'm'))
+    await a.waitForOutput(new RegExp(`^${dots(gone.name)} disconnected$`, 'm'), 10_000, from)
     const r = await a.run(`download:${CHAT_PKG}`, 'after.bin', 'fake2.dev')
     assert.equal(r.code, 0, r.stderr)
     assert.ok((await readFile(join(drive(a), 'after.bin'))).equals(data), 'the same bytes')
     assert.match((await a.run('peers')).stdout, new RegExp(`^fake2\\.dev\\s+\\S+\\s+relayed via ${dots(other.name)}\\s`, 'm'))
-    await a.waitForOutput(new RegExp(`^relay ${dots(gone.name)} no longer holds a slot for this node$`, 'm'), 15_000)
+    await a.waitForOutput(new RegExp(`^relay ${dots(gone.name)} no longer holds a slot for this node$`, 'm'), 15_000, from)
     assert.deepEqual((await a.status()).relays, [other.name])
     assert.equal((await a.status()).reachability, 'relayed')
     assert.doesNotMatch(a.output, /^no relay holds a slot/m, 'the other relay still holds one')
