@@ -42,9 +42,15 @@ export class NoDaemonError extends HwdError {
   name = 'NoDaemonError'
 }
 
-/** What a `catch` caught, as an Error: `stream.abort` and rejections take nothing else. */
+/**
+ * What a `catch` caught, as an Error: `stream.abort` and rejections take nothing else. A
+ * libp2p stream that is reset rejects with its close event, which carries the error.
+ */
 export function asError (err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err))
+  if (err instanceof Error) return err
+  const carried = (err as { error?: unknown } | null)?.error
+  if (carried instanceof Error) return carried
+  return err instanceof Event ? new Error('the stream closed before its data was sent', { cause: err }) : new Error(String(err))
 }
 
 /** The message to show a user for any error: ours verbatim, anything else marked as unexpected. */

@@ -1,8 +1,9 @@
 import { BlockList, isIPv4 } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { isLoopback, isPrivateIp } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { Address, AddressSorter } from '@libp2p/interface'
-import { hostOf, isRelayed, relayOf } from './reachability.ts'
+import { hostOf, isRelayed, relayOf } from './addresses.ts'
 import type { HwdLibp2p } from './node.ts'
 
 /** How long the machine's own networks are taken as known before they are read again. */
@@ -34,17 +35,8 @@ export function addressOrder (node: () => HwdLibp2p | undefined): AddressSorter 
     if (networks == null || Date.now() - networks.read > NETWORKS_TTL_MS) networks = { list: ownNetworks(), read: Date.now() }
     return networks.list
   }
-  const ranks = new WeakMap<Address, number>()
-  const rank = (address: Address): number => {
-    let r = ranks.get(address)
-    if (r == null) {
-      r = rankOf(address, ours, node())
-      ranks.set(address, r)
-    }
-    return r
-  }
   return (a, b) => {
-    const byRank = rank(a) - rank(b)
+    const byRank = rankOf(a, ours, node()) - rankOf(b, ours, node())
     if (byRank !== 0) return byRank < 0 ? -1 : 1
     if (a.isCertified === b.isCertified) return 0
     return a.isCertified ? -1 : 1
@@ -55,7 +47,7 @@ function rankOf (address: Address, ours: () => BlockList, node: HwdLibp2p | unde
   const ma = address.multiaddr
   if (isRelayed(ma)) {
     const relay = relayOf(ma)
-    const connected = relay != null && node?.getConnections().some(c => c.remotePeer.toString() === relay && !isRelayed(c.remoteAddr)) === true
+    const connected = relay != null && node?.getConnections(peerIdFromString(relay)).some(c => !isRelayed(c.remoteAddr)) === true
     return connected ? 1 : 2
   }
   if (isLoopback(ma)) return 4

@@ -12,7 +12,7 @@ import { describeError, printable, printableJson, UsageError } from '../errors.t
 import { homePaths } from '../storage/home.ts'
 import { request, type ClientHandlers } from './control-client.ts'
 import type { Status } from './daemon.ts'
-import { formatProgress, REACHED } from './format.ts'
+import { formatMinute, formatProgress, REACHED } from './format.ts'
 import { ProgressView } from './progress-view.ts'
 // `start` and `new` load what they need when they run: `hwd run` and `hwd status` only talk to
 // the control socket, and loading libp2p for them cost every command about half a second.
@@ -295,7 +295,7 @@ function printStatus (s: Status): void {
   row('reached', REACHED[s.reachability])
   if (s.relays.length > 0) row('relays', s.relays.join(', '))
   if (s.slots != null) row('slots', `${s.slots.held.length} of ${s.slots.limit} held by NAT'd nodes`)
-  for (const h of s.slots?.held ?? []) row('slot', `${h.name ?? '?'} ${h.peerId} until ${h.expires.slice(0, 16).replace('T', ' ')} UTC`)
+  for (const h of s.slots?.held ?? []) row('slot', `${h.name ?? '?'} ${h.peerId} until ${formatMinute(h.expires)} UTC`)
   if (s.peers.length === 0) row('peers', 'none connected')
   for (const p of s.peers) row('peer', `${p.name ?? '?'} ${p.peerId} ${p.route} ${p.addresses.join(' ')}`)
   for (const n of s.names) row('knows', `${n.name} ${n.peerId}`)

@@ -18,6 +18,11 @@ export function table (rows: string[][]): string[] {
   return rows.map(r => r.map((cell, c) => c === r.length - 1 ? cell : cell.padEnd(widths[c])).join('  '))
 }
 
+/** A moment to the minute, in UTC, as the terminal shows times: `2026-12-06 07:38`. */
+export function formatMinute (when: Date | string): string {
+  return new Date(when).toISOString().slice(0, 16).replace('T', ' ')
+}
+
 /** How a node is reached (`Status.reachability`), in words: `hwd status`'s `reached` line, and the web page's. */
 export const REACHED = {
   direct: 'directly',

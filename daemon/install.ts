@@ -259,8 +259,8 @@ export class Installer {
 
   /** metadata.json inside the archive must say what the signed record says. */
   private async checkMetadata (dir: string, release: Release): Promise<void> {
-    // its error names the unpacking folder, gone by the time anyone reads it
-    const { id, metadata } = await readPackage(dir).catch(err => { throw new InstallError(describeError(err).replace(`package at ${dir}: `, '')) })
+    // not naming the unpacking folder, gone by the time anyone reads the error
+    const { id, metadata } = await readPackage(dir, '').catch(err => { throw new InstallError(describeError(err)) })
     const same = (a: string[], b: string[]): boolean => [...a].sort().join('\n') === [...b].sort().join('\n')
     const differs = [
       id !== releaseId(release) && `it is ${id}`,
@@ -402,7 +402,8 @@ export function installCommand (installer: Installer): Command {
       }
       const top = plan[plan.length - 1]
       if (!values.yes) {
-        const argv = ['install', id, '--version', top.release.version, ...plan.flatMap(p => ['--hash', p.hash]), '--yes']
+        // --from again, when given: the confirmed run looks for the same hashes, and the node named may be past those asked otherwise
+        const argv = ['install', id, ...(values.from != null ? ['--from', values.from] : []), '--version', top.release.version, ...plan.flatMap(p => ['--hash', p.hash]), '--yes']
         const question = `install ${plan.length > 1 ? `these ${plan.length} packages` : 'it'}, granting what it asks for?`
         if (out.ask != null) out.ask(question, argv)
         else out.line(`not installed yet; to install, type: ${argv.join(' ')}`)

@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Daemon } from './daemon.ts'
-import { table } from './format.ts'
+import { formatMinute, table } from './format.ts'
 import { fingerprint } from '../protocol/names/index.ts'
 import type { NameEntry } from '../storage/address-book.ts'
 
@@ -19,7 +19,7 @@ export function registerNameCommands (daemon: Daemon): void {
       const ours = [names.name, node.peerId.toString(), fingerprint(node.peerId), 'this node', '', '']
       const rows = names.entries().filter(e => e.name !== names.name).map(e => [
         e.name, e.peerId, fingerprint(peerIdFromString(e.peerId)), provenance(e, via => names.nameOrId(via)),
-        e.learnedAt > 0 ? new Date(e.learnedAt).toISOString().slice(0, 16).replace('T', ' ') : '', connected.has(e.peerId) ? 'connected' : ''
+        e.learnedAt > 0 ? formatMinute(new Date(e.learnedAt)) : '', connected.has(e.peerId) ? 'connected' : ''
       ])
       for (const row of table([['name', 'peer id', 'key', 'learned', 'when (UTC)', ''], ours, ...rows])) out.line(row.trimEnd())
     }

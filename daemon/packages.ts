@@ -10,7 +10,7 @@ import { Drive } from '../storage/vfs.ts'
 import type { Access } from './access.ts'
 import type { Commands } from './commands.ts'
 import type { HwdLibp2p } from './node.ts'
-import { relayOf } from './reachability.ts'
+import { relayOf } from './addresses.ts'
 import type { PackageContext, PackageEntry, PackageMetadata, PackageRuntime, ScriptMetadata } from './package-api.ts'
 import { CAPABILITIES, describeGrant, isCapability, type Capability } from './sandbox/capabilities.ts'
 import { SandboxedPackage } from './sandbox/host.ts'
@@ -333,16 +333,20 @@ export async function packageDirsIn (dir: string): Promise<string[]> {
   }
 }
 
-/** A package folder's metadata.json, checked field by field; a PackageError names the first field at fault. */
-export async function readPackage (dirArg: string): Promise<FoundPackage> {
+/**
+ * A package folder's metadata.json, checked field by field; a PackageError names the first field
+ * at fault, after `at` (by default the folder; '' where the folder means nothing to the user).
+ */
+export async function readPackage (dirArg: string, at?: string): Promise<FoundPackage> {
   const dir = resolve(dirArg)
+  const where = at ?? `package at ${dir}: `
   let raw: unknown
   try {
     raw = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'))
   } catch (err: any) {
-    throw new PackageError(`package at ${dir}: cannot read metadata.json (${err.code === 'ENOENT' ? 'no such file' : err.message})`)
+    throw new PackageError(`${where}cannot read metadata.json (${err.code === 'ENOENT' ? 'no such file' : err.message})`)
   }
-  const problem = (why: string): PackageError => new PackageError(`package at ${dir}: metadata.json ${why}`)
+  const problem = (why: string): PackageError => new PackageError(`${where}metadata.json ${why}`)
   if (typeof raw !== 'object' || raw == null) throw problem('is not a JSON object')
   const m = raw as Record<string, unknown>
   if (typeof m.package_name !== 'string' || !PACKAGE_NAME.test(m.package_name)) throw problem('needs package_name: lower-case letters, digits and hyphens')

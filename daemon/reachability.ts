@@ -1,8 +1,9 @@
 import { networkInterfaces } from 'node:os'
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { logger } from '@libp2p/logger'
-import { CODE_IP4, CODE_IP6, CODE_P2P, CODE_P2P_CIRCUIT, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { IdentifyResult } from '@libp2p/interface'
+import { hostOf, isRelayed, relayOf } from './addresses.ts'
 import { transportManagerOf, type HwdLibp2p } from './node.ts'
 
 const log = logger('hwd:reachability')
@@ -11,10 +12,10 @@ const log = logger('hwd:reachability')
  * How many relays a NAT'd node holds a slot on, when it knows that many: its record then names
  * each, so a node that dials it by name gets through while any of them stands.
  */
-export const RELAY_SLOTS = 2
+const RELAY_SLOTS = 2
 
 /** How long a node that found itself NAT'd waits for a relay's slot before it says it has none. */
-export const SLOT_GRACE_MS = 10_000
+const SLOT_GRACE_MS = 10_000
 
 /** What `Reachability` tells the user of: a relay that starts or stops holding a slot for us, and having none. */
 export interface ReachabilityReport {
@@ -36,13 +37,11 @@ export interface ReachabilityReport {
  * behind a NAT typically knows one relay and little else, whose observation is enough.
  */
 export class Reachability {
-  private relayed = false
   /** the relays holding a slot for us, by peer id, as our addresses say */
   private slots = new Set<string>()
+  /** set while found NAT'd less than `SLOT_GRACE_MS` ago, and no slot yet */
   private grace?: NodeJS.Timeout
-  /** found NAT'd less than `SLOT_GRACE_MS` ago, and no slot yet */
-  private waiting = false
-  /** the relays identified since, by peer id: one `/p2p-circuit` listener each, up to `RELAY_SLOTS` */
+  /** the relays identified since we found the NAT, by peer id: one `/p2p-circuit` listener each, up to `RELAY_SLOTS`; none while not NAT'd */
   private readonly relaysKnown = new Set<string>()
 
   /**
@@ -58,8 +57,8 @@ export class Reachability {
    * soon to: found NAT'd less than `SLOT_GRACE_MS` ago); or, NAT'd with none, not at all.
    */
   get reached (): 'direct' | 'relayed' | 'unreachable' {
-    if (!this.relayed) return 'direct'
-    return this.waiting || this.holdsSlot() ? 'relayed' : 'unreachable'
+    if (this.relaysKnown.size === 0) return 'direct'
+    return this.grace != null || this.holdsSlot() ? 'relayed' : 'unreachable'
   }
 
   /** The relays holding a slot for us, by peer id, as our addresses say now (`self:peer:update` follows them by a second). */
@@ -74,7 +73,7 @@ export class Reachability {
   /** The first slot came, or the grace ran out: from now on only a lost last slot says there is none. */
   private endGrace (): void {
     clearTimeout(this.grace)
-    this.waiting = false
+    this.grace = undefined
   }
 
   start (): void {
@@ -108,11 +107,9 @@ export class Reachability {
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     const { protocols, observedAddr, connection, peerId } = evt.detail
     if (!protocols.includes(RELAY_V2_HOP_CODEC) || isRelayed(connection.remoteAddr)) return
-    if (!this.relayed) {
+    if (this.relaysKnown.size === 0) {
       if (observedAddr == null || isOwnAddress(observedAddr)) return
       log('relay %p sees us at %a, not an address of ours: behind a NAT, listening through relays', peerId, observedAddr)
-      this.relayed = true
-      this.waiting = true
       this.grace = setTimeout(() => {
         this.endGrace()
         if (!this.holdsSlot()) this.report.none()
@@ -125,22 +122,6 @@ export class Reachability {
     transportManagerOf(this.node).listen([multiaddr('/p2p-circuit')])
       .catch(err => { log.error('could not listen through a relay - %e', err) })
   }
-}
-
-export function isRelayed (addr: Multiaddr): boolean {
-  return addr.getComponents().some(c => c.code === CODE_P2P_CIRCUIT)
-}
-
-/** The relay's peer id in a relayed address (`/ip4/…/p2p/RELAY/p2p-circuit/p2p/US`), undefined for a direct one. */
-export function relayOf (addr: Multiaddr): string | undefined {
-  const parts = addr.getComponents()
-  const circuit = parts.findIndex(c => c.code === CODE_P2P_CIRCUIT)
-  return circuit < 0 ? undefined : parts.slice(0, circuit).findLast(c => c.code === CODE_P2P)?.value
-}
-
-/** The IP address in `addr` (`/ip4/203.0.113.1/tcp/8080` gives 203.0.113.1), undefined if it has none. */
-export function hostOf (addr: Multiaddr): string | undefined {
-  return addr.getComponents().find(c => c.code === CODE_IP4 || c.code === CODE_IP6)?.value
 }
 
 function isOwnAddress (addr: Multiaddr): boolean {

@@ -1,7 +1,7 @@
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { PeerId } from '@libp2p/interface'
 import type { HwdLibp2p } from './node.ts'
-import { hostOf, isRelayed } from './reachability.ts'
+import { hostOf, isRelayed } from './addresses.ts'
 import { RefusalLines } from './refusal-lines.ts'
 
 /** A NAT'd node holding a slot on this relay, and when the slot expires unless renewed. */

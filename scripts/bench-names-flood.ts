@@ -127,4 +127,4 @@ async function bench (dir: string): Promise<void> {
   await Promise.all([v, w, c].map(stopCleanly))
 }
 
-process.exitCode = await runInTempDir('bench-names-flood', () => undefined, async dir => { await bench(dir) })
+process.exitCode = await runInTempDir('bench-names-flood', () => undefined, bench)

@@ -67,12 +67,15 @@ function tcpEnd (nat: NatTopology, host: 'relay' | 'n1' | 'n2', args: string[]):
   const lines: string[] = []
   const readline = createInterface({ input: proc.stdout })
   readline.on('line', l => { lines.push(l) })
-  const exited = new Promise<void>((resolve, reject) => proc.once('exit', code => { code === 0 ? resolve() : reject(new Error(`tcp-end ${args[0]} exited with ${code}`)) }))
+  // on 'close', once its output is all read: 'exit' may come before its last line
+  const exited = new Promise<void>((resolve, reject) => proc.once('close', code => { code === 0 ? resolve() : reject(new Error(`tcp-end ${args[0]} exited with ${code}`)) }))
+  // a failure is reported by whichever wait meets it first; unawaited, it must not end the run before the clean-up
+  exited.catch(() => {})
   const line = async (word: string): Promise<string[]> => await new Promise((resolve, reject) => {
     const match = (l: string): boolean => { if (!l.startsWith(`${word} `) && l !== word) return false; resolve(l.split(' ').slice(1)); return true }
     if (lines.some(match)) return
     readline.on('line', match)
-    proc.once('exit', code => { reject(new Error(`tcp-end ${args[0]} exited with ${code} before ${word}`)) })
+    proc.once('close', code => { reject(new Error(`tcp-end ${args[0]} exited with ${code} before ${word}`)) })
   })
   return { line, exited }
 }
@@ -199,6 +202,8 @@ async function bench (dir: string, options: { size: number, rounds: number, dela
     const sender = await nat.start('n2', 'fake2.dev', { home: join(dir, 'n2') })
     await eventually('both NAT\'d nodes reserved on the relay', async () => await reserved(receiver) && await reserved(sender), 30_000)
     await waitUntilKnows(receiver, 'fake2.dev')
+    // the first record of a name may come before its relayed address does
+    await eventually('fake.dev to reach fake2.dev through the relay', async () => (await receiver.run('ping', 'fake2.dev')).code === 0, 30_000)
     await waitUntilKnows(receiver, 'r.dev')
     const src = await makeRandomFile(join(dir, 'source.bin'), options.size)
     for (const node of [relay, sender]) await link(src.path, await drivePath(node.home, FILE))

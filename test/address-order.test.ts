@@ -6,7 +6,9 @@ import '../daemon/polyfill.ts'
  * holds a connection to.
  */
 import assert from 'node:assert/strict'
+import { networkInterfaces } from 'node:os'
 import { describe, it } from 'node:test'
+import { isPrivateIp } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { addressOrder, ownNetworks } from '../daemon/address-order.ts'
 import type { HwdLibp2p } from '../daemon/node.ts'
@@ -20,8 +22,11 @@ const relayed = (relay: string, ip: string): string => `/ip4/${ip}/tcp/8080/p2p/
 
 /** A node connected, directly, to `relay` alone. */
 const connectedTo = (relay: string) => (): HwdLibp2p => ({
-  getConnections: () => [{ remotePeer: { toString: () => relay }, remoteAddr: multiaddr('/ip4/203.0.113.4/tcp/8080') }]
+  getConnections: (peer?: { toString: () => string }) => peer?.toString() === relay ? [{ remoteAddr: multiaddr('/ip4/203.0.113.4/tcp/8080') }] : []
 }) as unknown as HwdLibp2p
+
+/** A private IPv4 address of this machine's own, other than loopback, if it has one: another host on that network would be reached directly. */
+const OWN_LAN = Object.values(networkInterfaces()).flat().find(i => i != null && !i.internal && i.family === 'IPv4' && isPrivateIp(i.address) === true)?.address
 
 function order (addrs: Array<[string, boolean?]>, node: () => HwdLibp2p | undefined): string[] {
   return addrs.map(([a, certified]) => ({ multiaddr: multiaddr(a), isCertified: certified === true }))
@@ -52,5 +57,10 @@ describe('the order of a peer\'s addresses', () => {
     const addrs: Array<[string]> = [[relayed(RELAY, '203.0.113.1')], [relayed(RELAY2, '203.0.113.4')]]
     assert.deepEqual(order(addrs, connectedTo(RELAY2)), [relayed(RELAY2, '203.0.113.4'), relayed(RELAY, '203.0.113.1')])
     assert.deepEqual(order(addrs.toReversed(), connectedTo(RELAY)), [relayed(RELAY, '203.0.113.1'), relayed(RELAY2, '203.0.113.4')])
+  })
+
+  it('a private address on one of this machine\'s own networks before any relay', { skip: OWN_LAN == null ? 'no private address on this machine but loopback' : undefined }, () => {
+    const sameLan = `/ip4/${OWN_LAN ?? ''}/tcp/8080`
+    assert.deepEqual(order([[relayed(RELAY, '203.0.113.1')], [sameLan]], () => undefined), [sameLan, relayed(RELAY, '203.0.113.1')])
   })
 })

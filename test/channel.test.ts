@@ -89,7 +89,6 @@ describe('the sandbox channel', () => {
       for (let i = 1; i <= to; i++) call.notify({ i })
       await new Promise((resolve, reject) => { call.signal.addEventListener('abort', () => { reject(call.signal.reason) }) })
     })
-    daemon.handle('ping', () => 'pong')
     const heard: unknown[] = []
     const cancel = new AbortController()
     const reply = child.request('count', { to: 3 }, { signal: cancel.signal, onNotice: n => { heard.push(n) } })

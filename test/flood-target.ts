@@ -8,6 +8,7 @@ import '../daemon/polyfill.ts'
  * once it can be reached through the relay, `granted` once it has granted a window, and
  * `received BYTES` when the opener has closed the stream. test/relay-holder.ts runs it.
  */
+import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
@@ -22,7 +23,7 @@ export const FLOOD_WINDOW = 512 * 1024 * 1024
 /** The Yamux stream members a window is granted through (@libp2p/yamux 8). */
 interface YamuxStream { recvWindow: number, sendWindowUpdate: () => void }
 
-if (process.argv[1] === new URL(import.meta.url).pathname) {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0', '/p2p-circuit'] },
     transports: [tcp(), circuitRelayTransport()],

@@ -192,6 +192,7 @@ export function start () { return { scripts: { send: async () => {
     assert.match(spin.stderr, /spinner:test.os failed: stopped answering/)
     const eat = await a.run('eat:hog:test.os')
     assert.notEqual(eat.code, 0)
+    assert.match(eat.stderr, /hog:test\.os failed: ran out of memory/, 'the script\'s own error says why')
     await a.waitForOutput(/^package hog:test.os failed: ran out of memory \(its heap is limited to 128 MiB\); it is stopped, the rest runs on$/m)
     await a.run('send:flood:test.os')
     await a.waitForOutput(/^package flood:test.os failed: its channel: sent a message of 67108864 bytes, over the limit of 262144; it is stopped, the rest runs on$/m)

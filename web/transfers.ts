@@ -11,7 +11,8 @@ import { button, byId, el } from './dom.ts'
 const KEEP_ENDED = 20
 
 interface Row {
-  view: TransferView
+  /** the transfer as last told; once it failed, with why (its worker's one line, as the terminal has it) */
+  view: TransferView & { error?: string }
   meter: RateMeter
   li: HTMLLIElement
   bar: HTMLProgressElement
@@ -19,8 +20,6 @@ interface Row {
   cancel: HTMLButtonElement
   /** how it ended (`done`, `sent`, `cancelled`, `failed`); undefined while running */
   outcome?: string
-  /** why it failed: its worker's one line, as the terminal has it */
-  error?: string
 }
 
 export class Transfers {
@@ -35,7 +34,6 @@ export class Transfers {
       if (row.outcome != null) continue
       row.view = { ...row.view, ...t }
       row.outcome = t.outcome
-      row.error = t.error
       this.draw(row)
     }
     this.trim()
@@ -77,7 +75,7 @@ export class Transfers {
         el('span', { class: 'quiet' }, `${view.direction === 'download' ? 'from' : 'to'} ${view.peer}`),
         row.outcome == null ? row.cancel : undefined),
       bar, figures)
-    if (row.outcome === 'failed') row.li.append(el('p', { class: 'reason' }, row.error ?? ''))
+    if (row.outcome === 'failed') row.li.append(el('p', { class: 'reason' }, row.view.error ?? ''))
     byId('no-transfers').hidden = this.rows.size > 0
   }
 

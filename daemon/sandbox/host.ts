@@ -93,10 +93,11 @@ export class SandboxedPackage {
     private readonly streams: HeldStreams
   ) {
     this.log = logger(`hwd:sandbox:${ctx.id}`)
-    // a process that never started emits 'error' and may never emit 'exit'
-    this.exited = new Promise(resolve => { child.once('exit', () => { resolve() }); child.once('error', () => { if (child.pid == null) resolve() }) })
-    // on 'close', not 'exit': its stderr may still hold the last words (a heap out of memory) at 'exit'
+    // on 'close', not 'exit': its stderr may still hold the last words (a heap out of memory) at
+    // 'exit', and a script cut off by the death waits for `exited` to tell why
     child.once('close', (code, signal) => { this.fail(this.exitReason(code, signal)) })
+    // a process that never started emits 'error' and may never emit 'close'
+    this.exited = new Promise(resolve => { child.once('close', () => { resolve() }); child.once('error', () => { if (child.pid == null) resolve() }) })
     // a process that could not start, or a signal that could not be sent
     child.on('error', err => { this.fail(`its process: ${err.message}`) })
     channel.whenClosed(err => { if (err.name === 'ChannelError' && this.child.exitCode == null) this.fail(`its channel: ${err.message}`) })
@@ -215,7 +216,6 @@ export class SandboxedPackage {
     this.channel.close()
   }
 
-  /** Every few seconds: it answers, and its memory is within the limit. */
   /** The next check WATCH_MS after this one ends: a ping may take longer than WATCH_MS, and checks never overlap. */
   private watchSoon (): void {
     this.watch = setTimeout(() => {
@@ -223,6 +223,7 @@ export class SandboxedPackage {
     }, WATCH_MS).unref()
   }
 
+  /** Every few seconds: it answers, and its memory is within the limit. */
   private async check (): Promise<void> {
     const rss = await residentMiB(this.child.pid)
     if (rss != null && rss > MAX_RSS_MIB) {

@@ -1,6 +1,6 @@
 import { pbStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import { deadline, fileVersion, type OpenFile, type PackageContext } from 'hwd/package'
+import { asError, deadline, fileVersion, type OpenFile, type PackageContext } from 'hwd/package'
 import { BodyError, Response, sendBody, HEADER_TIMEOUT_MS, IDLE_TIMEOUT_MS } from 'hwd/protocol/file-transfer'
 import type { HashCheckpoints } from './checkpoints.ts'
 import type { ServerOptions } from './api.ts'
@@ -75,7 +75,7 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
   stream.addEventListener('close', onClose, { once: true })
   const signal = AbortSignal.any([our.signal, gone.signal])
   // what this upload failed with, for the transfer table: none if it was all sent
-  let failure: unknown
+  let failure: Error | undefined
   try {
     const offset = options.offset > 0 && options.offset <= size && Buffer.from(options.ifVersion).toString('hex') === version ? options.offset : 0
     await writeResponse(stream, { status: Response.Status.OK, size, version: Buffer.from(version, 'hex'), offset }, AbortSignal.timeout(HEADER_TIMEOUT_MS))
@@ -109,8 +109,7 @@ export async function upload (our: PackageContext, id: string, options: ServerOp
     }
     await stream.close({ signal: deadline(IDLE_TIMEOUT_MS, signal) })
   } catch (err) {
-    // a reset comes as a StreamCloseEvent carrying the error (as scripts/bench/baseline.ts's closeStream unwraps it)
-    failure = (err as { error?: unknown }).error ?? err
+    failure = asError(err)
     throw err
   } finally {
     stream.removeEventListener('close', onClose)

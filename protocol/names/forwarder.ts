@@ -56,8 +56,9 @@ export class Forwarder {
         const id = peer.toString()
         const waiting = batch.map(([, w]) => w).filter(w => w.from !== id && (w.to == null || w.to === id))
         if (waiting.length === 0 || await this.send(peer, waiting.map(w => w.record))) return
-        // keyed apart from the name's own entry: a newer record of the name, which goes to every peer, does not replace it
-        for (const w of waiting) if (w.tries < MAX_TRIES) this.enqueue(`${id}\n${w.record.name}`, { ...w, to: id, tries: w.tries + 1 })
+        // keyed apart from the name's own entry: a newer record of the name, which goes to every peer, does not replace it;
+        // only into room left, so that retries for slow peers never push out records for the others
+        for (const w of waiting) if (w.tries < MAX_TRIES && this.queue.size < MAX_FORWARD_QUEUE) this.queue.set(`${id}\n${w.record.name}`, { ...w, to: id, tries: w.tries + 1 })
       }))
     } finally {
       this.sending = false

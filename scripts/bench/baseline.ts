@@ -13,6 +13,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
+import { asError } from '../../errors.ts'
 import { cpuSeconds } from './stats.ts'
 
 /**
@@ -220,7 +221,7 @@ async function sendFile (stream: Stream, src: string): Promise<void> {
     await sendChunks(stream, src)
     await closeStream(stream)
   } catch (err) {
-    stream.abort(toError(err))
+    stream.abort(asError(err))
     throw err
   }
 }
@@ -246,14 +247,8 @@ async function closeStream (stream: Stream): Promise<void> {
   try {
     await stream.close()
   } catch (err) {
-    throw toError(err)
+    throw asError(err)
   }
-}
-
-function toError (err: unknown): Error {
-  if (err instanceof Error) return err
-  const cause = (err as { error?: unknown } | null)?.error
-  return cause instanceof Error ? cause : new Error('stream closed before its data was sent', { cause: err })
 }
 
 /**
